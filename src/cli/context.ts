@@ -1,0 +1,15 @@
+// What every command receives: the environment (read once, in config.ts),
+// output streams, and shutdown handling.
+import { getEnvConfig, type EnvConfig } from "../config.js";
+import { Shutdown } from "./shutdown.js";
+
+export interface CliContext {
+  env: EnvConfig;
+  stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  shutdown: Shutdown;
+}
+
+export function createCliContext(): CliContext {
+  return { env: getEnvConfig(), stdout: process.stdout, stderr: process.stderr, shutdown: new Shutdown() };
+}

@@ -1,0 +1,67 @@
+// Registers the commands. Only the module of the command being run is
+// imported, so `dedupe-cli migrate` does not load the HTTP server or the
+// harness. Top-level --help lists every command from this table.
+import { Command, CommanderError } from "commander";
+import { UsageError } from "../errors.js";
+import { createCliContext, type CliContext } from "./context.js";
+
+export interface CommandModule {
+  register(program: Command, ctx: CliContext): Command;
+}
+
+interface CommandEntry {
+  name: string;
+  summary: string;
+  load: () => Promise<CommandModule>;
+}
+
+export const COMMANDS: CommandEntry[] = [
+  { name: "migrate", summary: "apply pending migrations (no Prisma engine needed)", load: () => import("./migrate.js") },
+];
+
+/** Lets later modules add themselves without editing this table's callers. */
+export function registerCommandEntry(entry: CommandEntry) {
+  if (!COMMANDS.some((c) => c.name === entry.name)) COMMANDS.push(entry);
+}
+
+const VERSION = "0.1.0";
+
+export async function runCli(argv: string[], ctx: CliContext = createCliContext()): Promise<void> {
+  const program = new Command("dedupe-cli")
+    .description("Prove that webhook ingestion is idempotent under duplicate and concurrent deliveries.")
+    .version(VERSION)
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => ctx.stdout.write(s), writeErr: (s) => ctx.stderr.write(s) })
+    .addHelpText(
+      "after",
+      `
+Exit codes: 0 pass, 1 invariant violated, 2 usage or configuration error, 3 inconclusive.
+Database: --database-url or DATABASE_URL; without either an embedded PostgreSQL
+is started with its data in ./.dedupe (DEDUPE_HOME) and reused across commands.`,
+    );
+
+  const requested = argv.slice(2).find((arg) => !arg.startsWith("-"));
+  for (const entry of COMMANDS) {
+    if (entry.name === requested) {
+      const module = await entry.load();
+      module.register(program, ctx).exitOverride();
+    } else {
+      program.command(entry.name).description(entry.summary);
+    }
+  }
+
+  ctx.shutdown.install(ctx.stderr);
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0 || error.code === "commander.helpDisplayed" || error.code === "commander.version") return;
+      // Commander already printed its message.
+      throw Object.assign(new UsageError(error.message), { reported: true });
+    }
+    throw error;
+  } finally {
+    await ctx.shutdown.runCleanups();
+  }
+}

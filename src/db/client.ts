@@ -1,0 +1,67 @@
+// One Prisma client per database URL, over a pg.Pool we size ourselves: the
+// race harness needs the database to really see N concurrent statements, so
+// the pool must be at least as large as the race.
+import { createHash } from "node:crypto";
+import pg from "pg";
+import { PrismaPg } from "@prisma/adapter-pg";
+import { PrismaClient } from "../generated/prisma/client.js";
+
+export type Db = PrismaClient;
+
+export interface DbHandle {
+  prisma: PrismaClient;
+  pool: pg.Pool;
+  url: string;
+  close(): Promise<void>;
+}
+
+export interface OpenDbOptions {
+  url: string;
+  /** Max pool connections (default 20). */
+  poolSize?: number;
+  /** Application name shown in pg_stat_activity. */
+  applicationName?: string;
+}
+
+export function openDb(options: OpenDbOptions): DbHandle {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize ?? 20,
+    application_name: options.applicationName ?? "dedupe-cli",
+    // A dead database must fail fast with a clear error, not hang a CLI run.
+    connectionTimeoutMillis: 5_000,
+  });
+  // An idle client's error (server restart) must not crash the process.
+  pool.on("error", () => undefined);
+  const adapter = new PrismaPg(pool, {
+    // Named statements let PostgreSQL reuse plans for our few hot queries;
+    // the name is derived from the SQL text so identical queries share it.
+    statementNameGenerator: createStatementNamer(),
+  });
+  const prisma = new PrismaClient({ adapter });
+  let closed = false;
+  return {
+    prisma,
+    pool,
+    url: options.url,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await prisma.$disconnect().catch(() => undefined);
+      await pool.end().catch(() => undefined);
+    },
+  };
+}
+
+function createStatementNamer() {
+  const names = new Map<string, string>();
+  return (query: { sql: string }) => {
+    let name = names.get(query.sql);
+    if (!name) {
+      // A content hash keeps one name per SQL text across pools and processes.
+      name = `dd_${createHash("sha1").update(query.sql).digest("hex").slice(0, 20)}`;
+      names.set(query.sql, name);
+    }
+    return name;
+  };
+}

@@ -1,0 +1,137 @@
+// Applies prisma/migrations/* over plain pg, so no Prisma engine binary is
+// needed. Bookkeeping is Prisma's own `_prisma_migrations` table (same
+// columns, sha256 checksum of migration.sql, same advisory lock key), so
+// `prisma migrate deploy` and `dedupe-cli migrate` agree on what is applied
+// and never run at the same time.
+import { createHash, randomUUID } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+
+/** The key `prisma migrate` takes with pg_advisory_lock. */
+const PRISMA_MIGRATE_LOCK_KEY = 72707369;
+
+export const DEFAULT_MIGRATIONS_DIR = fileURLToPath(new URL("../../prisma/migrations", import.meta.url));
+
+export interface LocalMigration {
+  name: string;
+  sql: string;
+  checksum: string;
+}
+
+export interface MigrationReport {
+  applied: string[];
+  alreadyApplied: string[];
+  /** Applied migrations whose file changed since (Prisma warns about these too). */
+  checksumMismatches: string[];
+  /** Rows in _prisma_migrations with no local folder (applied by a newer version). */
+  unknown: string[];
+}
+
+export function readLocalMigrations(dir: string = DEFAULT_MIGRATIONS_DIR): LocalMigration[] {
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && fs.existsSync(path.join(dir, entry.name, "migration.sql")))
+    .map((entry) => entry.name)
+    .sort()
+    .map((name) => {
+      const sql = fs.readFileSync(path.join(dir, name, "migration.sql"), "utf8");
+      return { name, sql, checksum: createHash("sha256").update(sql).digest("hex") };
+    });
+}
+
+const CREATE_MIGRATIONS_TABLE = `
+CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
+  "id"                  VARCHAR(36) PRIMARY KEY NOT NULL,
+  "checksum"            VARCHAR(64) NOT NULL,
+  "finished_at"         TIMESTAMPTZ,
+  "migration_name"      VARCHAR(255) NOT NULL,
+  "logs"                TEXT,
+  "rolled_back_at"      TIMESTAMPTZ,
+  "started_at"          TIMESTAMPTZ NOT NULL DEFAULT now(),
+  "applied_steps_count" INTEGER NOT NULL DEFAULT 0
+)`;
+
+interface AppliedRow {
+  migration_name: string;
+  checksum: string;
+  finished_at: Date | null;
+  rolled_back_at: Date | null;
+}
+
+/** Applies every pending migration; safe to run twice or from two processes at once. */
+export async function applyMigrations(url: string, dir: string = DEFAULT_MIGRATIONS_DIR): Promise<MigrationReport> {
+  const local = readLocalMigrations(dir);
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, application_name: "dedupe-cli migrate" });
+  await client.connect();
+  try {
+    await client.query("SELECT pg_advisory_lock($1)", [PRISMA_MIGRATE_LOCK_KEY]);
+    try {
+      await client.query(CREATE_MIGRATIONS_TABLE);
+      const rows = await readAppliedRows(client);
+      const report: MigrationReport = { applied: [], alreadyApplied: [], checksumMismatches: [], unknown: [] };
+      const done = new Map(rows.filter((r) => r.finished_at && !r.rolled_back_at).map((r) => [r.migration_name, r]));
+      const failed = rows.find((r) => !r.finished_at && !r.rolled_back_at);
+      if (failed) {
+        throw new Error(
+          `Migration ${failed.migration_name} failed earlier and is marked as unfinished in _prisma_migrations; resolve it (prisma migrate resolve) before applying more.`,
+        );
+      }
+      for (const migration of local) {
+        const previous = done.get(migration.name);
+        if (previous) {
+          report.alreadyApplied.push(migration.name);
+          if (previous.checksum !== migration.checksum) report.checksumMismatches.push(migration.name);
+          continue;
+        }
+        await applyOne(client, migration);
+        report.applied.push(migration.name);
+      }
+      const localNames = new Set(local.map((m) => m.name));
+      report.unknown = [...done.keys()].filter((name) => !localNames.has(name));
+      return report;
+    } finally {
+      await client.query("SELECT pg_advisory_unlock($1)", [PRISMA_MIGRATE_LOCK_KEY]).catch(() => undefined);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+// One transaction per migration: a failure leaves neither schema changes nor
+// a bookkeeping row behind, so the next run simply retries it.
+async function applyOne(client: pg.Client, migration: LocalMigration) {
+  const id = randomUUID();
+  await client.query("BEGIN");
+  try {
+    await client.query(
+      `INSERT INTO "_prisma_migrations" ("id", "checksum", "migration_name", "started_at", "applied_steps_count") VALUES ($1, $2, $3, now(), 0)`,
+      [id, migration.checksum, migration.name],
+    );
+    await client.query(migration.sql);
+    await client.query(`UPDATE "_prisma_migrations" SET "finished_at" = now(), "applied_steps_count" = 1 WHERE "id" = $1`, [id]);
+    await client.query("COMMIT");
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw new Error(`Migration ${migration.name} failed: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+async function readAppliedRows(client: pg.Client): Promise<AppliedRow[]> {
+  const { rows } = await client.query<AppliedRow>(
+    `SELECT "migration_name", "checksum", "finished_at", "rolled_back_at" FROM "_prisma_migrations" ORDER BY "started_at"`,
+  );
+  return rows;
+}
+
+/** Names of local migrations not yet applied (empty when up to date). Read-only. */
+export async function findPendingMigrations(client: pg.ClientBase, dir: string = DEFAULT_MIGRATIONS_DIR): Promise<string[]> {
+  const local = readLocalMigrations(dir);
+  const { rows } = await client.query<{ exists: boolean }>(`SELECT to_regclass('"_prisma_migrations"') IS NOT NULL AS "exists"`);
+  if (!rows[0]?.exists) return local.map((m) => m.name);
+  const applied = new Set(
+    (await readAppliedRows(client as pg.Client)).filter((r) => r.finished_at && !r.rolled_back_at).map((r) => r.migration_name),
+  );
+  return local.map((m) => m.name).filter((name) => !applied.has(name));
+}

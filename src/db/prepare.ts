@@ -1,0 +1,163 @@
+// Database resolution for every command: --database-url / DATABASE_URL, or
+// the embedded PostgreSQL. Turns the ways a database can be unusable
+// (unreachable, bad credentials, missing, not migrated) into ConfigErrors
+// that say what to do, before any command writes anything.
+import path from "node:path";
+import pg from "pg";
+import { ConfigError } from "../errors.js";
+import { startEmbeddedPostgres, type EmbeddedPostgres } from "./embedded.js";
+import { applyMigrations, findPendingMigrations, type MigrationReport } from "./migrate.js";
+
+export interface PrepareDatabaseOptions {
+  /** Explicit URL (flag or DATABASE_URL). Absent: embedded. */
+  databaseUrl?: string;
+  /** Directory for the embedded cluster's data. */
+  home: string;
+  /** Embedded only: start from an empty cluster. */
+  fresh?: boolean;
+  /** Apply pending migrations to an external database too (embedded is always migrated). */
+  migrate?: boolean;
+  /** Progress lines for people (stderr). */
+  onInfo?: (line: string) => void;
+}
+
+export interface PreparedDatabase {
+  url: string;
+  source: "embedded" | "url";
+  embedded?: EmbeddedPostgres;
+  migrations?: MigrationReport;
+  /** Stops the embedded server if this process started it. */
+  release(): Promise<void>;
+}
+
+export async function prepareDatabase(options: PrepareDatabaseOptions): Promise<PreparedDatabase> {
+  const info = options.onInfo ?? (() => undefined);
+  if (options.databaseUrl) {
+    if (options.fresh) {
+      throw new ConfigError("--fresh only applies to the embedded database; it never empties a database you point at.", {
+        hint: "Drop and recreate your database yourself, or omit --database-url to use the embedded one.",
+      });
+    }
+    const url = validateUrl(options.databaseUrl);
+    await checkReachable(url);
+    let migrations: MigrationReport | undefined;
+    if (options.migrate) {
+      migrations = await runMigrations(url);
+    } else {
+      await requireMigrated(url);
+    }
+    return { url, source: "url", migrations, release: async () => undefined };
+  }
+
+  const dataDir = path.join(options.home, "pg");
+  const embedded = await startEmbeddedPostgres({ dataDir, fresh: options.fresh });
+  try {
+    const migrations = await runMigrations(embedded.url);
+    const how = embedded.attached ? "attached to the running" : embedded.initialised ? "created and started" : "started";
+    info(`embedded PostgreSQL: ${how} in ${Math.round(embedded.startMs)} ms; data in ${embedded.dataDir}`);
+    return { url: embedded.url, source: "embedded", embedded, migrations, release: () => embedded.stop() };
+  } catch (error) {
+    await embedded.stop();
+    throw error;
+  }
+}
+
+/** Prints a URL with its password masked. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "(unparseable URL)";
+  }
+}
+
+function validateUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError(`The database URL is not a URL: ${JSON.stringify(url.slice(0, 80))}.`, {
+      hint: "Expected postgresql://user:password@host:5432/database.",
+    });
+  }
+  if (parsed.protocol !== "postgresql:" && parsed.protocol !== "postgres:") {
+    throw new ConfigError(`The database URL must start with postgresql:// (got ${parsed.protocol}//).`, {
+      hint: "dedupe-cli works with PostgreSQL only.",
+    });
+  }
+  return url;
+}
+
+async function checkReachable(url: string) {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  try {
+    await client.connect();
+    await client.query("SELECT 1");
+  } catch (error) {
+    throw describeConnectionFailure(url, error);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Maps pg/network errors to a ConfigError naming the cause and the fix. */
+export function describeConnectionFailure(url: string, error: unknown): ConfigError {
+  const e = error as { code?: string; message?: string };
+  const where = redactUrl(url);
+  switch (e.code) {
+    case "28P01":
+    case "28000":
+      return new ConfigError(`PostgreSQL at ${where} rejected the credentials.`, {
+        hint: "Check the user name and password in --database-url / DATABASE_URL.",
+        cause: error,
+      });
+    case "3D000":
+      return new ConfigError(`The database in ${where} does not exist.`, {
+        hint: "Create it (createdb <name>), then run `dedupe-cli migrate --database-url <url>`.",
+        cause: error,
+      });
+    case "ECONNREFUSED":
+    case "ENOTFOUND":
+    case "EHOSTUNREACH":
+    case "ETIMEDOUT":
+    case "EAI_AGAIN":
+      return new ConfigError(`Cannot reach PostgreSQL at ${where} (${e.code}).`, {
+        hint: "Is the server running and the host/port right? Omit --database-url and unset DATABASE_URL to use the embedded PostgreSQL.",
+        cause: error,
+      });
+    default:
+      return new ConfigError(`Cannot use PostgreSQL at ${where}: ${e.message ?? String(error)}`, {
+        hint: "Check --database-url / DATABASE_URL.",
+        cause: error,
+      });
+  }
+}
+
+async function runMigrations(url: string): Promise<MigrationReport> {
+  try {
+    return await applyMigrations(url);
+  } catch (error) {
+    if ((error as { code?: string }).code) throw describeConnectionFailure(url, error);
+    throw new ConfigError((error as Error).message, { cause: error });
+  }
+}
+
+async function requireMigrated(url: string) {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  try {
+    await client.connect();
+    const pending = await findPendingMigrations(client);
+    if (pending.length > 0) {
+      throw new ConfigError(`The database at ${redactUrl(url)} is not migrated (${pending.length} pending: ${pending.join(", ")}).`, {
+        hint: `Run \`dedupe-cli migrate --database-url <url>\` (or \`npx prisma migrate deploy\`), or pass --migrate.`,
+      });
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw describeConnectionFailure(url, error);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}

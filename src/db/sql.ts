@@ -1,0 +1,199 @@
+// SQL that Prisma's query API cannot express: ON CONFLICT ... RETURNING with
+// a fall-back read in the same statement, multi-row job enqueue, and the
+// counts the harness verifies with. All parameterised tagged templates;
+// identifiers come only from the closed maps below, never from input.
+import { Prisma } from "../generated/prisma/client.js";
+import type { BackgroundJobType, Channel, Direction, Provider } from "../generated/prisma/enums.js";
+import type { MessageUniqueKey } from "../core/unique-keys.js";
+import type { Db } from "./client.js";
+
+const MESSAGE_KEY_COLUMNS: Record<MessageUniqueKey, Prisma.Sql> = {
+  emailBisonReplyId: Prisma.raw(`"emailBisonReplyId"`),
+  inboxxiaScheduledEmailId: Prisma.raw(`"inboxxiaScheduledEmailId"`),
+  ghlId: Prisma.raw(`"ghlId"`),
+  unipileMessageId: Prisma.raw(`"unipileMessageId"`),
+  aiDraftId: Prisma.raw(`"aiDraftId"`),
+};
+
+export type LeadKey = "email" | "phone" | "ghlContactId" | "linkedinId";
+
+const LEAD_KEY_COLUMNS: Record<LeadKey, Prisma.Sql> = {
+  email: Prisma.raw(`"email"`),
+  phone: Prisma.raw(`"phone"`),
+  ghlContactId: Prisma.raw(`"ghlContactId"`),
+  linkedinId: Prisma.raw(`"linkedinId"`),
+};
+
+// aiDraftId is a uuid column; the other keys are text. Casting the parameter
+// keeps one statement shape per key.
+function keyValue(key: MessageUniqueKey, value: string): Prisma.Sql {
+  return key === "aiDraftId" ? Prisma.sql`${value}::uuid` : Prisma.sql`${value}`;
+}
+
+export interface LeadRef {
+  key: LeadKey;
+  value: string;
+  firstName?: string | null;
+  lastName?: string | null;
+}
+
+export interface MessageRow {
+  clientId: string;
+  provider: Provider;
+  channel: Channel;
+  direction: Direction;
+  subject: string | null;
+  body: string;
+  sentAt: Date;
+  key: MessageUniqueKey;
+  value: string;
+}
+
+export interface IngestRow {
+  id: string;
+  leadId: string;
+  deduped: boolean;
+  jobsEnqueued: number;
+}
+
+/**
+ * The whole delivery in one round trip: upsert the lead, insert the message
+ * unless its unique id exists, read the existing row when it does, and make
+ * sure its jobs exist (a duplicate delivery heals a crash between insert and
+ * enqueue). Returns no row in one narrow case: a concurrent transaction
+ * committed the same id after this statement's snapshot was taken, so
+ * ON CONFLICT skipped it but the fallback read cannot see it yet. Callers
+ * retry; the next statement's snapshot sees it.
+ */
+export async function ingestMessageStatement(
+  db: Db,
+  message: MessageRow,
+  lead: LeadRef,
+  jobTypes: readonly BackgroundJobType[],
+  maxAttempts: number,
+): Promise<IngestRow | undefined> {
+  const col = MESSAGE_KEY_COLUMNS[message.key];
+  const leadCol = LEAD_KEY_COLUMNS[lead.key];
+  const value = keyValue(message.key, message.value);
+  const rows = await db.$queryRaw<IngestRow[]>`
+    WITH lead AS (
+      INSERT INTO "Lead" ("clientId", ${leadCol}, "firstName", "lastName")
+      VALUES (${message.clientId}::uuid, ${lead.value}, ${lead.firstName ?? null}, ${lead.lastName ?? null})
+      ON CONFLICT ("clientId", ${leadCol}) DO UPDATE SET "clientId" = EXCLUDED."clientId"
+      RETURNING "id"
+    ), ins AS (
+      INSERT INTO "Message" ("clientId", "leadId", "provider", "channel", "direction", "subject", "body", "sentAt", ${col})
+      SELECT ${message.clientId}::uuid, lead."id", ${message.provider}::"Provider", ${message.channel}::"Channel",
+             ${message.direction}::"Direction", ${message.subject}, ${message.body}, ${message.sentAt}::timestamp(3), ${value}
+      FROM lead
+      ON CONFLICT (${col}) DO NOTHING
+      RETURNING "id", "leadId"
+    ), msg AS (
+      SELECT "id", "leadId", false AS "deduped" FROM ins
+      UNION ALL
+      SELECT m."id", m."leadId", true FROM "Message" m WHERE m.${col} = ${value} AND NOT EXISTS (SELECT 1 FROM ins)
+    ), jobs AS (
+      INSERT INTO "BackgroundJob" ("type", "dedupeKey", "clientId", "leadId", "messageId", "maxAttempts")
+      SELECT t."type"::"BackgroundJobType", ${message.clientId} || ':' || msg."id" || ':' || t."type",
+             ${message.clientId}::uuid, msg."leadId", msg."id", ${maxAttempts}
+      FROM msg CROSS JOIN unnest(${jobTypes as BackgroundJobType[]}::text[]) AS t("type")
+      ON CONFLICT ("dedupeKey") DO NOTHING
+      RETURNING 1
+    )
+    SELECT msg."id"::text AS "id", msg."leadId"::text AS "leadId", msg."deduped", (SELECT count(*)::int FROM jobs) AS "jobsEnqueued"
+    FROM msg`;
+  return rows[0];
+}
+
+/** INSERT ... ON CONFLICT DO NOTHING RETURNING for a message whose lead is known. */
+export async function insertMessageOnConflict(
+  db: Db,
+  message: MessageRow & { leadId: string; aiDraftId?: string },
+): Promise<{ id: string; deduped: boolean } | undefined> {
+  const col = MESSAGE_KEY_COLUMNS[message.key];
+  const value = keyValue(message.key, message.value);
+  const rows = await db.$queryRaw<{ id: string; deduped: boolean }[]>`
+    WITH ins AS (
+      INSERT INTO "Message" ("clientId", "leadId", "provider", "channel", "direction", "subject", "body", "sentAt", ${col})
+      VALUES (${message.clientId}::uuid, ${message.leadId}::uuid, ${message.provider}::"Provider", ${message.channel}::"Channel",
+              ${message.direction}::"Direction", ${message.subject}, ${message.body}, ${message.sentAt}::timestamp(3), ${value})
+      ON CONFLICT (${col}) DO NOTHING
+      RETURNING "id"
+    )
+    SELECT "id"::text AS "id", false AS "deduped" FROM ins
+    UNION ALL
+    SELECT m."id"::text, true FROM "Message" m WHERE m.${col} = ${value} AND NOT EXISTS (SELECT 1 FROM ins)`;
+  return rows[0];
+}
+
+/** Race-safe find-or-create of a lead by one identifier. */
+export async function upsertLead(db: Db, clientId: string, lead: LeadRef): Promise<{ id: string; created: boolean }> {
+  const leadCol = LEAD_KEY_COLUMNS[lead.key];
+  const rows = await db.$queryRaw<{ id: string; created: boolean }[]>`
+    INSERT INTO "Lead" ("clientId", ${leadCol}, "firstName", "lastName")
+    VALUES (${clientId}::uuid, ${lead.value}, ${lead.firstName ?? null}, ${lead.lastName ?? null})
+    ON CONFLICT ("clientId", ${leadCol}) DO UPDATE SET "clientId" = EXCLUDED."clientId"
+    RETURNING "id"::text AS "id", (xmax = 0) AS "created"`;
+  return rows[0]!;
+}
+
+export interface JobRow {
+  type: BackgroundJobType;
+  dedupeKey: string;
+  clientId: string;
+  leadId: string | null;
+  messageId: string | null;
+  runAt?: Date;
+  maxAttempts?: number;
+}
+
+/** Multi-row idempotent enqueue; returns the dedupeKeys that were new. */
+export async function insertJobsOnConflict(db: Db, jobs: readonly JobRow[]): Promise<string[]> {
+  if (jobs.length === 0) return [];
+  const rows = await db.$queryRaw<{ dedupeKey: string }[]>`
+    INSERT INTO "BackgroundJob" ("type", "dedupeKey", "clientId", "leadId", "messageId", "runAt", "maxAttempts")
+    SELECT j."type"::"BackgroundJobType", j."dedupeKey", j."clientId"::uuid, j."leadId"::uuid, j."messageId"::uuid,
+           COALESCE(j."runAt", now()), COALESCE(j."maxAttempts", 5)
+    FROM unnest(
+      ${jobs.map((j) => j.type)}::text[], ${jobs.map((j) => j.dedupeKey)}::text[], ${jobs.map((j) => j.clientId)}::text[],
+      ${jobs.map((j) => j.leadId)}::text[], ${jobs.map((j) => j.messageId)}::text[],
+      ${jobs.map((j) => j.runAt ?? null)}::timestamp(3)[], ${jobs.map((j) => j.maxAttempts ?? null)}::int[]
+    ) AS j("type", "dedupeKey", "clientId", "leadId", "messageId", "runAt", "maxAttempts")
+    ON CONFLICT ("dedupeKey") DO NOTHING
+    RETURNING "dedupeKey"`;
+  return rows.map((r) => r.dedupeKey);
+}
+
+export interface RowCounts {
+  clients: number;
+  leads: number;
+  messages: number;
+  aiDrafts: number;
+  jobs: number;
+}
+
+/** Table sizes, for "the rejected delivery wrote nothing" and "no rows the run did not cause". */
+export async function countRows(db: Db): Promise<RowCounts> {
+  const rows = await db.$queryRaw<RowCounts[]>`
+    SELECT (SELECT count(*)::int FROM "Client") AS "clients",
+           (SELECT count(*)::int FROM "Lead") AS "leads",
+           (SELECT count(*)::int FROM "Message") AS "messages",
+           (SELECT count(*)::int FROM "AIDraft") AS "aiDrafts",
+           (SELECT count(*)::int FROM "BackgroundJob") AS "jobs"`;
+  return rows[0]!;
+}
+
+/** How many Message rows carry this unique value (the harness's core invariant). */
+export async function countMessagesByKey(db: Db, key: MessageUniqueKey, value: string): Promise<number> {
+  const col = MESSAGE_KEY_COLUMNS[key];
+  const rows = await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS "n" FROM "Message" WHERE ${col} = ${keyValue(key, value)}`;
+  return rows[0]!.n;
+}
+
+/** Jobs per dedupeKey for one message; a key with n > 1 is a duplicated job. */
+export async function countJobsForMessage(db: Db, messageId: string): Promise<{ dedupeKey: string; type: BackgroundJobType; n: number }[]> {
+  return db.$queryRaw`
+    SELECT "dedupeKey", "type"::text AS "type", count(*)::int AS "n"
+    FROM "BackgroundJob" WHERE "messageId" = ${messageId}::uuid
+    GROUP BY "dedupeKey", "type" ORDER BY "dedupeKey"`;
+}
