@@ -197,3 +197,12 @@ export async function countJobsForMessage(db: Db, messageId: string): Promise<{ 
     FROM "BackgroundJob" WHERE "messageId" = ${messageId}::uuid
     GROUP BY "dedupeKey", "type" ORDER BY "dedupeKey"`;
 }
+
+/** Jobs per status (every status present, zero when none). */
+export async function countJobsByStatus(db: Db): Promise<Record<"PENDING" | "RUNNING" | "SUCCEEDED" | "FAILED", number>> {
+  const rows = await db.$queryRaw<{ status: string; n: number }[]>`
+    SELECT "status"::text AS "status", count(*)::int AS "n" FROM "BackgroundJob" GROUP BY "status"`;
+  const counts = { PENDING: 0, RUNNING: 0, SUCCEEDED: 0, FAILED: 0 };
+  for (const row of rows) counts[row.status as keyof typeof counts] = row.n;
+  return counts;
+}

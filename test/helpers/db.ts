@@ -57,3 +57,25 @@ export async function useTestDb(poolSize = 60): Promise<DbHandle & { database: T
   });
   return Object.assign(handle, { database });
 }
+
+/** An empty database (no schema at all), for migration tests. */
+export async function createEmptyDatabase(): Promise<TestDatabase> {
+  const adminUrl = inject("dbAdminUrl");
+  const name = `dedupe_t_${process.ppid}_${process.pid}_e${counter++}_${Date.now().toString(36)}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(name)} TEMPLATE template0`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    name,
+    async drop() {
+      const client = new pg.Client({ connectionString: adminUrl });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`).catch(() => undefined);
+      await client.end();
+    },
+  };
+}

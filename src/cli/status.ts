@@ -1,0 +1,32 @@
+// dedupe-cli status: where the database is, whether it is migrated, and what
+// it holds (rows per table, jobs per status). Read-only.
+import type { Command } from "commander";
+import Table from "cli-table3";
+import { z } from "zod";
+import { countJobsByStatus, countRows } from "../db/sql.js";
+import { redactUrl } from "../db/prepare.js";
+import type { CliContext } from "./context.js";
+import { addDatabaseOptions, databaseOptionsSchema, openDatabaseSession, parseOptions } from "./options.js";
+
+const optionsSchema = databaseOptionsSchema.extend({ json: z.boolean().default(false) });
+
+export function register(program: Command, ctx: CliContext): Command {
+  return addDatabaseOptions(program.command("status").description("Show the database in use, its migration state, row counts and jobs by status."))
+    .option("--json", "print one JSON object on stdout", false)
+    .addHelpText("after", "\nExample:\n  $ dedupe-cli status --json")
+    .action(async (raw) => {
+      const opts = parseOptions(optionsSchema, raw);
+      const { database, db } = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, fresh: opts.fresh, poolSize: 2, quiet: opts.json });
+      const rows = await countRows(db.prisma);
+      const jobs = await countJobsByStatus(db.prisma);
+      const where = database.source === "embedded" ? `embedded (${database.embedded?.dataDir})` : redactUrl(database.url);
+      if (opts.json) {
+        ctx.stdout.write(`${JSON.stringify({ database: where, source: database.source, rows, jobs })}\n`);
+        return;
+      }
+      const table = new Table({ head: ["table", "rows"], style: { head: [], border: [] } });
+      for (const [name, n] of Object.entries(rows)) table.push([name, String(n)]);
+      for (const [status, n] of Object.entries(jobs)) table.push([`jobs ${status}`, String(n)]);
+      ctx.stdout.write(`database: ${where} (migrated)\n${table.toString()}\n`);
+    });
+}

@@ -1,0 +1,124 @@
+// Database resolution through the real CLI: the embedded default (created,
+// reused across commands, --fresh), and clear exit-2 errors for every way an
+// external database can be unusable.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { createEmptyDatabase, createTestDatabase, type TestDatabase } from "../helpers/db.js";
+import { runBin } from "../helpers/cli.js";
+import { inject } from "vitest";
+
+const cleanup: Array<() => Promise<void> | void> = [];
+afterAll(async () => {
+  for (const fn of cleanup.reverse()) await fn();
+});
+
+function withPath(url: string, database: string, user?: string) {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  if (user) {
+    parsed.username = user;
+    parsed.password = "wrong-password";
+  }
+  return parsed.toString();
+}
+
+describe("external database errors (exit 2, no stack trace)", () => {
+  const noStack = (stderr: string) => expect(stderr).not.toMatch(/\n\s+at .+:\d+:\d+/);
+
+  it("unreachable", async () => {
+    const r = await runBin(["status", "--database-url", "postgresql://postgres@127.0.0.1:1/nothing"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/Cannot reach PostgreSQL at postgresql:\/\/postgres@127\.0\.0\.1:1\/nothing \(ECONNREFUSED\)/);
+    expect(r.stderr).toMatch(/embedded PostgreSQL/);
+    noStack(r.stderr);
+  });
+
+  it("wrong credentials (unknown role)", async () => {
+    const r = await runBin(["status", "--database-url", withPath(inject("dbAdminUrl"), "postgres", "no_such_role_dedupe")]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/rejected the credentials/);
+    expect(r.stderr).not.toContain("wrong-password");
+    noStack(r.stderr);
+  });
+
+  it("missing database", async () => {
+    const r = await runBin(["status", "--database-url", withPath(inject("dbAdminUrl"), "no_such_database_dedupe")]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/does not exist/);
+    expect(r.stderr).toMatch(/dedupe-cli migrate/);
+  });
+
+  it("not migrated: says so and how to fix it, then migrate fixes it", async () => {
+    const empty: TestDatabase = await createEmptyDatabase();
+    cleanup.push(() => empty.drop());
+    const before = await runBin(["status", "--database-url", empty.url]);
+    expect(before.code).toBe(2);
+    expect(before.stderr).toMatch(/is not migrated \(\d+ pending/);
+    expect(before.stderr).toMatch(/dedupe-cli migrate --database-url/);
+
+    const migrate = await runBin(["migrate", "--database-url", empty.url]);
+    expect(migrate.code, migrate.stderr).toBe(0);
+    expect(migrate.stdout).toMatch(/applied \d+ migration/);
+    const after = await runBin(["status", "--database-url", empty.url, "--json"]);
+    expect(after.code, after.stderr).toBe(0);
+    expect(JSON.parse(after.stdout).rows.messages).toBe(0);
+  });
+
+  it("--fresh is refused for an external database and nothing is touched", async () => {
+    const db = await createTestDatabase();
+    cleanup.push(() => db.drop());
+    const r = await runBin(["status", "--fresh", "--database-url", db.url]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--fresh only applies to the embedded database/);
+  });
+
+  it("a URL that is not PostgreSQL is a usage error", async () => {
+    const r = await runBin(["status", "--database-url", "mysql://root@127.0.0.1/x"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/must start with postgresql:\/\//);
+  });
+});
+
+describe("embedded default", () => {
+  it("starts in about a second, says where the data lives, persists across commands, and --fresh empties it", async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), "dedupe-home-"));
+    cleanup.push(() => fs.rmSync(home, { recursive: true, force: true }));
+    const env = { DEDUPE_HOME: home, DATABASE_URL: undefined };
+
+    const first = await runBin(["migrate"], { env });
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toMatch(new RegExp(`embedded PostgreSQL: created and started in \\d+ ms; data in ${home.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/pg`));
+
+    // A second command reuses the same cluster: the migrations are already there.
+    const second = await runBin(["migrate", "--json"], { env });
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toMatch(/embedded PostgreSQL: started in \d+ ms/);
+    const report = JSON.parse(second.stdout);
+    expect(report.applied).toEqual([]);
+    expect(report.alreadyApplied.length).toBeGreaterThan(0);
+
+    const fresh = await runBin(["migrate", "--fresh", "--json"], { env });
+    expect(fresh.code, fresh.stderr).toBe(0);
+    expect(JSON.parse(fresh.stdout).applied.length).toBe(report.alreadyApplied.length);
+
+    // The server is stopped when the command exits: no postmaster.pid left behind.
+    expect(fs.existsSync(path.join(home, "pg", "postmaster.pid"))).toBe(false);
+  });
+});
+
+describe("usage errors", () => {
+  it("an unknown option exits 2 with the usage hint", async () => {
+    const r = await runBin(["status", "--no-such-flag"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown option/);
+  });
+
+  it("--help lists every command", async () => {
+    const r = await runBin(["--help"]);
+    expect(r.code).toBe(0);
+    for (const name of ["migrate", "status"]) expect(r.stdout).toContain(name);
+    expect(r.stdout).toMatch(/Exit codes: 0 pass, 1 invariant violated, 2 usage or configuration error, 3 inconclusive/);
+  });
+});

@@ -1,0 +1,94 @@
+// Deliberately broken HTTP receivers on the real schema, for the harness's
+// negative controls over HTTP. Each one gets one thing wrong that `race
+// --target` must catch:
+//   check-then-create  findUnique, then create (core insertMessage with the
+//                      racy strategy); an error answers 500, as a framework would
+//   500-on-duplicate   ingests correctly but answers 500 to a duplicate
+//   job-per-delivery   ingests correctly, then enqueues one more job per
+//                      delivery with a random dedupeKey
+//   correct            the real core ingest (positive control for this server)
+import { randomUUID } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { buildJobDedupeKey, enqueueBackgroundJob, ingestMessage, insertMessage } from "../../src/core/index.js";
+import { openDb } from "../../src/db/client.js";
+import { upsertLead } from "../../src/db/sql.js";
+import { findClientIds } from "../../src/db/verify-sql.js";
+import { planDeliveryFor } from "../../src/providers/registry.js";
+import { PROVIDER_ENUM, PROVIDER_NAMES, PROVIDER_ROUTES, type ProviderName } from "../../src/providers/types.js";
+
+export type RacyMode = "check-then-create" | "500-on-duplicate" | "job-per-delivery" | "correct";
+
+export interface RacyReceiver {
+  url: string;
+  close(): Promise<void>;
+}
+
+const providerByRoute = new Map<string, ProviderName>(PROVIDER_NAMES.map((p) => [PROVIDER_ROUTES[p], p]));
+
+export async function startRacyReceiver(databaseUrl: string, mode: RacyMode, poolSize = 55): Promise<RacyReceiver> {
+  const db = openDb({ url: databaseUrl, poolSize, applicationName: `racy-${mode}` });
+  const server = http.createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const answer = (status: number, body: unknown) => {
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(JSON.stringify(body));
+    };
+    try {
+      const url = new URL(req.url ?? "/", "http://racy.local");
+      const provider = providerByRoute.get(url.pathname);
+      if (!provider) return answer(404, { error: "no such route" });
+      const plan = planDeliveryFor(provider, JSON.parse(Buffer.concat(chunks).toString("utf8")), url);
+      if (plan.kind === "ignored") return answer(200, { success: true, deduped: false, ignored: true, eventType: plan.eventType, messageId: null });
+      const [clientId] = await findClientIds(db.prisma, plan.client);
+      if (!clientId) return answer(404, { error: "unknown client" });
+      const input = {
+        clientId,
+        provider: PROVIDER_ENUM[provider],
+        channel: plan.channel,
+        direction: plan.direction,
+        subject: plan.subject,
+        body: plan.body,
+        sentAt: plan.sentAt,
+        unique: { key: plan.unique.key, value: plan.unique.value },
+        lead: plan.lead,
+        eventType: plan.eventType,
+        jobTypes: plan.jobTypes,
+      };
+      let messageId: string;
+      let deduped: boolean;
+      if (mode === "check-then-create") {
+        const lead = await upsertLead(db.prisma, clientId, plan.lead);
+        const inserted = await insertMessage(db.prisma, { ...input, key: input.unique.key, value: input.unique.value, leadId: lead.id }, "check-then-create");
+        for (const type of plan.jobTypes) {
+          await enqueueBackgroundJob(db.prisma, { type, clientId, leadId: lead.id, messageId: inserted.messageId, dedupeKey: buildJobDedupeKey(clientId, inserted.messageId, type) });
+        }
+        ({ messageId, deduped } = inserted);
+      } else {
+        const result = await ingestMessage(db.prisma, input);
+        ({ messageId, deduped } = result);
+        if (mode === "500-on-duplicate" && deduped) return answer(500, { error: "duplicate" });
+        if (mode === "job-per-delivery" && plan.jobTypes[0]) {
+          await enqueueBackgroundJob(db.prisma, { type: plan.jobTypes[0], clientId, leadId: result.leadId, messageId, dedupeKey: `${clientId}:${randomUUID()}` });
+        }
+      }
+      answer(200, { success: true, deduped, eventType: plan.eventType, messageId });
+    } catch (error) {
+      answer(500, { error: String((error as Error).message ?? error).slice(0, 200) });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  // Warm the pool so the race meets open connections, as `serve` would after traffic.
+  const clients = await Promise.all(Array.from({ length: Math.min(50, poolSize) }, () => db.pool.connect()));
+  for (const c of clients) c.release();
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await db.close();
+    },
+  };
+}
