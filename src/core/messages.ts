@@ -11,8 +11,11 @@
 //                      harness's negative control. Never the default.
 //
 // The default is on-conflict, chosen by measurement (bench/ingest, see
-// bench/README.md): duplicates are the common case under provider retries,
-// and there it needs one statement instead of a failed INSERT plus a SELECT.
+// bench/README.md; 2 cores, PostgreSQL 18, concurrency 50): new messages
+// 1682/s vs 744/s for catch-p2002, duplicates 3114/s vs 137/s. Duplicates
+// are the common case under provider retries, and there on-conflict needs one
+// statement where catch-p2002 pays a failed INSERT, a thrown error and a
+// SELECT.
 import type { Db } from "../db/client.js";
 import { insertMessageOnConflict, type MessageRow } from "../db/sql.js";
 import { isPrismaUniqueConstraintError } from "./prisma-errors.js";
