@@ -17,10 +17,13 @@ interface CommandEntry {
 
 export const COMMANDS: CommandEntry[] = [
   { name: "migrate", summary: "apply pending migrations (no Prisma engine needed)", load: () => import("./migrate.js") },
+  { name: "serve", summary: "receive provider webhooks over HTTP (Fetch handlers on node:http)", load: () => import("./serve.js") },
+  { name: "clients", summary: "create, configure and list clients and their webhook secrets", load: () => import("./clients.js") },
   { name: "status", summary: "show the database in use, its migration state and row counts", load: () => import("./status.js") },
   { name: "drain-jobs", summary: "run queued background jobs (SKIP LOCKED claims, leases, retries)", load: () => import("./drain-jobs.js") },
   { name: "replay", summary: "deliver every fixture twice and check what the receiver wrote", load: () => import("./replay.js") },
   { name: "race", summary: "fire N identical deliveries at once and check exactly one message resulted", load: () => import("./race.js") },
+  { name: "capture", summary: "receive webhooks and write each as a replayable fixture (raw body + redacted .meta.json)", load: () => import("./capture.js") },
 ];
 
 /** Lets later modules add themselves without editing this table's callers. */

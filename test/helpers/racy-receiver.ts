@@ -13,9 +13,9 @@ import type { AddressInfo } from "node:net";
 import { buildJobDedupeKey, enqueueBackgroundJob, ingestMessage, insertMessage } from "../../src/core/index.js";
 import { openDb } from "../../src/db/client.js";
 import { upsertLead } from "../../src/db/sql.js";
-import { findClientIds } from "../../src/db/verify-sql.js";
-import { planDeliveryFor } from "../../src/providers/registry.js";
-import { PROVIDER_ENUM, PROVIDER_NAMES, PROVIDER_ROUTES, type ProviderName } from "../../src/providers/types.js";
+import { createClientResolver } from "../../src/providers/clients.js";
+import { planDeliveryFor, providerForPath } from "../../src/providers/registry.js";
+import { PROVIDER_ENUM } from "../../src/providers/types.js";
 
 export type RacyMode = "check-then-create" | "500-on-duplicate" | "job-per-delivery" | "correct";
 
@@ -24,10 +24,9 @@ export interface RacyReceiver {
   close(): Promise<void>;
 }
 
-const providerByRoute = new Map<string, ProviderName>(PROVIDER_NAMES.map((p) => [PROVIDER_ROUTES[p], p]));
-
 export async function startRacyReceiver(databaseUrl: string, mode: RacyMode, poolSize = 55): Promise<RacyReceiver> {
   const db = openDb({ url: databaseUrl, poolSize, applicationName: `racy-${mode}` });
+  const clients = createClientResolver(db.prisma);
   const server = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -37,11 +36,11 @@ export async function startRacyReceiver(databaseUrl: string, mode: RacyMode, poo
     };
     try {
       const url = new URL(req.url ?? "/", "http://racy.local");
-      const provider = providerByRoute.get(url.pathname);
+      const provider = providerForPath(url.pathname);
       if (!provider) return answer(404, { error: "no such route" });
       const plan = planDeliveryFor(provider, JSON.parse(Buffer.concat(chunks).toString("utf8")), url);
       if (plan.kind === "ignored") return answer(200, { success: true, deduped: false, ignored: true, eventType: plan.eventType, messageId: null });
-      const [clientId] = await findClientIds(db.prisma, plan.client);
+      const clientId = (await clients.resolve(plan.client))?.id;
       if (!clientId) return answer(404, { error: "unknown client" });
       const input = {
         clientId,
@@ -80,8 +79,8 @@ export async function startRacyReceiver(databaseUrl: string, mode: RacyMode, poo
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   // Warm the pool so the race meets open connections, as `serve` would after traffic.
-  const clients = await Promise.all(Array.from({ length: Math.min(50, poolSize) }, () => db.pool.connect()));
-  for (const c of clients) c.release();
+  const warm = await Promise.all(Array.from({ length: Math.min(50, poolSize) }, () => db.pool.connect()));
+  for (const c of warm) c.release();
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,

@@ -1,0 +1,175 @@
+#!/usr/bin/env node
+// Throughput of `serve` for duplicate deliveries versus a bare node:http
+// server answering the same request, same load generator (undici Pool, 50
+// keep-alive connections) for both. Runs against the built dist/ (npm run build).
+//
+//   node bench/serve.mjs [--seconds 5] [--connections 50] [--fixture emailbison/lead_replied.json] [--json]
+//
+// Database: DATABASE_URL, else an embedded PostgreSQL in a temp directory.
+import fs from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import pg from "pg";
+import { Pool } from "undici";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const dist = (p) => import(path.join(ROOT, "dist", p));
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "5" },
+    connections: { type: "string", default: "50" },
+    fixture: { type: "string", default: "emailbison/lead_replied.json" },
+    json: { type: "boolean", default: false },
+  },
+});
+const SECONDS = Number(args.seconds);
+const CONNECTIONS = Number(args.connections);
+
+const [{ openDb }, { applyMigrations }, { startEmbeddedPostgres }, { createWebhookHandler }, { startNodeServer }, { loadFixtures, loadClientsConfig }, { upsertClients }, { buildDeliveryRequest, loadTestGhlKeys }] =
+  await Promise.all([
+    dist("db/client.js"),
+    dist("db/migrate.js"),
+    dist("db/embedded.js"),
+    dist("providers/router.js"),
+    dist("http/node-server.js"),
+    dist("harness/fixtures.js"),
+    dist("providers/client-store.js"),
+    dist("providers/sign.js"),
+  ]);
+
+const log = (line) => process.stderr.write(`${line}\n`);
+
+async function prepareDatabase() {
+  if (process.env.DATABASE_URL) {
+    // A private database beside the given one, so the bench never touches real rows.
+    const name = `dedupe_bench_${process.pid}`;
+    const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(name)}`);
+    const url = new URL(process.env.DATABASE_URL);
+    url.pathname = `/${name}`;
+    return {
+      url: url.toString(),
+      source: "DATABASE_URL",
+      async stop() {
+        await admin.query(`DROP DATABASE IF EXISTS ${admin.escapeIdentifier(name)} WITH (FORCE)`);
+        await admin.end();
+      },
+    };
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dedupe-bench-"));
+  const embedded = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg") });
+  return {
+    url: embedded.url,
+    source: "embedded",
+    async stop() {
+      await embedded.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `connections` workers, each sending back to back on a keep-alive pool, for `seconds` after a 1 s warm-up. */
+async function measure(origin, request) {
+  const pool = new Pool(origin, { connections: CONNECTIONS, pipelining: 1 });
+  let counting = false;
+  let done = 0;
+  let bad = 0;
+  let stop = false;
+  const worker = async () => {
+    while (!stop) {
+      const res = await pool.request({ path: request.path, method: "POST", headers: request.headers, body: request.body });
+      await res.body.text();
+      if (!counting) continue;
+      if (res.statusCode === 200) done++;
+      else bad++;
+    }
+  };
+  const workers = Array.from({ length: CONNECTIONS }, worker);
+  await new Promise((r) => setTimeout(r, 1000));
+  counting = true;
+  const started = performance.now();
+  await new Promise((r) => setTimeout(r, SECONDS * 1000));
+  const elapsed = (performance.now() - started) / 1000;
+  counting = false;
+  stop = true;
+  await Promise.all(workers);
+  await pool.close();
+  return { rps: done / elapsed, ok: done, errors: bad };
+}
+
+const database = await prepareDatabase();
+const db = openDb({ url: database.url, poolSize: 64 });
+try {
+  await applyMigrations(database.url);
+  const clients = loadClientsConfig(path.join(ROOT, "fixtures/clients.json")).clients;
+  await upsertClients(db.prisma, clients);
+  const [fixture] = loadFixtures([path.join(ROOT, "fixtures", args.fixture)]);
+  const keys = loadTestGhlKeys();
+  const client = clients.find((c) => JSON.stringify(c).includes("Secret") || true) && clients;
+  const owner = client.find((c) =>
+    ({ emailbison: c.emailBisonWorkspaceId, ghl: c.ghlLocationId, unipile: c.unipileAccountId, smartlead: c.smartleadWebhookSecret, instantly: c.instantlyWorkspaceId })[fixture.provider],
+  );
+
+  const handler = createWebhookHandler({ db: db.prisma, ghlEd25519PublicKey: keys.ed25519PublicKey, ghlRsaPublicKey: keys.rsaPublicKey });
+  const server = await startNodeServer({ handler, host: "127.0.0.1", port: 0, bodyLimit: 1024 * 1024 });
+  const signed = buildDeliveryRequest({ baseUrl: server.url, provider: fixture.provider, rawBody: fixture.rawBody, client: owner, ghlKeys: keys });
+  const request = { path: `${signed.url.pathname}${signed.url.search}`, headers: signed.headers, body: signed.body };
+
+  // The first delivery creates the message; everything measured is a duplicate.
+  const first = await fetch(signed.url, { method: "POST", headers: signed.headers, body: signed.body });
+  const firstBody = await first.json();
+  if (first.status !== 200) throw new Error(`first delivery failed: ${first.status} ${JSON.stringify(firstBody)}`);
+  log(`serve: ${fixture.provider} ${args.fixture} → ${JSON.stringify(firstBody)}; measuring duplicates for ${SECONDS}s at ${CONNECTIONS} connections...`);
+  const serve = await measure(server.url, request);
+  await server.close();
+  const messages = await db.prisma.message.count();
+
+  const answer = Buffer.from(JSON.stringify({ success: true, deduped: true, eventType: firstBody.eventType, messageId: firstBody.messageId }));
+  const bare = http.createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      Buffer.concat(chunks);
+      res.writeHead(200, { "content-type": "application/json", "content-length": answer.length });
+      res.end(answer);
+    });
+  });
+  await new Promise((r) => bare.listen(0, "127.0.0.1", r));
+  const bareUrl = `http://127.0.0.1:${bare.address().port}`;
+  log(`bare node:http: measuring for ${SECONDS}s at ${CONNECTIONS} connections...`);
+  const baseline = await measure(bareUrl, request);
+  bare.closeAllConnections();
+  await new Promise((r) => bare.close(r));
+
+  const result = {
+    fixture: args.fixture,
+    connections: CONNECTIONS,
+    seconds: SECONDS,
+    database: database.source,
+    cpus: os.cpus().length,
+    node: process.version,
+    serveRps: Math.round(serve.rps),
+    serveErrors: serve.errors,
+    bareRps: Math.round(baseline.rps),
+    ratio: Number((serve.rps / baseline.rps).toFixed(3)),
+    messagesAfter: messages,
+  };
+  if (args.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  else {
+    process.stdout.write(
+      `serve (duplicates): ${result.serveRps} req/s (${result.serveErrors} non-200)\n` +
+        `bare node:http:     ${result.bareRps} req/s\n` +
+        `ratio:              ${result.ratio} (target >= 0.2)\n` +
+        `messages in db:     ${messages} (must be 1)\n`,
+    );
+  }
+  if (serve.errors > 0 || messages !== 1) process.exitCode = 1;
+} finally {
+  await db.close();
+  await database.stop();
+}

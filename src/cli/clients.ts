@@ -1,0 +1,136 @@
+// dedupe-cli clients: create and configure the clients (workspaces) that
+// deliveries resolve to, with their provider ids and shared secrets.
+import type { Command } from "commander";
+import Table from "cli-table3";
+import { z } from "zod";
+import { ConfigError } from "../errors.js";
+import { clientConfigSchema, loadClientsConfig } from "../providers/client-config.js";
+import { listClients, upsertClient, upsertClients } from "../providers/client-store.js";
+import { importGhlHistory, readGhlHistoryFile } from "../providers/ghl/history.js";
+import type { CliContext } from "./context.js";
+import { openDatabaseSession, parseOptions } from "./options.js";
+
+const dbSchema = z.object({ databaseUrl: z.string().min(1).optional() });
+
+const addSchema = dbSchema.extend({
+  slug: z.string(),
+  name: z.string().optional(),
+  ghlLocationId: z.string().optional(),
+  emailbisonInstanceUrl: z.string().optional(),
+  emailbisonWorkspaceId: z.string().optional(),
+  emailbisonToken: z.string().optional(),
+  unipileAccountId: z.string().optional(),
+  unipileSecret: z.string().optional(),
+  instantlyWorkspaceId: z.string().optional(),
+  instantlySecret: z.string().optional(),
+  smartleadClientId: z.string().optional(),
+  smartleadSecret: z.string().optional(),
+  json: z.boolean().default(false),
+});
+
+const CLIENTS_HELP = `
+Examples:
+  $ dedupe-cli clients load fixtures/clients.json
+  $ dedupe-cli clients add --slug acme --ghl-location-id l1C08ntBrFjLS0elLIYU \\
+      --emailbison-workspace-id 1 --emailbison-token "$(openssl rand -hex 16)"
+  $ dedupe-cli clients list --json
+  $ dedupe-cli clients import-ghl acme history.json
+
+Each provider id identifies one client. Secrets are stored as given and never printed
+(list shows only whether each is set). Loading and adding upsert by slug: running the same
+load twice, or two at once, leaves one row per slug; flags you leave out keep their value.`;
+
+export function register(program: Command, ctx: CliContext): Command {
+  const clients = program.command("clients").description("create, configure and list clients (workspaces) and their webhook secrets").addHelpText("after", CLIENTS_HELP);
+  const dbOption = (cmd: Command) => cmd.option("--database-url <url>", "PostgreSQL to use (default: $DATABASE_URL, else the embedded one)");
+
+  dbOption(clients.command("add"))
+    .description("create a client, or update the given fields of an existing one (by slug)")
+    .requiredOption("--slug <slug>", "our handle for the client, usable as ?clientId= on webhook URLs")
+    .option("--name <name>", "display name (default: the slug)")
+    .option("--ghl-location-id <id>", "GHL sub-account (locationId)")
+    .option("--emailbison-instance-url <url>", "EmailBison instance, e.g. https://dedi.emailbison.com (empty: any)")
+    .option("--emailbison-workspace-id <id>", "EmailBison workspace_id")
+    .option("--emailbison-token <token>", "secret expected as ?token= on the EmailBison webhook URL")
+    .option("--unipile-account-id <id>", "Unipile account_id")
+    .option("--unipile-secret <secret>", "secret expected in the Unipile-Auth header")
+    .option("--instantly-workspace-id <uuid>", "Instantly workspace")
+    .option("--instantly-secret <secret>", "secret expected in the X-Instantly-Secret header")
+    .option("--smartlead-client-id <id>", "SmartLead client id")
+    .option("--smartlead-secret <secret>", "SmartLead webhook secret_key")
+    .option("--json", "print the result as JSON", false)
+    .action(async (raw) => {
+      const opts = parseOptions(addSchema, raw);
+      const parsed = clientConfigSchema.safeParse({
+        slug: opts.slug,
+        name: opts.name,
+        ghlLocationId: opts.ghlLocationId,
+        emailBisonInstanceUrl: opts.emailbisonInstanceUrl,
+        emailBisonWorkspaceId: opts.emailbisonWorkspaceId,
+        emailBisonWebhookToken: opts.emailbisonToken,
+        unipileAccountId: opts.unipileAccountId,
+        unipileWebhookSecret: opts.unipileSecret,
+        instantlyWorkspaceId: opts.instantlyWorkspaceId,
+        instantlyWebhookSecret: opts.instantlySecret,
+        smartleadClientId: opts.smartleadClientId,
+        smartleadWebhookSecret: opts.smartleadSecret,
+      });
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        throw new ConfigError(`--${String(issue.path[0] ?? "slug").replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: ${issue.message}`);
+      }
+      const { db } = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, poolSize: 2, quiet: opts.json });
+      const result = await upsertClient(db.prisma, parsed.data);
+      ctx.stdout.write(opts.json ? `${JSON.stringify(result)}\n` : `${result.created ? "created" : "updated"} ${result.slug} (${result.id})\n`);
+    });
+
+  dbOption(clients.command("load"))
+    .description("upsert every client in a JSON file ({ \"clients\": [...] }, see fixtures/clients.json)")
+    .argument("<file>", "clients file")
+    .option("--json", "print the result as JSON", false)
+    .action(async (file: string, raw) => {
+      const opts = parseOptions(dbSchema.extend({ json: z.boolean().default(false) }), raw);
+      const config = loadClientsConfig(file);
+      const { db } = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, poolSize: 2, quiet: opts.json });
+      const results = await upsertClients(db.prisma, config.clients);
+      if (opts.json) ctx.stdout.write(`${JSON.stringify(results)}\n`);
+      else for (const r of results) ctx.stdout.write(`${r.created ? "created" : "updated"} ${r.slug} (${r.id})\n`);
+    });
+
+  dbOption(clients.command("list"))
+    .description("list clients, their provider ids and which secrets are set")
+    .option("--json", "print JSON", false)
+    .action(async (raw) => {
+      const opts = parseOptions(dbSchema.extend({ json: z.boolean().default(false) }), raw);
+      const { db } = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, poolSize: 2, quiet: opts.json });
+      const rows = await listClients(db.prisma);
+      if (opts.json) return void ctx.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      if (rows.length === 0) return void ctx.stdout.write("no clients yet: dedupe-cli clients add --slug <slug> ... (see --help)\n");
+      const table = new Table({ head: ["slug", "ghl location", "emailbison ws", "unipile account", "instantly ws", "secrets set"], style: { head: [], border: [] } });
+      for (const r of rows) {
+        const secrets = Object.entries(r.secrets).filter(([, set]) => set).map(([k]) => k.replace(/Webhook(Token|Secret)$/, ""));
+        table.push([r.slug, r.ghlLocationId ?? "", r.emailBisonWorkspaceId ? `${r.emailBisonWorkspaceId}${r.emailBisonInstanceUrl ? ` @ ${r.emailBisonInstanceUrl}` : ""}` : "", r.unipileAccountId ?? "", r.instantlyWorkspaceId ?? "", secrets.join(", ")]);
+      }
+      ctx.stdout.write(`${table.toString()}\n`);
+    });
+
+  dbOption(clients.command("import-ghl"))
+    .description("import past GHL SMS messages for a client, each deduplicated by its GHL message id (safe to rerun, or run twice at once)")
+    .argument("<slug>", "client slug or id")
+    .argument("<file>", "JSON array of GHL messages (webhook bodies or the conversations API's message objects), or { \"messages\": [...] }")
+    .option("--json", "print the result as JSON", false)
+    .action(async (slug: string, file: string, raw) => {
+      const opts = parseOptions(dbSchema.extend({ json: z.boolean().default(false) }), raw);
+      const messages = readGhlHistoryFile(file);
+      const { db } = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, poolSize: 10, quiet: opts.json });
+      const client = await db.prisma.client.findFirst({
+        where: /^[0-9a-f-]{36}$/i.test(slug) ? { OR: [{ id: slug }, { slug }] } : { slug },
+        select: { id: true },
+      });
+      if (!client) throw new ConfigError(`No client ${JSON.stringify(slug)}.`, { hint: "dedupe-cli clients list shows the slugs." });
+      const result = await importGhlHistory(db.prisma, client.id, messages);
+      ctx.stdout.write(opts.json ? `${JSON.stringify(result)}\n` : `imported ${result.created} new, ${result.deduped} already present, ${result.skipped} skipped (not SMS)\n`);
+    });
+
+  return clients;
+}

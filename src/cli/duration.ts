@@ -1,0 +1,27 @@
+// Duration flags ("500ms", "30s", "5m", "1h", or bare milliseconds) as a zod
+// schema, so a bad value fails option parsing with the flag's name.
+import { z } from "zod";
+
+const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const;
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
+
+export function parseDurationMs(text: string): number | undefined {
+  const match = DURATION.exec(text.trim());
+  if (!match) return undefined;
+  const ms = Number(match[1]) * UNIT_MS[(match[2] ?? "ms") as keyof typeof UNIT_MS];
+  return Number.isFinite(ms) ? Math.round(ms) : undefined;
+}
+
+/** A duration flag → milliseconds, within [minMs, maxMs]. */
+export const durationFlag = (minMs = 1, maxMs = 7 * 24 * 3_600_000) =>
+  z
+    .union([z.string(), z.number()])
+    .transform((value, ctx) => {
+      const ms = typeof value === "number" ? value : parseDurationMs(value);
+      if (ms === undefined) {
+        ctx.addIssue({ code: "custom", message: `must be a duration like 500ms, 30s, 5m or 1h (got ${JSON.stringify(value)})` });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .pipe(z.number().min(minMs, `must be at least ${minMs} ms`).max(maxMs, `must be at most ${maxMs} ms`));

@@ -1,0 +1,114 @@
+// What race and replay share on the command line: output flags, where to
+// deliver, the database session, and turning a verdict into an exit code.
+import fs from "node:fs/promises";
+import path from "node:path";
+import type { Command } from "commander";
+import { z } from "zod";
+import { InconclusiveError, InvariantViolationError, UsageError } from "../errors.js";
+import type { EngineTarget } from "../harness/engine.js";
+import type { HarnessResult } from "../harness/types.js";
+import type { DbHandle } from "../db/client.js";
+import type { CliContext } from "./context.js";
+import { intFlag, openDatabaseSession } from "./options.js";
+
+export function addOutputOptions(cmd: Command): Command {
+  return cmd
+    .option("--target <base-url>", "deliver over HTTP to this receiver (provider routes are appended)")
+    .option("--url <url>", "deliver over HTTP to exactly this URL (one provider)")
+    .option("--raw-ids", "the receiver stores bare provider ids (default: namespaced, falling back to bare when only those exist)", false)
+    .option("--clients <file>", "clients.json to create (embedded) or check (--database-url) the clients fixtures reference")
+    .option("--timeout <ms>", "per-delivery timeout", "30000")
+    .option("--json", "print one JSON result object on stdout (progress goes to stderr)", false)
+    .option("--junit <file>", "write JUnit XML: one testcase per invariant per fixture")
+    .option("--history <file>", "write every delivery as a JSON line (slot, release/response times, status, deduped, error)");
+}
+
+const httpUrl = (flag: string) =>
+  z
+    .string()
+    .min(1)
+    .refine((v) => {
+      try {
+        return ["http:", "https:"].includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    }, `${flag} must be an http:// or https:// URL`);
+
+export const harnessOutputSchema = z.object({
+  target: httpUrl("--target").optional(),
+  url: httpUrl("--url").optional(),
+  rawIds: z.boolean().default(false),
+  clients: z.string().min(1).optional(),
+  timeout: intFlag(1, 600_000).default(30_000),
+  json: z.boolean().default(false),
+  junit: z.string().min(1).optional(),
+  history: z.string().min(1).optional(),
+});
+
+export function resolveTarget(opts: { target?: string; url?: string }): EngineTarget {
+  if (opts.target && opts.url) throw new UsageError("--target and --url are alternatives: a base URL (routes appended) or one exact URL.");
+  if (opts.target) return { kind: "http", baseUrl: opts.target };
+  if (opts.url) return { kind: "http", url: opts.url };
+  return { kind: "in-process" };
+}
+
+/** Output files must be writable before anything is delivered: a typo in --junit must not cost a whole run. */
+export async function validateOutputPaths(opts: { junit?: string; history?: string; clients?: string }): Promise<void> {
+  for (const [flag, file] of [["--junit", opts.junit], ["--history", opts.history]] as const) {
+    if (!file) continue;
+    const dir = path.dirname(path.resolve(file));
+    const stat = await fs.stat(dir).catch(() => undefined);
+    if (!stat?.isDirectory()) throw new UsageError(`${flag}: directory ${dir} does not exist.`);
+  }
+  if (opts.clients && !(await fs.stat(opts.clients).catch(() => undefined))?.isFile()) {
+    throw new UsageError(`--clients: ${opts.clients} is not a file.`);
+  }
+}
+
+export interface HarnessSession {
+  db: DbHandle;
+  /** Missing clients may be created (the embedded database); against --database-url they must exist. */
+  createClients: boolean;
+}
+
+export async function openHarnessSession(
+  ctx: CliContext,
+  opts: { databaseUrl?: string; fresh: boolean },
+  pool: { poolSize: number; warm: number },
+): Promise<HarnessSession> {
+  const session = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, fresh: opts.fresh, poolSize: pool.poolSize });
+  if (pool.warm > 0) {
+    // Open the connections now, so no delivery in the race waits for a connect.
+    const clients = await Promise.all(Array.from({ length: pool.warm }, () => session.db.pool.connect()));
+    for (const client of clients) client.release();
+  }
+  return { db: session.db, createClients: session.database.source === "embedded" };
+}
+
+/** Prints the result the way it was asked for, then maps the verdict to the error bin/ turns into 1 or 3. */
+export async function writeHarnessOutput(
+  ctx: CliContext,
+  opts: { json: boolean; junit?: string; history?: string },
+  result: HarnessResult,
+): Promise<void> {
+  const { renderTable, toJson, writeHistory } = await import("../harness/report.js");
+  if (opts.json) ctx.stdout.write(toJson(result));
+  else ctx.stdout.write(renderTable(result, { color: Boolean(ctx.stdout.isTTY) && !ctx.env.noColor && !ctx.env.ci }));
+  if (opts.junit) await (await import("../harness/junit.js")).writeJunit(opts.junit, result);
+  if (opts.history) await writeHistory(opts.history, result);
+  if (result.verdict === "fail") {
+    const lines = result.cases
+      .filter((c) => c.verdict === "fail")
+      .flatMap((c) =>
+        c.invariants
+          .filter((i) => i.status === "fail")
+          .map((i) => `  ${c.name}: ${i.name} expected ${i.expected}, observed ${i.observed}${i.witnesses?.length ? `; witness slots ${i.witnesses.slice(0, 20).join(", ")}${i.witnesses.length > 20 ? ", ..." : ""}` : ""}`),
+      );
+    throw new InvariantViolationError(`${Object.keys(result.violations).length} invariant(s) violated:\n${lines.slice(0, 40).join("\n")}`);
+  }
+  if (result.verdict === "inconclusive") {
+    const reasons = [...new Set(result.cases.flatMap((c) => c.notes.filter((n) => n.startsWith("inconclusive"))))];
+    throw new InconclusiveError(`no trustworthy verdict:\n  ${reasons.slice(0, 10).join("\n  ") || "nothing was delivered"}`);
+  }
+}

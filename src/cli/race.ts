@@ -1,0 +1,79 @@
+// dedupe-cli race: N identical deliveries released together; verdict from the database.
+import type { Command } from "commander";
+import { z } from "zod";
+import { CONFLICT_STRATEGIES } from "../core/messages.js";
+import { UsageError } from "../errors.js";
+import { PROVIDER_NAMES } from "../providers/types.js";
+import { checkFixturePaths } from "../harness/fixture-files.js";
+import type { CliContext } from "./context.js";
+import { addDatabaseOptions, databaseOptionsSchema, intFlag, parseOptions } from "./options.js";
+import { addOutputOptions, harnessOutputSchema, openHarnessSession, resolveTarget, validateOutputPaths, writeHarnessOutput } from "./harness-common.js";
+
+/** Above this the pool is capped; the race-quality threshold then scales with the pool, not N. */
+const MAX_POOL = 500;
+
+const optionsSchema = databaseOptionsSchema.merge(harnessOutputSchema).extend({
+  n: intFlag(1, 100_000).default(50),
+  rounds: intFlag(1, 10_000).default(1),
+  fixture: z.string().min(1).optional(),
+  allFixtures: z.boolean().default(false),
+  provider: z.enum(PROVIDER_NAMES).optional(),
+  strategy: z.enum(CONFLICT_STRATEGIES).optional(),
+  asIs: z.boolean().default(false),
+  poolSize: intFlag(1, 5_000).optional(),
+});
+
+export function register(program: Command, ctx: CliContext): Command {
+  const cmd = program
+    .command("race")
+    .description(
+      "Fire N identical deliveries of one fixture, released together, then check from the database:\n" +
+        "one Message, one deduped:false and N-1 deduped:true answers, no 5xx or transport errors, one\n" +
+        "BackgroundJob per dedupeKey and no rows the run did not cause. A race too poorly synchronised\n" +
+        "to trust (release spread > 0.5 x p50 latency, or fewer than half the deliveries in flight at\n" +
+        "once) is inconclusive (exit 3), never a pass.",
+    )
+    .option("--n <n>", "deliveries per round", "50")
+    .option("--rounds <r>", "independent rounds, each with a fresh unique id", "1")
+    .option("--fixture <path>", "fixture file (default: the built-in EmailBison LEAD_REPLIED)")
+    .option("--all-fixtures", "race every built-in fixture (or every fixture under --fixture <dir>)", false)
+    .option("--provider <name>", `provider of the fixture (default: its folder name): ${PROVIDER_NAMES.join(", ")}`)
+    .option("--strategy <s>", `in-process only: ${CONFLICT_STRATEGIES.join(", ")} (check-then-create is the negative control)`)
+    .option("--as-is", "race the fixture's own unique id instead of a fresh one", false)
+    .option("--pool-size <n>", `in-process DB pool size (default: min(n + 10, ${MAX_POOL}))`);
+  addOutputOptions(cmd);
+  return addDatabaseOptions(cmd).action(async (raw) => {
+    const opts = parseOptions(optionsSchema, raw);
+    const target = resolveTarget(opts);
+    if (opts.strategy && target.kind === "http") {
+      throw new UsageError("--strategy only applies in-process; a --target receiver uses its own.");
+    }
+    await validateOutputPaths(opts);
+    if (opts.fixture) await checkFixturePaths([opts.fixture]);
+    const inProcess = target.kind === "in-process";
+    const poolSize = inProcess ? (opts.poolSize ?? Math.min(opts.n + 10, MAX_POOL)) : 4;
+    const session = await openHarnessSession(ctx, opts, { poolSize, warm: inProcess ? Math.min(opts.n, poolSize) : 0 });
+    ctx.shutdown.handleGracefully();
+    const { runRace } = await import("../harness/race.js");
+    const { BUILTIN_FIXTURES_DIR, DEFAULT_RACE_FIXTURE } = await import("../harness/deliveries.js");
+    const fixtures = opts.allFixtures ? [opts.fixture ?? BUILTIN_FIXTURES_DIR] : [opts.fixture ?? DEFAULT_RACE_FIXTURE];
+    const result = await runRace({
+      db: session.db,
+      fixtures,
+      provider: opts.provider,
+      n: opts.n,
+      rounds: opts.rounds,
+      target,
+      strategy: opts.strategy,
+      asIs: opts.asIs,
+      idForm: opts.rawIds ? "raw" : "auto",
+      clientsFile: opts.clients,
+      createClients: session.createClients,
+      concurrencyCap: inProcess ? poolSize : undefined,
+      timeoutMs: opts.timeout,
+      onProgress: (line) => ctx.stderr.write(`${line}\n`),
+      signal: ctx.shutdown.signal,
+    });
+    await writeHarnessOutput(ctx, opts, result);
+  });
+}

@@ -1,0 +1,65 @@
+// dedupe-cli replay: every fixture delivered, then delivered again.
+import type { Command } from "commander";
+import { z } from "zod";
+import { CONFLICT_STRATEGIES } from "../core/messages.js";
+import { UsageError } from "../errors.js";
+import { PROVIDER_NAMES } from "../providers/types.js";
+import { checkFixturePaths } from "../harness/fixture-files.js";
+import type { CliContext } from "./context.js";
+import { addDatabaseOptions, databaseOptionsSchema, intFlag, parseOptions } from "./options.js";
+import { addOutputOptions, harnessOutputSchema, openHarnessSession, resolveTarget, validateOutputPaths, writeHarnessOutput } from "./harness-common.js";
+
+const optionsSchema = databaseOptionsSchema.merge(harnessOutputSchema).extend({
+  paths: z.array(z.string().min(1)).min(1, "give at least one fixture file or directory"),
+  provider: z.enum(PROVIDER_NAMES).optional(),
+  times: intFlag(1, 100_000).default(2),
+  concurrency: intFlag(1, 1_000).default(1),
+  strategy: z.enum(CONFLICT_STRATEGIES).optional(),
+  freshIds: z.boolean().default(false),
+});
+
+export function register(program: Command, ctx: CliContext): Command {
+  const cmd = program
+    .command("replay")
+    .argument("<paths...>", "fixture files or directories (searched recursively)")
+    .description(
+      "Deliver every fixture, then deliver it again. Checks per fixture: the documented status, that the\n" +
+        "first delivery creates exactly one Message for its unique id (none for ignored events) and one\n" +
+        "BackgroundJob per dedupeKey, and that the duplicate answers deduped:true and creates nothing.\n" +
+        "The provider comes from --provider or the fixture's parent folder; bare captured bodies replay as they are.",
+    )
+    .option("--provider <name>", `provider of every fixture: ${PROVIDER_NAMES.join(", ")}`)
+    .option("--times <k>", "deliveries per fixture", "2")
+    .option("--concurrency <c>", "deliveries of one fixture in flight at once", "1")
+    .option("--strategy <s>", `in-process only: ${CONFLICT_STRATEGIES.join(", ")}`)
+    .option("--fresh-ids", "re-key each fixture with a fresh unique id (for re-runs on the same database)", false);
+  addOutputOptions(cmd);
+  return addDatabaseOptions(cmd).action(async (paths: string[], raw) => {
+    const opts = parseOptions(optionsSchema, { ...raw, paths });
+    const target = resolveTarget(opts);
+    if (opts.strategy && target.kind === "http") throw new UsageError("--strategy only applies in-process; a --target receiver uses its own.");
+    await validateOutputPaths(opts);
+    await checkFixturePaths(opts.paths);
+    const poolSize = target.kind === "in-process" ? Math.min(Math.max(opts.concurrency + 5, 10), 60) : 4;
+    const session = await openHarnessSession(ctx, opts, { poolSize, warm: 0 });
+    ctx.shutdown.handleGracefully();
+    const { runReplay } = await import("../harness/replay.js");
+    const result = await runReplay({
+      db: session.db,
+      paths: opts.paths,
+      provider: opts.provider,
+      target,
+      strategy: opts.strategy,
+      times: opts.times,
+      concurrency: opts.concurrency,
+      freshIds: opts.freshIds,
+      idForm: opts.rawIds ? "raw" : "auto",
+      clientsFile: opts.clients,
+      createClients: session.createClients,
+      timeoutMs: opts.timeout,
+      onProgress: (line) => ctx.stderr.write(`${line}\n`),
+      signal: ctx.shutdown.signal,
+    });
+    await writeHarnessOutput(ctx, opts, result);
+  });
+}

@@ -1,0 +1,141 @@
+// dedupe-cli serve: the webhook receiver over node:http, on the embedded
+// PostgreSQL by default.
+import fs from "node:fs";
+import type { Command } from "commander";
+import { z } from "zod";
+import { CONFLICT_STRATEGIES } from "../core/messages.js";
+import { createJsonLogger } from "../core/log.js";
+import { ConfigError } from "../errors.js";
+import { startNodeServer } from "../http/node-server.js";
+import { resolveGhlKeys } from "../providers/auth.js";
+import { DEFAULT_BODY_LIMIT } from "../providers/http.js";
+import { createWebhookHandler, type HandlerOptions } from "../providers/router.js";
+import { loadTestGhlKeys } from "../providers/sign.js";
+import { PROVIDER_NAMES, PROVIDER_ROUTES } from "../providers/types.js";
+import type { CliContext } from "./context.js";
+import { addDatabaseOptions, databaseOptionsSchema, intFlag, openDatabaseSession, parseOptions } from "./options.js";
+
+const optionsSchema = databaseOptionsSchema.extend({
+  port: intFlag(0, 65535).default(3000),
+  host: z.string().min(1).default("127.0.0.1"),
+  allowUnsigned: z.boolean().default(false),
+  strategy: z.enum(CONFLICT_STRATEGIES).default("on-conflict"),
+  bodyLimit: intFlag(1, 64 * 1024 * 1024).default(DEFAULT_BODY_LIMIT),
+  poolSize: intFlag(1, 500).default(64),
+  migrate: z.boolean().default(false),
+  ghlEd25519PublicKey: z.string().min(1).optional(),
+  ghlRsaPublicKey: z.string().min(1).optional(),
+  ghlTestKeys: z.boolean().default(false),
+});
+
+export const SERVE_HELP = `
+From nothing to an accepted signed delivery:
+  $ dedupe-cli clients load fixtures/clients.json          # TEST clients + secrets (acme, globex)
+  $ dedupe-cli serve --port 3000 --ghl-test-keys &         # trust the TEST GHL keys in fixtures/keys
+  $ curl -H 'content-type: application/json' --data-binary @fixtures/emailbison/lead_replied.json \\
+      'http://127.0.0.1:3000/api/webhooks/email?token=test-only-emailbison-token'
+  {"success":true,"deduped":false,"eventType":"LEAD_REPLIED","messageId":"..."}      (again: "deduped":true)
+  A GHL delivery signed with the TEST Ed25519 key (OpenSSL 3):
+  $ SIG=$(openssl pkeyutl -sign -rawin -inkey fixtures/keys/ghl-test-ed25519.private.pem \\
+      -in fixtures/ghl/inbound_message.json | base64 -w0)
+  $ curl -H 'content-type: application/json' -H "x-ghl-signature: $SIG" \\
+      --data-binary @fixtures/ghl/inbound_message.json http://127.0.0.1:3000/api/webhooks/ghl/sms
+  Replays sign for you: src/providers/sign.ts (signDelivery) with the same keys.
+
+Routes (POST, application/json):
+${PROVIDER_NAMES.map((p) => `  ${PROVIDER_ROUTES[p].padEnd(26)} ${p}`).join("\n")}
+  /api/drafts/<id>/send      send an AI draft (one outbound Message however often it is clicked)
+  GET /healthz               liveness
+Every provider route also takes ?clientId=<slug or uuid>.
+
+Authentication is on by default: GHL X-GHL-Signature (Ed25519) / X-WH-Signature (RSA) against GHL's
+published keys unless --ghl-*-public-key / GHL_ED25519_PUBLIC_KEY / GHL_RSA_PUBLIC_KEY say otherwise;
+EmailBison ?token=, Unipile Unipile-Auth header, Instantly X-Instantly-Secret header, SmartLead body
+secret_key (or x-smartlead-secret), each compared with the client's secret (dedupe-cli clients add).
+
+Answers: 200 accepted (duplicates too: "deduped": true; ignored events: "ignored": true), 400 bad JSON or
+schema (names the field), 401 auth, 404 unknown client, 413 body too large, 415 not JSON,
+503 + Retry-After while the database is unreachable.`;
+
+export function register(program: Command, ctx: CliContext): Command {
+  return addDatabaseOptions(program.command("serve"))
+    .description("Receive provider webhooks over HTTP and ingest them idempotently (Ctrl-C finishes in-flight requests).")
+    .option("--port <port>", "port to listen on (0 picks a free one)", "3000")
+    .option("--host <host>", "interface to bind", "127.0.0.1")
+    .option("--allow-unsigned", "accept deliveries without provider authentication (DANGEROUS: testing only)", false)
+    .option("--strategy <name>", `conflict strategy: ${CONFLICT_STRATEGIES.join(" | ")}`, "on-conflict")
+    .option("--body-limit <bytes>", "largest accepted body; larger ones get 413", String(DEFAULT_BODY_LIMIT))
+    .option("--pool-size <n>", "database connections", "64")
+    .option("--migrate", "apply pending migrations to --database-url first", false)
+    .option("--ghl-ed25519-public-key <key>", "PEM, base64 SPKI or @file (default: $GHL_ED25519_PUBLIC_KEY, else GHL's published key)")
+    .option("--ghl-rsa-public-key <key>", "PEM, base64 SPKI or @file (default: $GHL_RSA_PUBLIC_KEY, else GHL's published key)")
+    .option("--ghl-test-keys", "verify GHL signatures with the TEST keys in fixtures/keys (testing only)", false)
+    .addHelpText("after", SERVE_HELP)
+    .action(async (raw) => {
+      const opts = parseOptions(optionsSchema, raw);
+      const warn = (line: string) => ctx.stderr.write(`${line}\n`);
+      const ghlKeys = readGhlKeyOptions(opts, ctx);
+      if (opts.allowUnsigned) {
+        warn("WARNING: --allow-unsigned: provider authentication is OFF. Anyone who can reach this port can write messages.");
+      }
+      if (opts.ghlTestKeys) warn("WARNING: --ghl-test-keys: trusting the TEST GHL keys from fixtures/keys; their private halves are public.");
+      ctx.shutdown.handleGracefully();
+
+      const session = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, fresh: opts.fresh, migrate: opts.migrate, poolSize: opts.poolSize });
+      const deps: HandlerOptions = {
+        db: session.db.prisma,
+        strategy: opts.strategy,
+        allowUnsigned: opts.allowUnsigned,
+        bodyLimit: opts.bodyLimit,
+        ...ghlKeys,
+        logger: opts.verbose || ctx.env.verbose ? createJsonLogger((line) => ctx.stderr.write(line)) : undefined,
+        onEvent: (event) => {
+          if (event.level === "error" || opts.verbose) ctx.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
+        },
+      };
+      const handler = createWebhookHandler(deps);
+      const server = await startNodeServer({
+        handler,
+        host: opts.host,
+        port: opts.port,
+        bodyLimit: opts.bodyLimit,
+        onError: (error) => warn(`request failed: ${(error as Error)?.message ?? error}`),
+      }).catch((error) => {
+        throw new ConfigError(`Cannot listen on ${opts.host}:${opts.port}: ${(error as Error).message}`, { hint: "Pick another --port (0 picks a free one)." });
+      });
+      ctx.stdout.write(`listening on ${server.url}\n`);
+
+      if (!ctx.shutdown.signal.aborted) {
+        await new Promise<void>((resolve) => ctx.shutdown.signal.addEventListener("abort", () => resolve(), { once: true }));
+      }
+      const pending = server.inFlight();
+      if (pending > 0) warn(`waiting for ${pending} in-flight request(s)...`);
+      await server.close();
+      warn("server closed");
+    });
+}
+
+function readKeyOption(value: string | undefined): string | undefined {
+  if (!value?.startsWith("@")) return value;
+  try {
+    return fs.readFileSync(value.slice(1), "utf8");
+  } catch (error) {
+    throw new ConfigError(`Cannot read key file ${value.slice(1)}: ${(error as Error).message}`);
+  }
+}
+
+function readGhlKeyOptions(opts: z.infer<typeof optionsSchema>, ctx: CliContext): Pick<HandlerOptions, "ghlEd25519PublicKey" | "ghlRsaPublicKey"> {
+  const test = opts.ghlTestKeys ? loadTestGhlKeys() : undefined;
+  const keys = {
+    ghlEd25519PublicKey: readKeyOption(opts.ghlEd25519PublicKey) ?? test?.ed25519PublicKey ?? ctx.env.ghlEd25519PublicKey,
+    ghlRsaPublicKey: readKeyOption(opts.ghlRsaPublicKey) ?? test?.rsaPublicKey ?? ctx.env.ghlRsaPublicKey,
+  };
+  try {
+    resolveGhlKeys(keys);
+  } catch (error) {
+    throw new ConfigError(`A GHL public key does not parse: ${(error as Error).message}`, {
+      hint: "Give a PEM (-----BEGIN PUBLIC KEY-----), base64 SPKI, or @path/to/key.pem.",
+    });
+  }
+  return keys;
+}

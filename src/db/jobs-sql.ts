@@ -1,0 +1,234 @@
+// The job runner's queue SQL: claim, complete, fail, release, heartbeat and
+// lease recovery. Every write after the claim is guarded by
+// status = 'RUNNING' AND "lockedBy" = <worker> AND attempts = <the claimed
+// attempt>, so a worker whose lease expired (and whose job another worker
+// re-claimed) can never overwrite the newer run's state.
+//
+// Times are computed with now() inside PostgreSQL, never in JS, so workers
+// on machines with skewed clocks still agree on leases and due times.
+import pg from "pg";
+import { Prisma } from "../generated/prisma/client.js";
+import type { BackgroundJobType } from "../generated/prisma/enums.js";
+import type { Db } from "./client.js";
+
+/** The NOTIFY channel the 20261122010000_job_notify trigger signals on insert. */
+export const JOB_NOTIFY_CHANNEL = "dedupe_jobs";
+
+export interface ClaimedJobRow {
+  id: string;
+  /** text, not the enum: a job type added by a newer migration must still come back (and fail clearly). */
+  type: string;
+  dedupeKey: string;
+  clientId: string;
+  leadId: string | null;
+  messageId: string | null;
+  /** Including this claim. */
+  attempts: number;
+  maxAttempts: number;
+  runAt: Date;
+  createdAt: Date;
+}
+
+/**
+ * Claims up to `batch` due jobs in one statement. The inner WHERE/ORDER BY is
+ * exactly the partial index BackgroundJob_pending_runAt_id_idx
+ * (("runAt","id") WHERE status = 'PENDING'), so the claim is an index range
+ * scan in runAt order however many finished jobs the table holds. SKIP LOCKED
+ * lets any number of workers claim side by side without waiting on each other.
+ */
+export async function claimJobs(db: Db, workerId: string, batch: number, types: readonly BackgroundJobType[]): Promise<ClaimedJobRow[]> {
+  return db.$queryRaw<ClaimedJobRow[]>(buildClaimSql(workerId, batch, types));
+}
+
+function buildClaimSql(workerId: string, batch: number, types: readonly BackgroundJobType[]): Prisma.Sql {
+  return Prisma.sql`
+    WITH due AS (
+      SELECT "id" FROM "BackgroundJob"
+      WHERE "status" = 'PENDING' AND "runAt" <= now() AND "type" = ANY(${types as BackgroundJobType[]}::"BackgroundJobType"[])
+      ORDER BY "runAt", "id"
+      LIMIT ${batch}
+      FOR UPDATE SKIP LOCKED
+    )
+    UPDATE "BackgroundJob" j
+    SET "status" = 'RUNNING', "attempts" = j."attempts" + 1, "lockedBy" = ${workerId},
+        "lockedAt" = now(), "startedAt" = now(), "finishedAt" = NULL, "updatedAt" = now()
+    FROM due WHERE j."id" = due."id"
+    RETURNING j."id"::text AS "id", j."type"::text AS "type", j."dedupeKey", j."clientId"::text AS "clientId",
+              j."leadId"::text AS "leadId", j."messageId"::text AS "messageId", j."attempts", j."maxAttempts",
+              j."runAt", j."createdAt"`;
+}
+
+/** The claim's plan (EXPLAIN, nothing executed), to check it scans the partial pending index. */
+export async function explainClaim(db: Db, batch: number, types: readonly BackgroundJobType[]): Promise<string> {
+  const rows = await db.$queryRaw<{ "QUERY PLAN": string }[]>`EXPLAIN ${buildClaimSql("explain", batch, types)}`;
+  return rows.map((r) => r["QUERY PLAN"]).join("\n");
+}
+
+export interface JobAttempt {
+  id: string;
+  attempts: number;
+}
+
+/** Marks claimed jobs SUCCEEDED in one statement; returns the ids this worker still held. */
+export async function completeJobs(db: Db, workerId: string, jobs: readonly JobAttempt[]): Promise<string[]> {
+  if (jobs.length === 0) return [];
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    UPDATE "BackgroundJob" j
+    SET "status" = 'SUCCEEDED', "finishedAt" = now(), "lockedAt" = NULL, "lastError" = NULL, "updatedAt" = now()
+    FROM unnest(${jobs.map((j) => j.id)}::uuid[], ${jobs.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
+    WHERE j."id" = d."id" AND j."status" = 'RUNNING' AND j."lockedBy" = ${workerId} AND j."attempts" = d."attempts"
+    RETURNING j."id"::text AS "id"`;
+  return rows.map((r) => r.id);
+}
+
+export interface JobFailure extends JobAttempt {
+  error: string;
+  /** Backoff before the next attempt, when one is left. */
+  retryDelayMs: number;
+  /** Fail now whatever attempts remain (no handler for the type). */
+  permanent: boolean;
+}
+
+export interface FailedJobOutcome {
+  id: string;
+  /** PENDING: scheduled for a retry at runAt. FAILED: attempts used up (or permanent). */
+  status: "PENDING" | "FAILED";
+  runAt: Date;
+}
+
+/**
+ * Records failed attempts in one statement: back to PENDING at
+ * now() + delay while attempts remain, else FAILED with finishedAt. The
+ * decision uses the row's own attempts/maxAttempts, so it is right even if
+ * maxAttempts was edited while the job ran.
+ */
+export async function failJobs(db: Db, workerId: string, failures: readonly JobFailure[]): Promise<FailedJobOutcome[]> {
+  if (failures.length === 0) return [];
+  return db.$queryRaw<FailedJobOutcome[]>`
+    WITH d AS (
+      SELECT * FROM unnest(
+        ${failures.map((f) => f.id)}::uuid[], ${failures.map((f) => f.attempts)}::int[], ${failures.map((f) => f.error)}::text[],
+        ${failures.map((f) => Math.max(0, Math.round(f.retryDelayMs)))}::int[], ${failures.map((f) => f.permanent)}::bool[]
+      ) AS d("id", "attempts", "error", "delayMs", "permanent")
+    )
+    UPDATE "BackgroundJob" j
+    SET "status" = CASE WHEN d."permanent" OR j."attempts" >= j."maxAttempts" THEN 'FAILED' ELSE 'PENDING' END::"BackgroundJobStatus",
+        "runAt" = CASE WHEN d."permanent" OR j."attempts" >= j."maxAttempts" THEN j."runAt"
+                       ELSE now() + d."delayMs" * interval '1 millisecond' END,
+        "finishedAt" = CASE WHEN d."permanent" OR j."attempts" >= j."maxAttempts" THEN now() END,
+        "lockedAt" = NULL, "lastError" = d."error", "updatedAt" = now()
+    FROM d
+    WHERE j."id" = d."id" AND j."status" = 'RUNNING' AND j."lockedBy" = ${workerId} AND j."attempts" = d."attempts"
+    RETURNING j."id"::text AS "id", j."status"::text AS "status", j."runAt"`;
+}
+
+/**
+ * Hands claimed jobs back (shutdown, time budget) without spending an
+ * attempt: attempts - 1, so a job released N times still gets all its tries.
+ */
+export async function releaseJobs(db: Db, workerId: string, jobs: readonly JobAttempt[]): Promise<string[]> {
+  if (jobs.length === 0) return [];
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    UPDATE "BackgroundJob" j
+    SET "status" = 'PENDING', "attempts" = j."attempts" - 1, "lockedBy" = NULL, "lockedAt" = NULL,
+        "startedAt" = NULL, "updatedAt" = now()
+    FROM unnest(${jobs.map((j) => j.id)}::uuid[], ${jobs.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
+    WHERE j."id" = d."id" AND j."status" = 'RUNNING' AND j."lockedBy" = ${workerId} AND j."attempts" = d."attempts"
+    RETURNING j."id"::text AS "id"`;
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Renews this worker's leases. Returns the ids still held; a job missing
+ * from the result was recovered by another worker and must not be run here.
+ */
+export async function renewLeases(db: Db, workerId: string, jobs: readonly JobAttempt[]): Promise<string[]> {
+  if (jobs.length === 0) return [];
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    UPDATE "BackgroundJob" j SET "lockedAt" = now()
+    FROM unnest(${jobs.map((j) => j.id)}::uuid[], ${jobs.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
+    WHERE j."id" = d."id" AND j."status" = 'RUNNING' AND j."lockedBy" = ${workerId} AND j."attempts" = d."attempts"
+    RETURNING j."id"::text AS "id"`;
+  return rows.map((r) => r.id);
+}
+
+export interface RecoveredJob {
+  id: string;
+  type: string;
+  status: "PENDING" | "FAILED";
+  lockedBy: string | null;
+}
+
+/**
+ * Returns jobs whose lease expired (their worker died or hung) to PENDING, or
+ * to FAILED when that lost attempt was the last. One UPDATE: when every
+ * worker runs it at once, the row lock plus the re-checked WHERE make each
+ * job recovered exactly once, and a job another worker re-claimed meanwhile
+ * (fresh lockedAt) is left alone.
+ */
+export async function recoverExpiredLeases(db: Db, leaseMs: number): Promise<RecoveredJob[]> {
+  return db.$queryRaw<RecoveredJob[]>`
+    WITH expired AS (
+      SELECT "id", "lockedBy" FROM "BackgroundJob"
+      WHERE "status" = 'RUNNING' AND "lockedAt" < now() - ${Math.round(leaseMs)}::int * interval '1 millisecond'
+      FOR UPDATE SKIP LOCKED
+    ), recovered AS (
+      UPDATE "BackgroundJob" j
+      SET "status" = CASE WHEN j."attempts" >= j."maxAttempts" THEN 'FAILED' ELSE 'PENDING' END::"BackgroundJobStatus",
+          "finishedAt" = CASE WHEN j."attempts" >= j."maxAttempts" THEN now() END,
+          "lastError" = 'lease expired: worker ' || COALESCE(j."lockedBy", '?') || ' stopped renewing it during attempt ' || j."attempts",
+          "lockedBy" = NULL, "lockedAt" = NULL, "updatedAt" = now()
+      FROM expired WHERE j."id" = expired."id"
+      RETURNING j."id"::text AS "id", j."type"::text AS "type", j."status"::text AS "status", expired."lockedBy"
+    )
+    SELECT * FROM recovered`;
+}
+
+/** Wakes --watch workers for jobs that became runnable without an INSERT (released, recovered). */
+export async function notifyJobWorkers(db: Db): Promise<void> {
+  await db.$queryRaw`SELECT pg_notify(${JOB_NOTIFY_CHANNEL}, '')::text AS "_"`;
+}
+
+export interface JobCountsByType {
+  type: string;
+  pending: number;
+  due: number;
+  running: number;
+}
+
+/** Unfinished jobs per type, for the progress total and the summary's "remaining". */
+export async function countOpenJobs(db: Db, types: readonly BackgroundJobType[]): Promise<JobCountsByType[]> {
+  return db.$queryRaw<JobCountsByType[]>`
+    SELECT "type"::text AS "type",
+           count(*) FILTER (WHERE "status" = 'PENDING')::int AS "pending",
+           count(*) FILTER (WHERE "status" = 'PENDING' AND "runAt" <= now())::int AS "due",
+           count(*) FILTER (WHERE "status" = 'RUNNING')::int AS "running"
+    FROM "BackgroundJob"
+    WHERE "status" IN ('PENDING', 'RUNNING') AND "type"::text = ANY(${types as BackgroundJobType[]}::text[])
+    GROUP BY "type" ORDER BY "type"`;
+}
+
+/**
+ * LISTENs for job notifications on a dedicated connection (a pooled one
+ * would be handed to other queries). Returns a stop function. Connection
+ * errors go to onError; callers fall back to polling.
+ */
+export async function listenForJobs(url: string, onNotify: () => void, onError: (error: Error) => void): Promise<() => Promise<void>> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, application_name: "dedupe-cli drain-jobs listen" });
+  client.on("error", onError);
+  client.on("notification", (message) => {
+    if (message.channel === JOB_NOTIFY_CHANNEL) onNotify();
+  });
+  await client.connect();
+  try {
+    // A constant, not built from input: LISTEN takes no bind parameters.
+    await client.query(`LISTEN "dedupe_jobs"`);
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw error;
+  }
+  return async () => {
+    client.removeAllListeners("notification");
+    await client.end().catch(() => undefined);
+  };
+}

@@ -1,0 +1,183 @@
+// From fixture to prepared delivery: where it goes, what the receiver must
+// write for it (planDeliveryFor), how it authenticates, and the clients it
+// needs in the database.
+import { randomUUID } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { DbHandle } from "../db/client.js";
+import { ConfigError } from "../errors.js";
+import { loadClientsConfig, type ClientConfig } from "../providers/client-config.js";
+import { createClientResolver, describeClientRef, normaliseInstanceUrl } from "../providers/clients.js";
+import { upsertClient } from "../providers/client-store.js";
+import { planDeliveryFor } from "../providers/registry.js";
+import type { ClientRef, DeliveryPlan, ProviderName } from "../providers/types.js";
+import { resolveDeliveryUrl, type EngineTarget } from "./engine.js";
+import { loadHarnessFixtures, type HarnessFixture } from "./fixture-files.js";
+import { mutateUniqueId } from "./mutate.js";
+import { authenticateDelivery, type TestSigningKeys } from "./signing.js";
+import type { PreparedDelivery } from "./types.js";
+
+export const BUILTIN_FIXTURES_DIR = fileURLToPath(new URL("../../fixtures/", import.meta.url));
+export const DEFAULT_RACE_FIXTURE = path.join(BUILTIN_FIXTURES_DIR, "emailbison", "lead_replied.json");
+export const DEFAULT_CLIENTS_FILE = path.join(BUILTIN_FIXTURES_DIR, "clients.json");
+
+export interface PreparedCase {
+  name: string;
+  fixturePath: string;
+  provider: ProviderName;
+  plan: DeliveryPlan;
+  delivery: Omit<PreparedDelivery, "slot">;
+  /** A delivery naming an unknown client (answered 404, writes nothing), to warm the receiver before a race. */
+  warmup: Omit<PreparedDelivery, "slot">;
+  expectedStatus: number;
+  client: ClientConfig | undefined;
+  notes: string[];
+}
+
+export async function loadCaseFixtures(paths: readonly string[], provider?: ProviderName): Promise<HarnessFixture[]> {
+  const fixtures = await loadHarnessFixtures(paths, provider);
+  if (fixtures.length === 0) throw new ConfigError(`No fixtures found in ${paths.join(", ")}.`, { hint: "Fixtures are <provider>/<event>.json files holding a bare request body." });
+  return fixtures;
+}
+
+const clientsCache = new Map<string, ClientConfig[]>();
+
+/** clients.json entries; an absent default file means "none" (an explicit --clients file must exist). */
+export function readClients(explicit?: string): ClientConfig[] {
+  const file = explicit ?? DEFAULT_CLIENTS_FILE;
+  let clients = clientsCache.get(file);
+  if (!clients) {
+    clients = !explicit && !fs.existsSync(file) ? [] : loadClientsConfig(file).clients;
+    clientsCache.set(file, clients);
+  }
+  return clients;
+}
+
+/** The clients.json entry a ClientRef names, if any. */
+export function findClientConfig(clients: readonly ClientConfig[], ref: ClientRef): ClientConfig | undefined {
+  switch (ref.by) {
+    case "slug":
+      return clients.find((c) => c.slug === ref.value);
+    case "ghlLocationId":
+      return clients.find((c) => c.ghlLocationId === ref.value);
+    case "unipileAccountId":
+      return clients.find((c) => c.unipileAccountId === ref.value);
+    case "instantlyWorkspaceId":
+      return clients.find((c) => c.instantlyWorkspaceId === ref.value);
+    case "smartleadSecret":
+      return clients.find((c) => c.smartleadWebhookSecret === ref.value);
+    case "emailBisonWorkspace": {
+      const url = normaliseInstanceUrl(ref.instanceUrl);
+      const matches = clients.filter((c) => c.emailBisonWorkspaceId === ref.workspaceId);
+      // As the router resolves: an instance-less payload matches only an unambiguous workspace id.
+      if (!url) return matches.length === 1 ? matches[0] : undefined;
+      return matches.find((c) => normaliseInstanceUrl(c.emailBisonInstanceUrl) === url) ?? matches.find((c) => !c.emailBisonInstanceUrl);
+    }
+  }
+}
+
+const SIGNATURE_HEADERS = new Set(["x-ghl-signature", "x-wh-signature"]);
+
+export function prepareCase(
+  fixture: HarnessFixture,
+  options: { round: number; freshId: boolean; target: EngineTarget; signer: TestSigningKeys; clientsFile?: string },
+): PreparedCase {
+  const notes: string[] = [];
+  const url = resolveDeliveryUrl(options.target, fixture.provider);
+  for (const [k, v] of Object.entries(fixture.meta.query ?? {})) url.searchParams.set(k, v);
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  for (const [k, v] of Object.entries(fixture.meta.headers ?? {})) {
+    // A captured signature covers the captured bytes only; a re-keyed body is re-signed.
+    if (options.freshId && SIGNATURE_HEADERS.has(k.toLowerCase())) continue;
+    headers[k] = v;
+  }
+  const original = planFixture(fixture, fixture.body, url);
+  let plan = original;
+  let body = fixture.body;
+  let rawBody = fixture.rawBody;
+  if (options.freshId && original.kind === "message") {
+    body = mutateUniqueId(fixture.provider, fixture.body);
+    rawBody = Buffer.from(JSON.stringify(body));
+    plan = planFixture(fixture, body, url);
+    if (plan.kind !== "message" || plan.unique.rawId === original.unique.rawId) {
+      throw new ConfigError(`${fixture.path}: could not give the ${fixture.provider} payload a fresh unique id (the plan still keys on ${original.unique.rawId}).`, {
+        hint: "Race it with --as-is, or teach src/harness/mutate.ts where this provider keeps its id.",
+      });
+    }
+  }
+  const client = plan.kind === "message" ? findClientConfig(readClients(options.clientsFile), plan.client) : undefined;
+  authenticateDelivery(fixture.provider, { url, headers, rawBody }, client, options.signer);
+  const warmup = buildWarmup(fixture, url, headers, client, options.signer);
+  const relative = path.relative(BUILTIN_FIXTURES_DIR, fixture.path);
+  const shown = relative.startsWith("..") ? path.relative(process.cwd(), fixture.path) : relative;
+  return {
+    name: `${shown}#${options.round}`,
+    fixturePath: fixture.path,
+    provider: fixture.provider,
+    plan,
+    delivery: { url, headers, body: rawBody },
+    warmup,
+    expectedStatus: fixture.meta.status ?? 200,
+    client,
+    notes,
+  };
+}
+
+function buildWarmup(fixture: HarnessFixture, url: URL, headers: Record<string, string>, client: ClientConfig | undefined, signer: TestSigningKeys) {
+  // Its own fresh id too: should a receiver ignore ?clientId=, the warm-up
+  // still cannot touch the message being raced.
+  const body = Buffer.from(JSON.stringify(mutateUniqueId(fixture.provider, fixture.body)));
+  const warmUrl = new URL(url);
+  warmUrl.searchParams.set("clientId", `dedupe-warmup-${randomUUID()}`);
+  const warmHeaders = Object.fromEntries(Object.entries(headers).filter(([k]) => !SIGNATURE_HEADERS.has(k.toLowerCase())));
+  authenticateDelivery(fixture.provider, { url: warmUrl, headers: warmHeaders, rawBody: body }, client, signer);
+  return { url: warmUrl, headers: warmHeaders, body };
+}
+
+function planFixture(fixture: HarnessFixture, body: unknown, url: URL): DeliveryPlan {
+  try {
+    return planDeliveryFor(fixture.provider, body, url);
+  } catch (error) {
+    if (fixture.meta.status !== undefined && fixture.meta.status >= 400) {
+      // A fixture documented as rejected has no plan; nothing may be written.
+      return { kind: "ignored", provider: fixture.provider, eventType: "(rejected)", reason: (error as Error).message };
+    }
+    throw new ConfigError(`${fixture.path}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/**
+ * Every client the cases name must exist before the first delivery. On the
+ * embedded database missing ones are created from clients.json (idempotent:
+ * ON CONFLICT DO NOTHING, so two harness processes can do it at once);
+ * against --database-url they must already be there.
+ */
+export async function ensureClientsFor(
+  cases: readonly PreparedCase[],
+  db: DbHandle,
+  options: { clientsFile?: string; create: boolean },
+): Promise<void> {
+  // The router's own resolver (uncached), so "exists" means what it means to the receiver.
+  const resolver = createClientResolver(db.prisma, 0);
+  const seen = new Set<string>();
+  for (const c of cases) {
+    if (c.plan.kind !== "message") continue;
+    const key = JSON.stringify(c.plan.client);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if (await resolver.resolve(c.plan.client)) continue;
+    const file = options.clientsFile ?? DEFAULT_CLIENTS_FILE;
+    if (!options.create) {
+      throw new ConfigError(`No client in the database matches ${describeClientRef(c.plan.client)} (needed by ${c.fixturePath}).`, {
+        hint: `Create it first: dedupe-cli clients load ${path.relative(process.cwd(), file) || file} --database-url <url>`,
+      });
+    }
+    if (!c.client) throw new ConfigError(`${file} has no client matching ${describeClientRef(c.plan.client)} (needed by ${c.fixturePath}).`);
+    // Upsert by slug, safe against a concurrent harness or `clients load`.
+    await upsertClient(db.prisma, c.client);
+    if (!(await resolver.resolve(c.plan.client))) {
+      throw new ConfigError(`Created client ${c.client.slug}, yet nothing matches ${describeClientRef(c.plan.client)}: another client holds one of its ids.`);
+    }
+  }
+}

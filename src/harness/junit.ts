@@ -1,0 +1,45 @@
+// JUnit XML for CI dashboards: one testsuite per case (fixture/round), one
+// testcase per invariant. An inconclusive invariant is reported as skipped,
+// never as passed.
+import fs from "node:fs/promises";
+import type { HarnessResult } from "./types.js";
+
+export function escapeXml(text: string): string {
+  return text
+    .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F]/g, "")
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;")
+    .replace(/'/g, "&apos;");
+}
+
+export function renderJunit(result: HarnessResult): string {
+  const suites: string[] = [];
+  let tests = 0;
+  let failures = 0;
+  let skipped = 0;
+  for (const c of result.cases) {
+    const caseFailures = c.invariants.filter((i) => i.status === "fail").length;
+    const caseSkipped = c.invariants.filter((i) => i.status === "inconclusive").length;
+    tests += c.invariants.length;
+    failures += caseFailures;
+    skipped += caseSkipped;
+    const seconds = (c.latency.max / 1000).toFixed(3);
+    const cases = c.invariants.map((inv) => {
+      const open = `    <testcase classname="${escapeXml(`dedupe-cli.${result.command}.${c.name}`)}" name="${escapeXml(inv.name)}" time="0">`;
+      const detail = `expected ${inv.expected}; observed ${inv.observed}${inv.witnesses?.length ? `; witness slots ${inv.witnesses.join(", ")}` : ""}`;
+      if (inv.status === "fail") return `${open}\n      <failure message="${escapeXml(detail)}" type="InvariantViolation">${escapeXml(detail)}</failure>\n    </testcase>`;
+      if (inv.status === "inconclusive") return `${open}\n      <skipped message="${escapeXml(`inconclusive: ${detail}`)}"/>\n    </testcase>`;
+      return `${open}</testcase>`;
+    });
+    suites.push(
+      `  <testsuite name="${escapeXml(c.name)}" tests="${c.invariants.length}" failures="${caseFailures}" skipped="${caseSkipped}" errors="0" time="${seconds}">\n${cases.join("\n")}\n  </testsuite>`,
+    );
+  }
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="dedupe-cli ${result.command}" tests="${tests}" failures="${failures}" skipped="${skipped}" errors="0" time="${(result.durationMs / 1000).toFixed(3)}">\n${suites.join("\n")}\n</testsuites>\n`;
+}
+
+export async function writeJunit(file: string, result: HarnessResult): Promise<void> {
+  await fs.writeFile(file, renderJunit(result));
+}

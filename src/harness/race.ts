@@ -1,0 +1,94 @@
+// `race`: N identical deliveries of one fixture released together, then the
+// database asked whether the receiver kept its promises. Rounds re-key the
+// payload so no round can dedupe against earlier data.
+import type { ConflictStrategy } from "../core/messages.js";
+import type { DbHandle } from "../db/client.js";
+import type { ProviderName } from "../providers/types.js";
+import { createEngine, type EngineTarget } from "./engine.js";
+import { ensureClientsFor, loadCaseFixtures, prepareCase } from "./deliveries.js";
+import { buildHarnessResult } from "./result.js";
+import { takeBeforeSnapshot, verifyCase, type IdForm } from "./verify.js";
+import type { CaseResult, HarnessResult, PreparedDelivery } from "./types.js";
+
+export interface RaceOptions {
+  /** Verification database; in-process it is also the receiver's database. */
+  db: DbHandle;
+  /** Fixture files or directories (directories are searched recursively). */
+  fixtures: string[];
+  /** Override the provider otherwise taken from each fixture's parent folder. */
+  provider?: ProviderName;
+  /** Deliveries per round. */
+  n: number;
+  rounds?: number;
+  /** in-process (default) or an HTTP receiver. */
+  target?: EngineTarget;
+  /** In-process only: the core's conflict strategy. */
+  strategy?: ConflictStrategy;
+  /** Race the fixture's bytes as they are instead of a fresh unique id per round. */
+  asIs?: boolean;
+  idForm?: IdForm;
+  /** clients.json used to create (embedded) or check (external) the clients fixtures reference. */
+  clientsFile?: string;
+  /** Create missing clients (true on the embedded database; false: a missing client is a ConfigError). */
+  createClients?: boolean;
+  /** Largest concurrency the DB pool can carry (in-process), for the race-quality threshold. */
+  concurrencyCap?: number;
+  timeoutMs?: number;
+  /** Warm the receiver with deliveries naming an unknown client before each round (default true). */
+  warmup?: boolean;
+  onProgress?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export async function runRace(options: RaceOptions): Promise<HarnessResult> {
+  const startedAt = performance.now();
+  const rounds = options.rounds ?? 1;
+  const idForm = options.idForm ?? "auto";
+  const progress = options.onProgress ?? (() => undefined);
+  const target: EngineTarget = options.target ?? { kind: "in-process" };
+  const fixtures = await loadCaseFixtures(options.fixtures, options.provider);
+  const engine = await createEngine(target, options.db, { strategy: options.strategy, timeoutMs: options.timeoutMs });
+  const cases: CaseResult[] = [];
+  try {
+    for (const fixture of fixtures) {
+      for (let round = 1; round <= rounds; round++) {
+        if (options.signal?.aborted) break;
+        const prepared = prepareCase(fixture, { round, freshId: !options.asIs, target, signer: engine.signer, clientsFile: options.clientsFile });
+        await ensureClientsFor([prepared], options.db, { clientsFile: options.clientsFile, create: options.createClients ?? false });
+        const deliveries: PreparedDelivery[] = Array.from({ length: options.n }, (_, slot) => ({ ...prepared.delivery, slot }));
+        const before = await takeBeforeSnapshot(options.db, prepared.plan, idForm);
+        const warmup = options.warmup === false ? undefined : deliveries.map((d) => ({ ...prepared.warmup, slot: d.slot }));
+        const observation = await engine.engine.race(deliveries, { warmup });
+        const result = await verifyCase({
+          db: options.db,
+          subject: { name: prepared.name, fixture: fixture.path, round, plan: prepared.plan, expectedStatus: prepared.expectedStatus },
+          before,
+          outcomes: observation.outcomes,
+          idForm,
+          race: {
+            releaseSpreadMs: observation.releaseSpreadMs,
+            peakConcurrency: observation.peakConcurrency,
+            concurrencySource: observation.concurrencySource,
+            concurrencyCap: target.kind === "in-process" ? options.concurrencyCap : undefined,
+          },
+          notes: prepared.notes,
+        });
+        cases.push(result);
+        progress(
+          `${result.verdict.padEnd(12)} ${result.name}  spread ${observation.releaseSpreadMs.toFixed(2)} ms, concurrency ${observation.peakConcurrency}, p50 ${result.latency.p50} ms`,
+        );
+      }
+    }
+  } finally {
+    await engine.close();
+  }
+  return buildHarnessResult({
+    command: "race",
+    mode: engine.engine.mode,
+    target: engine.description,
+    strategy: target.kind === "in-process" ? (options.strategy ?? "on-conflict") : null,
+    n: options.n,
+    cases,
+    startedAt,
+  });
+}

@@ -1,0 +1,89 @@
+// `replay`: every fixture delivered, then delivered again (or k times with up
+// to c in flight), checking the documented status, that the first delivery
+// wrote exactly the message and jobs the plan says, and that duplicates
+// dedupe and write nothing.
+import { countRows } from "../db/sql.js";
+import type { DbHandle } from "../db/client.js";
+import type { ProviderName } from "../providers/types.js";
+import { createEngine, type EngineTarget } from "./engine.js";
+import { ensureClientsFor, loadCaseFixtures, prepareCase } from "./deliveries.js";
+import { buildHarnessResult } from "./result.js";
+import { takeBeforeSnapshot, verifyCase, type IdForm } from "./verify.js";
+import type { CaseResult, HarnessResult, PreparedDelivery } from "./types.js";
+import type { ConflictStrategy } from "../core/messages.js";
+
+export interface ReplayOptions {
+  db: DbHandle;
+  /** Fixture files or directories (searched recursively). */
+  paths: string[];
+  provider?: ProviderName;
+  target?: EngineTarget;
+  strategy?: ConflictStrategy;
+  /** Deliveries per fixture (default 2: once, then again). */
+  times?: number;
+  /** Most deliveries of one fixture in flight (default 1: strictly one after the other). */
+  concurrency?: number;
+  /** Re-key each fixture with a fresh unique id (default: replay the bytes as they are). */
+  freshIds?: boolean;
+  idForm?: IdForm;
+  clientsFile?: string;
+  createClients?: boolean;
+  timeoutMs?: number;
+  onProgress?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export async function runReplay(options: ReplayOptions): Promise<HarnessResult> {
+  const startedAt = performance.now();
+  const times = options.times ?? 2;
+  const concurrency = options.concurrency ?? 1;
+  const idForm = options.idForm ?? "auto";
+  const target: EngineTarget = options.target ?? { kind: "in-process" };
+  const fixtures = await loadCaseFixtures(options.paths, options.provider);
+  const engine = await createEngine(target, options.db, { strategy: options.strategy, timeoutMs: options.timeoutMs });
+  const cases: CaseResult[] = [];
+  try {
+    const prepared = fixtures.map((fixture) => prepareCase(fixture, { round: 1, freshId: options.freshIds ?? false, target, signer: engine.signer, clientsFile: options.clientsFile }));
+    // Clients first, all at once: a missing one is a configuration error
+    // that must stop the run before any fixture is delivered.
+    await ensureClientsFor(prepared, options.db, { clientsFile: options.clientsFile, create: options.createClients ?? false });
+    for (const p of prepared) {
+      if (options.signal?.aborted) break;
+      const deliveries: PreparedDelivery[] = Array.from({ length: times }, (_, slot) => ({ ...p.delivery, slot }));
+      const before = await takeBeforeSnapshot(options.db, p.plan, idForm);
+      let outcomes;
+      let afterFirst;
+      if (concurrency === 1) {
+        // Sequential: the first delivery alone, so what it wrote can be told
+        // apart from what the duplicates wrote.
+        outcomes = await engine.engine.send(deliveries.slice(0, 1), 1);
+        afterFirst = await countRows(options.db.prisma);
+        outcomes.push(...(await engine.engine.send(deliveries.slice(1), 1)));
+      } else {
+        outcomes = await engine.engine.send(deliveries, concurrency);
+      }
+      const result = await verifyCase({
+        db: options.db,
+        subject: { name: p.name, fixture: p.fixturePath, round: 1, plan: p.plan, expectedStatus: p.expectedStatus },
+        before,
+        outcomes,
+        idForm,
+        afterFirst,
+        notes: p.notes,
+      });
+      cases.push(result);
+      options.onProgress?.(`${result.verdict.padEnd(12)} ${result.name}  (${times} deliveries, p50 ${result.latency.p50} ms)`);
+    }
+  } finally {
+    await engine.close();
+  }
+  return buildHarnessResult({
+    command: "replay",
+    mode: engine.engine.mode,
+    target: engine.description,
+    strategy: target.kind === "in-process" ? (options.strategy ?? "on-conflict") : null,
+    n: times,
+    cases,
+    startedAt,
+  });
+}

@@ -1,0 +1,86 @@
+// Output for people (a cli-table3 table per case plus a summary), for
+// machines (one JSON object) and for post-mortems (--history: one JSON line
+// per delivery).
+import fs from "node:fs/promises";
+import Table from "cli-table3";
+import type { CaseResult, HarnessResult, InvariantResult } from "./types.js";
+
+const MAX_WITNESSES_SHOWN = 12;
+
+function formatWitnesses(inv: InvariantResult): string {
+  const w = inv.witnesses ?? [];
+  if (w.length === 0) return "";
+  const shown = w.slice(0, MAX_WITNESSES_SHOWN).join(", ");
+  return w.length > MAX_WITNESSES_SHOWN ? `${shown}, ... (${w.length})` : shown;
+}
+
+const VERDICT_WORD = { pass: "PASS", fail: "FAIL", inconclusive: "INCONCLUSIVE" } as const;
+
+/** Human-readable report. Cases that passed collapse to one line when there are many. */
+export function renderTable(result: HarnessResult, options: { color?: boolean } = {}): string {
+  const style = { head: options.color ? ["cyan"] : [], border: options.color ? ["grey"] : [] };
+  const out: string[] = [];
+  const collapse = result.cases.length > 8;
+  for (const c of result.cases) {
+    const spread = c.releaseSpreadMs === null ? "" : `, spread ${c.releaseSpreadMs.toFixed(2)} ms, concurrency ${c.peakConcurrency}`;
+    out.push(`${VERDICT_WORD[c.verdict]}  ${c.name} (${c.provider} ${c.eventType}, ${c.deliveries} deliveries${spread})`);
+    if (collapse && c.verdict === "pass") continue;
+    const table = new Table({ head: ["invariant", "expected", "observed", "result", "witness slots"], style, wordWrap: true, colWidths: [24, 34, 34, 14, 24] });
+    for (const inv of c.invariants) table.push([inv.name, inv.expected, inv.observed, VERDICT_WORD[inv.status], formatWitnesses(inv)]);
+    out.push(table.toString());
+    for (const note of c.notes) out.push(`  note: ${note}`);
+  }
+  const summary = new Table({ head: ["", "value"], style });
+  summary.push(
+    ["mode", `${result.mode} (${result.target})${result.strategy ? `, strategy ${result.strategy}` : ""}`],
+    ["cases", `${result.cases.length} (${result.cases.filter((c) => c.verdict === "pass").length} passed)`],
+    ["latency ms", `p50 ${result.latency.p50}  p95 ${result.latency.p95}  p99 ${result.latency.p99}  max ${result.latency.max}`],
+    ["status codes", Object.entries(result.statusCounts).map(([k, v]) => `${k}: ${v}`).join("  ")],
+  );
+  const spreads = result.cases.map((c) => c.releaseSpreadMs).filter((s): s is number => s !== null);
+  if (spreads.length > 0) summary.push(["release spread ms", `max ${Math.max(...spreads).toFixed(3)}  (threshold ${result.thresholds.maxSpreadRatio} x p50)`]);
+  const violated = Object.entries(result.violations);
+  if (violated.length > 0) summary.push(["violations", violated.map(([k, v]) => `${k}: ${v} case(s)`).join("\n")]);
+  summary.push(["verdict", `${VERDICT_WORD[result.verdict]} in ${Math.round(result.durationMs)} ms`]);
+  out.push(summary.toString());
+  return `${out.join("\n")}\n`;
+}
+
+/** The --json object: everything but per-delivery outcomes (those go to --history). */
+export function toJson(result: HarnessResult): string {
+  const cases = result.cases.map(({ outcomes: _outcomes, ...rest }) => rest);
+  return `${JSON.stringify({ ...result, cases })}\n`;
+}
+
+/** One line per delivery: case, slot, release and response instants, status, deduped, error. */
+export async function writeHistory(file: string, result: HarnessResult): Promise<void> {
+  const lines: string[] = [];
+  for (const c of result.cases) {
+    for (const o of c.outcomes) {
+      lines.push(
+        JSON.stringify({
+          case: c.name,
+          round: c.round,
+          slot: o.slot,
+          releasedAt: round3(o.releasedAt),
+          respondedAt: round3(o.respondedAt),
+          latencyMs: round3(o.respondedAt - o.releasedAt),
+          status: o.status,
+          deduped: o.deduped,
+          messageId: o.messageId,
+          error: o.error,
+        }),
+      );
+    }
+  }
+  await fs.writeFile(file, lines.length > 0 ? `${lines.join("\n")}\n` : "");
+}
+
+const round3 = (v: number) => Math.round(v * 1000) / 1000;
+
+/** Invariant name → cases that violated it. */
+export function countViolations(cases: readonly CaseResult[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const c of cases) for (const inv of c.invariants) if (inv.status === "fail") counts[inv.name] = (counts[inv.name] ?? 0) + 1;
+  return counts;
+}

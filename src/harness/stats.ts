@@ -1,0 +1,117 @@
+// Numbers the verdict rests on: latency percentiles, status counts and how
+// much the deliveries of one race really overlapped.
+import type { DeliveryOutcome, InvariantStatus, LatencySummary } from "./types.js";
+
+/** Nearest-rank percentile of an ascending array (0 when empty). */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank]!;
+}
+
+export function summariseLatency(outcomes: readonly DeliveryOutcome[]): LatencySummary {
+  const sorted = outcomes.map((o) => o.respondedAt - o.releasedAt).sort((a, b) => a - b);
+  const round = (v: number) => Math.round(v * 100) / 100;
+  return {
+    p50: round(percentile(sorted, 50)),
+    p95: round(percentile(sorted, 95)),
+    p99: round(percentile(sorted, 99)),
+    max: round(sorted.at(-1) ?? 0),
+  };
+}
+
+/** "200": 49, "500": 1, "error": 0 ... (transport errors count as "error"). */
+export function countStatuses(outcomes: readonly DeliveryOutcome[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const o of outcomes) {
+    const key = o.status === null ? "error" : String(o.status);
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
+}
+
+export function mergeCounts(into: Record<string, number>, from: Record<string, number>): Record<string, number> {
+  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
+  return into;
+}
+
+export function computeReleaseSpread(outcomes: readonly DeliveryOutcome[]): number {
+  if (outcomes.length === 0) return 0;
+  let first = Infinity;
+  let last = -Infinity;
+  for (const o of outcomes) {
+    first = Math.min(first, o.releasedAt);
+    last = Math.max(last, o.releasedAt);
+  }
+  return last - first;
+}
+
+/**
+ * The most [releasedAt, respondedAt] intervals that overlap at one instant:
+ * a sweep over start/end events. An end at the same instant as a start is
+ * processed first, so back-to-back requests do not count as concurrent.
+ */
+export function computePeakOverlap(outcomes: readonly DeliveryOutcome[]): number {
+  return computePeakWindowOverlap(outcomes.map((o) => [o.releasedAt, Math.max(o.respondedAt, o.releasedAt)] as const));
+}
+
+export function computePeakWindowOverlap(windows: ReadonlyArray<readonly [number, number]>): number {
+  const events: Array<[number, number]> = [];
+  for (const [start, end] of windows) events.push([start, 1], [end, -1]);
+  events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let current = 0;
+  let peak = 0;
+  for (const [, delta] of events) {
+    current += delta;
+    peak = Math.max(peak, current);
+  }
+  return peak;
+}
+
+/**
+ * When is a race good enough to trust a pass?
+ *  - spread: the last delivery must be released before the median delivery
+ *    could have finished, i.e. spread <= maxSpreadRatio x p50 latency (with a
+ *    1 ms floor, below which timer resolution dominates);
+ *  - concurrency: the database must have run statements of at least
+ *    minConcurrencyRatio of the deliveries (capped by the pool) at the same
+ *    instant, and never fewer than 2. The figure comes from pg_stat_activity
+ *    (each connection's latest statement window), which undercounts by
+ *    design, so the ratio is low: it separates "raced" from "serialised"
+ *    (a cold receiver pool, a saturated event loop measure 1-3), not good
+ *    from perfect.
+ * A failure found in a poor race is still a failure; only a pass is demoted.
+ */
+export const RACE_THRESHOLDS = { maxSpreadRatio: 0.5, minConcurrencyRatio: 0.1, spreadFloorMs: 1 } as const;
+
+export function assessRaceQuality(input: {
+  n: number;
+  spreadMs: number;
+  p50Ms: number;
+  peakConcurrency: number;
+  /** Upper bound the environment allows (in-process: the pool size). */
+  concurrencyCap?: number;
+  ignoreConcurrency?: boolean;
+}): { ok: boolean; reasons: string[]; requiredConcurrency: number; maxSpreadMs: number } {
+  const reasons: string[] = [];
+  const cap = Math.min(input.n, input.concurrencyCap ?? input.n);
+  const requiredConcurrency = input.n < 2 ? 1 : Math.max(2, Math.ceil(cap * RACE_THRESHOLDS.minConcurrencyRatio));
+  const maxSpreadMs = Math.max(RACE_THRESHOLDS.spreadFloorMs, input.p50Ms * RACE_THRESHOLDS.maxSpreadRatio);
+  if (input.spreadMs > maxSpreadMs) {
+    reasons.push(`release spread ${input.spreadMs.toFixed(2)} ms exceeds ${maxSpreadMs.toFixed(2)} ms (${RACE_THRESHOLDS.maxSpreadRatio} x p50 latency)`);
+  }
+  if (!input.ignoreConcurrency && input.peakConcurrency < requiredConcurrency) {
+    reasons.push(`achieved concurrency ${input.peakConcurrency} is below the required ${requiredConcurrency}`);
+  }
+  return { ok: reasons.length === 0, reasons, requiredConcurrency, maxSpreadMs };
+}
+
+/** fail beats inconclusive beats pass. */
+export function combineVerdicts(statuses: Iterable<InvariantStatus>): InvariantStatus {
+  let verdict: InvariantStatus = "pass";
+  for (const s of statuses) {
+    if (s === "fail") return "fail";
+    if (s === "inconclusive") verdict = "inconclusive";
+  }
+  return verdict;
+}

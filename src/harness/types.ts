@@ -1,0 +1,130 @@
+// Shared shapes of the replay/race harness. Times are milliseconds on the
+// performance.now() clock of the process that ran the deliveries, so release
+// and response instants of one run are directly comparable.
+import type { DeliveryPlan, ProviderName } from "../providers/types.js";
+
+/** One HTTP request, ready to send in-process or over a socket. */
+export interface PreparedDelivery {
+  slot: number;
+  url: URL;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+/** What happened to one delivery. */
+export interface DeliveryOutcome {
+  slot: number;
+  /** When its release was issued (last byte written / handler called). */
+  releasedAt: number;
+  /** When its full response arrived (or the error surfaced). */
+  respondedAt: number;
+  status: number | null;
+  deduped: boolean | null;
+  ignored: boolean;
+  messageId: string | null;
+  /** Transport error, or a response body that was not the accepted shape. */
+  error: string | null;
+  /** The error was on the wire (connect/reset/timeout), not in the answer. */
+  transportError: boolean;
+}
+
+/** Result of one synchronised release of N deliveries. */
+export interface RaceObservation {
+  outcomes: DeliveryOutcome[];
+  /** First to last release (ms). */
+  releaseSpreadMs: number;
+  /** Most deliveries observed in flight at once (see concurrencySource). */
+  peakConcurrency: number;
+  concurrencySource: "db-pool" | "http-overlap" | "pg-stat-activity";
+  /** Most deliveries in flight at once as the harness saw them (HTTP: [release, response] overlap; in-process: pool checkouts). */
+  clientOverlap?: number;
+}
+
+/**
+ * The database's own account of a race: statements it ran at once, read
+ * from pg_stat_activity (begin() before the release, end() after the last
+ * response). Client-side overlap alone cannot tell a receiver that
+ * serialises its statements (a cold pool still connecting, a CPU-bound event
+ * loop) from one that races.
+ */
+export interface DatabaseObserver {
+  begin(): Promise<void>;
+  end(): Promise<{ peak: number; statements: number }>;
+}
+
+export interface RaceOptions {
+  /**
+   * Sent (and answered) before the race, one per delivery and over the same
+   * connections: a delivery naming an unknown client, so the receiver opens
+   * its database connections without writing anything. A cold receiver
+   * pool serialises the race behind connection set-up and hides races.
+   */
+  warmup?: readonly PreparedDelivery[];
+}
+
+/** Sends prepared deliveries somewhere: an in-process handler or an HTTP receiver. */
+export interface DeliveryEngine {
+  readonly mode: "in-process" | "http";
+  /** Prepares every delivery (Requests built / sockets connected, all but the last byte sent), then releases them together. */
+  race(deliveries: readonly PreparedDelivery[], options?: RaceOptions): Promise<RaceObservation>;
+  /** Delivers with up to `concurrency` in flight; no synchronisation. */
+  send(deliveries: readonly PreparedDelivery[], concurrency: number): Promise<DeliveryOutcome[]>;
+  close(): Promise<void>;
+}
+
+export type InvariantStatus = "pass" | "fail" | "inconclusive";
+
+export interface InvariantResult {
+  /** Stable id, e.g. "one-message-row". */
+  name: string;
+  expected: string;
+  observed: string;
+  status: InvariantStatus;
+  /** Slots of the deliveries that witnessed a violation. */
+  witnesses?: number[];
+}
+
+export interface LatencySummary {
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+
+/** One fixture's (or one round's) checks. */
+export interface CaseResult {
+  /** Fixture path (relative when possible) plus round, e.g. "emailbison/lead_replied.json#2". */
+  name: string;
+  fixture: string;
+  provider: ProviderName;
+  eventType: string;
+  round: number;
+  kind: DeliveryPlan["kind"];
+  /** Namespaced stored id the case keyed on (null for ignored events). */
+  uniqueValue: string | null;
+  deliveries: number;
+  invariants: InvariantResult[];
+  verdict: InvariantStatus;
+  latency: LatencySummary;
+  statusCounts: Record<string, number>;
+  releaseSpreadMs: number | null;
+  peakConcurrency: number | null;
+  notes: string[];
+  outcomes: DeliveryOutcome[];
+}
+
+export interface HarnessResult {
+  command: "race" | "replay";
+  mode: "in-process" | "http";
+  target: string;
+  strategy: string | null;
+  n: number;
+  verdict: InvariantStatus;
+  cases: CaseResult[];
+  /** Invariant name → number of cases (rounds) that violated it. */
+  violations: Record<string, number>;
+  latency: LatencySummary;
+  statusCounts: Record<string, number>;
+  durationMs: number;
+  thresholds: { maxSpreadRatio: number; minConcurrencyRatio: number };
+}

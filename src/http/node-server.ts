@@ -1,0 +1,134 @@
+// node:http in front of the Fetch handlers: IncomingMessage → Request with
+// the raw body bytes, Response → ServerResponse. Closing stops accepting at
+// once and lets in-flight requests finish.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import type { FetchHandler } from "../providers/types.js";
+
+export interface NodeServer {
+  server: http.Server;
+  url: string;
+  port: number;
+  /** Requests currently being handled. */
+  inFlight(): number;
+  /** Stops accepting, waits for in-flight requests (up to graceMs), then drops the remaining connections. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export interface StartServerOptions {
+  handler: FetchHandler;
+  host: string;
+  port: number;
+  /** Bodies are read up to limit + 1 bytes, enough for the handler to answer 413 without buffering more. */
+  bodyLimit: number;
+  onError?: (error: unknown) => void;
+}
+
+export function createNodeListener(handler: FetchHandler, bodyLimit: number, onError: (error: unknown) => void = () => undefined) {
+  return (req: http.IncomingMessage, res: http.ServerResponse) => {
+    serveRequest(handler, bodyLimit, req, res).catch((error) => {
+      onError(error);
+      if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
+      res.end(JSON.stringify({ success: false, error: "internal error" }));
+    });
+  };
+}
+
+async function serveRequest(handler: FetchHandler, bodyLimit: number, req: http.IncomingMessage, res: http.ServerResponse) {
+  const headers = new Headers();
+  for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+  const hasBody = req.method !== "GET" && req.method !== "HEAD";
+  let body: Buffer | undefined;
+  let truncated = false;
+  if (hasBody) {
+    ({ body, truncated } = await readCapped(req, bodyLimit + 1));
+    // The Request carries the bytes we hold (limit + 1 at most, so an oversized
+    // body still reaches the handler's cap); a stale length would contradict them.
+    headers.delete("content-length");
+    headers.delete("transfer-encoding");
+  }
+  const url = `http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`;
+  const request = new Request(url, { method: req.method, headers, body: hasBody ? body : undefined });
+  const response = await handler(request);
+
+  const outHeaders: Record<string, string | string[]> = {};
+  response.headers.forEach((value, key) => {
+    outHeaders[key] = value;
+  });
+  // The rest of an oversized body was never read, so this connection cannot carry another request.
+  if (truncated) outHeaders.connection = "close";
+  res.writeHead(response.status, outHeaders);
+  if (!response.body) return void res.end();
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (!res.write(value)) await new Promise<void>((resolve) => res.once("drain", resolve));
+  }
+  res.end();
+}
+
+/** Reads at most `cap` bytes; `truncated` when the body had more (the rest is left unread). */
+function readCapped(req: http.IncomingMessage, cap: number): Promise<{ body: Buffer; truncated: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const finish = (truncated: boolean) => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onError);
+      resolve({ body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), truncated });
+    };
+    const onData = (chunk: Buffer) => {
+      total += chunk.length;
+      if (total >= cap) {
+        chunks.push(chunk.subarray(0, chunk.length - (total - cap)));
+        req.pause();
+        finish(true);
+      } else chunks.push(chunk);
+    };
+    const onEnd = () => finish(false);
+    const onError = (error: Error) => reject(error);
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", onError);
+  });
+}
+
+export function startNodeServer(options: StartServerOptions): Promise<NodeServer> {
+  let active = 0;
+  const listener = createNodeListener(options.handler, options.bodyLimit, options.onError);
+  const idleWaiters: Array<() => void> = [];
+  const server = http.createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
+    active++;
+    res.on("close", () => {
+      active--;
+      if (active === 0) idleWaiters.splice(0).forEach((resolve) => resolve());
+    });
+    listener(req, res);
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => {
+      server.off("error", reject);
+      const address = server.address() as AddressInfo;
+      const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+      resolve({
+        server,
+        port: address.port,
+        url: `http://${host}:${address.port}`,
+        inFlight: () => active,
+        async close(graceMs = 10_000) {
+          const closed = new Promise<void>((r) => server.close(() => r()));
+          server.closeIdleConnections();
+          if (active > 0) {
+            const idle = new Promise<void>((r) => idleWaiters.push(r));
+            await Promise.race([idle, new Promise((r) => setTimeout(r, graceMs).unref())]);
+          }
+          server.closeAllConnections();
+          await closed;
+        },
+      });
+    });
+  });
+}

@@ -1,0 +1,62 @@
+// What a drain did, per job type: the numbers behind the summary table, the
+// --json output and the exit code.
+
+export interface TypeCounts {
+  /** Attempts this run started (claims). */
+  claimed: number;
+  succeeded: number;
+  /** Failed attempts scheduled for another try. */
+  retried: number;
+  /** Jobs this run moved to FAILED (attempts used up, no handler, or an expired lease on the last attempt). */
+  failed: number;
+  /** Claimed but handed back unstarted or unfinished (shutdown, time budget), attempts restored. */
+  released: number;
+  /** Jobs of dead workers this run returned to PENDING. */
+  recovered: number;
+  /** Outcomes discarded because another worker had taken the job over (lease lost). */
+  lost: number;
+}
+
+export type StopReason = "drained" | "max-jobs" | "time-budget" | "signal" | "error";
+
+export interface DrainProgress {
+  elapsedMs: number;
+  totals: TypeCounts;
+  running: number;
+  queued: number;
+  /** Due jobs when the drain started (only computed when onProgress is given). */
+  initialDue?: number;
+}
+
+export interface DrainSummary {
+  workerId: string;
+  mode: "once" | "watch";
+  stoppedBy: StopReason;
+  elapsedMs: number;
+  totals: TypeCounts;
+  byType: Record<string, TypeCounts>;
+  /** PENDING + RUNNING jobs per type left in the database after the drain (all workers). */
+  remaining: Record<string, number>;
+  /** Finished attempts (succeeded + retried + failed) per second. */
+  jobsPerSecond: number;
+}
+
+export function emptyCounts(): TypeCounts {
+  return { claimed: 0, succeeded: 0, retried: 0, failed: 0, released: 0, recovered: 0, lost: 0 };
+}
+
+export class DrainCounters {
+  readonly totals = emptyCounts();
+  readonly byType: Record<string, TypeCounts> = {};
+
+  add(type: string, field: keyof TypeCounts, n = 1): void {
+    if (n === 0) return;
+    this.totals[field] += n;
+    (this.byType[type] ??= emptyCounts())[field] += n;
+  }
+}
+
+export function jobsPerSecond(counts: TypeCounts, elapsedMs: number): number {
+  const finished = counts.succeeded + counts.retried + counts.failed;
+  return elapsedMs > 0 ? Math.round((finished / elapsedMs) * 1000 * 10) / 10 : 0;
+}

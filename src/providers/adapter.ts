@@ -1,0 +1,38 @@
+// What each provider folder exports to the router: a pure planner and its
+// authentication checks. The router owns everything else (body limits,
+// content types, client lookup, the single ingest statement).
+import type { GhlKeys } from "./auth.js";
+import type { DeliveryPlan, ProviderName } from "./types.js";
+
+/** The Client columns authentication needs (selected once, cached by the router). */
+export interface ResolvedClient {
+  id: string;
+  slug: string;
+  emailBisonWebhookToken: string | null;
+  smartleadWebhookSecret: string | null;
+  unipileWebhookSecret: string | null;
+  instantlyWebhookSecret: string | null;
+}
+
+export interface SignatureContext {
+  rawBody: Uint8Array;
+  headers: Headers;
+  ghlKeys: GhlKeys;
+}
+
+export interface SecretContext {
+  headers: Headers;
+  url: URL;
+  body: unknown;
+  client: ResolvedClient;
+}
+
+export interface ProviderAdapter {
+  name: ProviderName;
+  /** Pure: (body, url) → what a correct receiver writes. Throws PayloadValidationError naming the field. */
+  planDelivery(body: unknown, url: URL): DeliveryPlan;
+  /** Signature checks over the raw bytes, before the body is even parsed. Throws WebhookAuthError. */
+  verifySignature?(ctx: SignatureContext): void;
+  /** Shared-secret checks against the resolved client. Throws WebhookAuthError. */
+  verifySecret?(ctx: SecretContext): void;
+}

@@ -1,0 +1,162 @@
+// EmailBison (white-labelled as Inboxxia): POST /api/webhooks/email.
+//
+// Dedupe key: replies → emailBisonReplyId = data.reply.id; EMAIL_SENT →
+// inboxxiaScheduledEmailId = data.scheduled_email.id. LEAD_INTERESTED repeats
+// the reply id LEAD_REPLIED carried, so it lands on the same message (deduped).
+// Scope: "ws-<workspace_id>", plus "@<instance host>" when the payload names
+// its instance (workspace ids and reply ids are only unique per instance);
+// without a workspace id, the ?clientId= value.
+// Bounces (EMAIL_BOUNCED, or UNTRACKED_REPLY_RECEIVED from a mailer daemon)
+// are stored once like any reply but enqueue no jobs: they are not the lead
+// talking, so they must not count as inbound activity or feed lead scoring.
+// Auth: no signature exists; the webhook URL carries ?token=, compared with
+// Client.emailBisonWebhookToken.
+import { z } from "zod";
+import type { BackgroundJobType } from "../../generated/prisma/enums.js";
+import { buildStoredUniqueId } from "../../core/unique-keys.js";
+import { jobTypesForMessage } from "../../core/jobs.js";
+import { compareSecret } from "../auth.js";
+import { PayloadValidationError, WebhookAuthError } from "../errors.js";
+import { firstText, idSchema, normaliseEmail, optionalDate, optionalText, parsePayload, pickDate, readClientIdParam, sanitiseScope, slugRef } from "../common.js";
+import type { ProviderAdapter, SecretContext } from "../adapter.js";
+import type { ClientRef, DeliveryPlan } from "../types.js";
+
+export const HANDLED_EVENTS = ["LEAD_REPLIED", "LEAD_INTERESTED", "UNTRACKED_REPLY_RECEIVED", "EMAIL_BOUNCED", "EMAIL_SENT"] as const;
+
+const envelopeSchema = z.looseObject({
+  event: z.looseObject({
+    type: z.string().min(1),
+    instance_url: optionalText,
+    workspace_id: idSchema.nullish(),
+  }),
+  data: z.looseObject({}).nullish(),
+});
+
+const replySchema = z.looseObject({
+  id: idSchema,
+  email_subject: optionalText,
+  from_name: optionalText,
+  from_email_address: optionalText,
+  html_body: optionalText,
+  text_body: optionalText,
+  date_received: optionalDate,
+  created_at: optionalDate,
+});
+
+const leadSchema = z.looseObject({
+  email: optionalText,
+  first_name: optionalText,
+  last_name: optionalText,
+});
+
+const replyDataSchema = z.looseObject({
+  reply: replySchema,
+  lead: leadSchema.nullish(),
+  campaign_event: z.looseObject({ created_at: optionalDate }).nullish(),
+});
+
+const sentDataSchema = z.looseObject({
+  scheduled_email: z.looseObject({
+    id: idSchema,
+    email_subject: optionalText,
+    email_body: optionalText,
+    sent_at: optionalDate,
+  }),
+  lead: leadSchema.extend({ email: z.string().min(1) }),
+  campaign_event: z.looseObject({ created_at: optionalDate }).nullish(),
+});
+
+type Envelope = z.infer<typeof envelopeSchema>;
+
+export function planDelivery(body: unknown, url: URL): DeliveryPlan {
+  const envelope = parsePayload(envelopeSchema, body);
+  const eventType = envelope.event.type.toUpperCase();
+  if (!(HANDLED_EVENTS as readonly string[]).includes(eventType)) {
+    return { kind: "ignored", provider: "emailbison", eventType, reason: `EmailBison ${eventType} is not a message event` };
+  }
+  const { client, scope } = resolveClient(envelope, url);
+  if (eventType === "EMAIL_SENT") return planSent(envelope, eventType, client, scope);
+  return planReply(envelope, eventType, client, scope);
+}
+
+function resolveClient(envelope: Envelope, url: URL): { client: ClientRef; scope: string } {
+  const clientId = readClientIdParam(url);
+  const workspaceId = envelope.event.workspace_id;
+  const instanceUrl = envelope.event.instance_url?.trim() ?? "";
+  const scope = workspaceId != null ? `ws-${workspaceId}${instanceUrl ? `@${instanceHost(instanceUrl)}` : ""}` : clientId;
+  if (!scope) throw new PayloadValidationError("event.workspace_id", "required (or put ?clientId= on the webhook URL)");
+  const client: ClientRef = clientId ? slugRef(clientId) : { by: "emailBisonWorkspace", instanceUrl, workspaceId: workspaceId! };
+  return { client, scope: sanitiseScope(scope) };
+}
+
+function instanceHost(instanceUrl: string): string {
+  try {
+    return new URL(instanceUrl).host;
+  } catch {
+    return instanceUrl;
+  }
+}
+
+const BOUNCE_SENDER = /^(mailer-daemon|postmaster|mail-daemon)@/i;
+const BOUNCE_SUBJECT = /undeliver|delivery status notification|returned mail|failure notice|delivery failure|mail delivery failed/i;
+
+function planReply(envelope: Envelope, eventType: string, client: ClientRef, scope: string): DeliveryPlan {
+  const data = parsePayload(z.looseObject({ data: replyDataSchema }), envelope).data;
+  const reply = data.reply;
+  const isBounce =
+    eventType === "EMAIL_BOUNCED" ||
+    (eventType === "UNTRACKED_REPLY_RECEIVED" && (BOUNCE_SENDER.test(reply.from_email_address ?? "") || BOUNCE_SUBJECT.test(reply.email_subject ?? "")));
+  const text = firstText(reply.text_body, reply.html_body) ?? "";
+  // A bounce comes from the mailer daemon; the lead is the recipient that bounced.
+  const leadEmail = isBounce
+    ? firstText(data.lead?.email, findBouncedRecipient(text), reply.from_email_address)
+    : firstText(data.lead?.email, reply.from_email_address);
+  if (!leadEmail) throw new PayloadValidationError("data.reply.from_email_address", "required when data.lead.email is absent");
+  const jobTypes: BackgroundJobType[] = isBounce ? [] : jobTypesForMessage("EMAILBISON", "INBOUND");
+  return {
+    kind: "message",
+    provider: "emailbison",
+    eventType,
+    client,
+    unique: { key: "emailBisonReplyId", rawId: reply.id, scope, value: buildStoredUniqueId("EMAILBISON", scope, reply.id) },
+    lead: { key: "email", value: normaliseEmail(leadEmail), firstName: data.lead?.first_name ?? null, lastName: data.lead?.last_name ?? null },
+    channel: "EMAIL",
+    direction: "INBOUND",
+    subject: reply.email_subject ?? null,
+    body: text,
+    sentAt: pickDate(reply.date_received, reply.created_at, data.campaign_event?.created_at),
+    jobTypes,
+  };
+}
+
+function planSent(envelope: Envelope, eventType: string, client: ClientRef, scope: string): DeliveryPlan {
+  const data = parsePayload(z.looseObject({ data: sentDataSchema }), envelope).data;
+  const sent = data.scheduled_email;
+  return {
+    kind: "message",
+    provider: "emailbison",
+    eventType,
+    client,
+    unique: { key: "inboxxiaScheduledEmailId", rawId: sent.id, scope, value: buildStoredUniqueId("EMAILBISON", scope, sent.id) },
+    lead: { key: "email", value: normaliseEmail(data.lead.email), firstName: data.lead.first_name ?? null, lastName: data.lead.last_name ?? null },
+    channel: "EMAIL",
+    direction: "OUTBOUND",
+    subject: sent.email_subject ?? null,
+    body: sent.email_body ?? "",
+    sentAt: pickDate(sent.sent_at, data.campaign_event?.created_at),
+    jobTypes: [],
+  };
+}
+
+/** The failed address in a DSN ("Final-Recipient: rfc822; x@y"), when the bounce text carries one. */
+export function findBouncedRecipient(text: string): string | null {
+  const match = /(?:Final|Original)-Recipient:\s*rfc822;\s*<?([^\s<>;]+@[^\s<>;]+)>?/i.exec(text);
+  return match?.[1] ?? null;
+}
+
+function verifySecret({ url, client }: SecretContext): void {
+  if (!client.emailBisonWebhookToken) throw new WebhookAuthError(`client ${client.slug} has no EmailBison webhook token configured`);
+  if (!compareSecret(url.searchParams.get("token"), client.emailBisonWebhookToken)) throw new WebhookAuthError("?token= is missing or wrong");
+}
+
+export const emailBisonAdapter: ProviderAdapter = { name: "emailbison", planDelivery, verifySecret };

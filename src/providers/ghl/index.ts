@@ -1,0 +1,124 @@
+// GoHighLevel (LeadConnector) SMS: POST /api/webhooks/ghl/sms.
+//
+// Dedupe key: ghlId = messageId; for OutboundMessage retries GHL sends a new
+// messageId plus originalMessageId, and the original is the message's identity.
+// Scope: locationId (GHL sub-account); without one, the ?clientId= value.
+//
+// Fallback key when a delivery carries no message id (GHL's own SMS examples
+// omit it): "fb-" + sha256 hex of
+//   locationId \n contactId \n dateAdded \n direction \n body
+// where direction is "inbound"/"outbound" derived from `type` (the payload's
+// own `direction` field is wrong in GHL's OutboundMessage example). Two
+// retries of one message agree on all five; two different messages would
+// need the same contact, millisecond and text to collide.
+//
+// Auth: X-GHL-Signature (Ed25519, base64) or legacy X-WH-Signature
+// (RSA-SHA256, base64) over the raw body bytes; see ../auth.ts.
+import { z } from "zod";
+import { buildStoredUniqueId } from "../../core/unique-keys.js";
+import { jobTypesForMessage } from "../../core/jobs.js";
+import type { Direction } from "../../generated/prisma/enums.js";
+import { verifyGhlSignature } from "../auth.js";
+import { PayloadValidationError, WebhookAuthError } from "../errors.js";
+import { idSchema, optionalDate, optionalText, parsePayload, pickDate, readClientIdParam, sanitiseScope, sha256Hex, slugRef } from "../common.js";
+import type { ProviderAdapter, SignatureContext } from "../adapter.js";
+import type { ClientRef, DeliveryPlan } from "../types.js";
+
+const MESSAGE_TYPES = { InboundMessage: "INBOUND", OutboundMessage: "OUTBOUND" } as const satisfies Record<string, Direction>;
+const SMS_TYPES = new Set(["SMS", "TYPE_SMS"]);
+
+const smsSchema = z.looseObject({
+  type: z.string().min(1),
+  locationId: optionalText,
+  messageId: idSchema.nullish(),
+  originalMessageId: idSchema.nullish(),
+  contactId: optionalText,
+  conversationId: optionalText,
+  body: optionalText,
+  dateAdded: optionalDate,
+  messageType: optionalText,
+  from: optionalText,
+  to: optionalText,
+  attachments: z.array(z.unknown()).nullish(),
+});
+
+export interface GhlMessageFields {
+  locationId: string | null;
+  contactId: string | null;
+  dateAdded: string | null;
+  direction: Direction;
+  body: string;
+}
+
+/** The documented fallback when a message has no id (see the header comment). */
+export function buildGhlFallbackId(fields: GhlMessageFields): string {
+  const parts = [fields.locationId ?? "", fields.contactId ?? "", fields.dateAdded ?? "", fields.direction.toLowerCase(), fields.body];
+  return `fb-${sha256Hex(parts.join("\n"))}`;
+}
+
+export function planDelivery(body: unknown, url: URL): DeliveryPlan {
+  const sms = parsePayload(smsSchema, body);
+  const direction = MESSAGE_TYPES[sms.type as keyof typeof MESSAGE_TYPES];
+  if (!direction) return { kind: "ignored", provider: "ghl", eventType: sms.type, reason: `GHL ${sms.type} is not a message event` };
+  // An absent messageType is taken as SMS (this is the SMS route); another channel is acknowledged and ignored.
+  if (sms.messageType && !SMS_TYPES.has(sms.messageType)) {
+    return { kind: "ignored", provider: "ghl", eventType: sms.type, reason: `GHL ${sms.messageType} messages are not handled by the SMS route` };
+  }
+  return planGhlMessage({ ...sms, direction, eventType: sms.type }, url);
+}
+
+/** Shared by webhook deliveries and the history import, so both key a message identically. */
+export function planGhlMessage(
+  sms: {
+    eventType: string;
+    direction: Direction;
+    locationId?: string | null;
+    messageId?: string | null;
+    originalMessageId?: string | null;
+    contactId?: string | null;
+    body?: string | null;
+    dateAdded?: string | null;
+    from?: string | null;
+    to?: string | null;
+  },
+  url: URL | null,
+  fallbackScope?: string,
+): DeliveryPlan & { kind: "message" } {
+  const clientId = url ? readClientIdParam(url) : undefined;
+  const scopeSource = sms.locationId ?? fallbackScope ?? clientId;
+  if (!scopeSource) throw new PayloadValidationError("locationId", "required (or put ?clientId= on the webhook URL)");
+  const scope = sanitiseScope(scopeSource);
+  const client: ClientRef = clientId ? slugRef(clientId) : { by: "ghlLocationId", value: sms.locationId! };
+  const text = sms.body ?? "";
+  let rawId = (sms.direction === "OUTBOUND" ? sms.originalMessageId : null) ?? sms.messageId ?? null;
+  if (!rawId) {
+    if (!sms.contactId || !sms.dateAdded) {
+      throw new PayloadValidationError("messageId", "required (the fallback key needs contactId and dateAdded, and one is missing)");
+    }
+    rawId = buildGhlFallbackId({ locationId: sms.locationId ?? null, contactId: sms.contactId, dateAdded: sms.dateAdded, direction: sms.direction, body: text });
+  }
+  const phone = sms.direction === "INBOUND" ? sms.from : sms.to;
+  const lead = sms.contactId ? { key: "ghlContactId" as const, value: sms.contactId } : phone ? { key: "phone" as const, value: phone } : null;
+  if (!lead) throw new PayloadValidationError("contactId", "required (or a phone number in from/to)");
+  return {
+    kind: "message",
+    provider: "ghl",
+    eventType: sms.eventType,
+    client,
+    unique: { key: "ghlId", rawId, scope, value: buildStoredUniqueId("GHL", scope, rawId) },
+    lead,
+    channel: "SMS",
+    direction: sms.direction,
+    subject: null,
+    body: text,
+    sentAt: pickDate(sms.dateAdded),
+    jobTypes: jobTypesForMessage("GHL", sms.direction),
+  };
+}
+
+function verifySignature({ rawBody, headers, ghlKeys }: SignatureContext): void {
+  const result = verifyGhlSignature(rawBody, headers, ghlKeys);
+  if (!result.ok) throw new WebhookAuthError(result.reason);
+}
+
+export const ghlAdapter: ProviderAdapter = { name: "ghl", planDelivery, verifySignature };

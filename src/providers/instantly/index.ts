@@ -1,0 +1,72 @@
+// Instantly (API v2 webhooks): POST /api/webhooks/instantly.
+//
+// Dedupe key: email_id — the reply's id for reply_received (→ emailBisonReplyId)
+// and the sent email's id for email_sent (→ inboxxiaScheduledEmailId).
+// Scope: workspace (uuid); without one, the ?clientId= value.
+// Auth: Instantly does not sign requests; the subscription adds a custom
+// header (X-Instantly-Secret: <secret>, or Authorization: Bearer <secret>),
+// compared with Client.instantlyWebhookSecret.
+import { z } from "zod";
+import { buildStoredUniqueId } from "../../core/unique-keys.js";
+import { jobTypesForMessage } from "../../core/jobs.js";
+import { matchesAnySecret, readBearerToken, readHeader } from "../auth.js";
+import { PayloadValidationError, WebhookAuthError } from "../errors.js";
+import { firstText, idSchema, normaliseEmail, optionalDate, optionalText, parsePayload, pickDate, readClientIdParam, sanitiseScope, slugRef } from "../common.js";
+import type { ProviderAdapter, SecretContext } from "../adapter.js";
+import type { ClientRef, DeliveryPlan } from "../types.js";
+
+const eventSchema = z.looseObject({ event_type: z.string().min(1) });
+
+const instantlySchema = z.looseObject({
+  event_type: z.string(),
+  timestamp: optionalDate,
+  workspace: optionalText,
+  lead_email: z.string().min(1),
+  email_id: idSchema,
+  email_subject: optionalText,
+  email_text: optionalText,
+  email_html: optionalText,
+  reply_subject: optionalText,
+  reply_text: optionalText,
+  reply_html: optionalText,
+  reply_text_snippet: optionalText,
+});
+
+export function planDelivery(body: unknown, url: URL): DeliveryPlan {
+  const { event_type: eventType } = parsePayload(eventSchema, body);
+  if (eventType !== "reply_received" && eventType !== "email_sent") {
+    return { kind: "ignored", provider: "instantly", eventType, reason: `Instantly ${eventType} is not a message event` };
+  }
+  const msg = parsePayload(instantlySchema, body);
+  const clientId = readClientIdParam(url);
+  const scopeSource = msg.workspace ?? clientId;
+  if (!scopeSource) throw new PayloadValidationError("workspace", "required (or put ?clientId= on the webhook URL)");
+  const scope = sanitiseScope(scopeSource);
+  const client: ClientRef = clientId ? slugRef(clientId) : { by: "instantlyWorkspaceId", value: msg.workspace! };
+  const reply = eventType === "reply_received";
+  const direction = reply ? "INBOUND" : "OUTBOUND";
+  const key = reply ? "emailBisonReplyId" : "inboxxiaScheduledEmailId";
+  return {
+    kind: "message",
+    provider: "instantly",
+    eventType,
+    client,
+    unique: { key, rawId: msg.email_id, scope, value: buildStoredUniqueId("INSTANTLY", scope, msg.email_id) },
+    lead: { key: "email", value: normaliseEmail(msg.lead_email) },
+    channel: "EMAIL",
+    direction,
+    subject: reply ? firstText(msg.reply_subject, msg.email_subject) : (msg.email_subject ?? null),
+    body: (reply ? firstText(msg.reply_text, msg.reply_text_snippet, msg.reply_html) : firstText(msg.email_text, msg.email_html)) ?? "",
+    sentAt: pickDate(msg.timestamp),
+    jobTypes: jobTypesForMessage("INSTANTLY", direction),
+  };
+}
+
+function verifySecret({ headers, client }: SecretContext): void {
+  if (!client.instantlyWebhookSecret) throw new WebhookAuthError(`client ${client.slug} has no Instantly webhook secret configured`);
+  const given = [readHeader(headers, "x-instantly-secret"), readBearerToken(headers)];
+  if (!given.some(Boolean)) throw new WebhookAuthError("missing X-Instantly-Secret header");
+  if (!matchesAnySecret(given, client.instantlyWebhookSecret)) throw new WebhookAuthError("X-Instantly-Secret is wrong");
+}
+
+export const instantlyAdapter: ProviderAdapter = { name: "instantly", planDelivery, verifySecret };

@@ -1,0 +1,174 @@
+// The Fetch-API webhook receiver: one handler per provider (the shape of a
+// Next.js route handler) and a router over them, plus POST /api/drafts/:id/send.
+//
+// Order of checks, chosen so a rejected delivery writes nothing and the cheap
+// checks run first: method → content type (415) → body size (413) → GHL
+// signature over the raw bytes (401) → JSON (400) → schema/plan (400) →
+// ignored events are acknowledged here, without touching the database →
+// client lookup (404) → shared-secret check against that client (401) →
+// the single ingest statement. Any database failure that means "not there"
+// is a 503 with Retry-After, never a 500, so providers retry later.
+import { ingestMessage } from "../core/ingest.js";
+import { DraftNotFoundError, sendAIDraft } from "../core/drafts.js";
+import { isPrismaConnectionError } from "../core/prisma-errors.js";
+import { resolveGhlKeys, type GhlKeys } from "./auth.js";
+import { createClientResolver, describeClientRef, type ClientResolver } from "./clients.js";
+import { PayloadValidationError, UnknownClientError, WebhookAuthError } from "./errors.js";
+import { BodyTooLargeError, DEFAULT_BODY_LIMIT, isJsonContentType, readBodyWithLimit, respondAccepted, respondError, respondUnavailable } from "./http.js";
+import { PROVIDER_ADAPTERS, providerForPath } from "./registry.js";
+import { PROVIDER_ENUM, type FetchHandler, type ProviderName, type WebhookDeps } from "./types.js";
+
+export interface HandlerOptions extends WebhookDeps {
+  /** Client cache lifetime (default 5 s; 0 disables caching). */
+  clientCacheTtlMs?: number;
+  /** One JSON-able record per rejected delivery or failure (never contains secrets). Default: failures only, on stderr. */
+  onEvent?: (event: HandlerEvent) => void;
+}
+
+export interface HandlerEvent {
+  level: "warn" | "error";
+  status: number;
+  route: string;
+  reason: string;
+}
+
+interface HandlerState {
+  deps: HandlerOptions;
+  ghlKeys: GhlKeys;
+  clients: ClientResolver;
+  bodyLimit: number;
+  report: (event: HandlerEvent) => void;
+}
+
+const DRAFT_ROUTE = /^\/api\/drafts\/([^/]+)\/send\/?$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function createState(deps: HandlerOptions): HandlerState {
+  return {
+    deps,
+    // Parsing keys once here makes a bad configured key fail at startup, not per request.
+    ghlKeys: resolveGhlKeys(deps),
+    clients: createClientResolver(deps.db, deps.clientCacheTtlMs),
+    bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    report: deps.onEvent ?? ((event) => event.level === "error" && process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`)),
+  };
+}
+
+/** Routes by path to the provider handlers and the draft-send endpoint; anything else is a 404. */
+export function createWebhookHandler(deps: HandlerOptions): FetchHandler {
+  const state = createState(deps);
+  return async (request) => {
+    const url = new URL(request.url);
+    const provider = providerForPath(url.pathname);
+    if (provider) return handleProviderRequest(state, provider, request, url);
+    const draft = DRAFT_ROUTE.exec(url.pathname);
+    if (draft) return handleDraftSend(state, request, decodeURIComponent(draft[1]!));
+    if (url.pathname === "/healthz" && request.method === "GET") return Response.json({ ok: true });
+    return respondError(404, `no route for ${url.pathname}`);
+  };
+}
+
+/** One provider's handler, e.g. `export const POST = createProviderHandler("ghl", deps)` in a Next.js route. */
+export function createProviderHandler(provider: ProviderName, deps: HandlerOptions): FetchHandler {
+  const state = createState(deps);
+  return (request) => handleProviderRequest(state, provider, request, new URL(request.url));
+}
+
+export const createEmailBisonHandler = (deps: HandlerOptions) => createProviderHandler("emailbison", deps);
+export const createGhlSmsHandler = (deps: HandlerOptions) => createProviderHandler("ghl", deps);
+export const createUnipileHandler = (deps: HandlerOptions) => createProviderHandler("unipile", deps);
+export const createSmartleadHandler = (deps: HandlerOptions) => createProviderHandler("smartlead", deps);
+export const createInstantlyHandler = (deps: HandlerOptions) => createProviderHandler("instantly", deps);
+
+/** The draft-send endpoint alone. */
+export function createDraftSendHandler(deps: HandlerOptions): FetchHandler {
+  const state = createState(deps);
+  return async (request) => {
+    const match = DRAFT_ROUTE.exec(new URL(request.url).pathname);
+    if (!match) return respondError(404, "expected /api/drafts/<id>/send");
+    return handleDraftSend(state, request, decodeURIComponent(match[1]!));
+  };
+}
+
+async function handleProviderRequest(state: HandlerState, provider: ProviderName, request: Request, url: URL): Promise<Response> {
+  const route = url.pathname;
+  const reject = (status: number, reason: string, field?: string, level: HandlerEvent["level"] = "warn") => {
+    state.report({ level, status, route, reason });
+    return respondError(status, reason, { field });
+  };
+  if (request.method !== "POST") return respondError(405, "use POST", { headers: { allow: "POST" } });
+  if (!isJsonContentType(request.headers.get("content-type"))) return reject(415, "content-type must be application/json");
+
+  const adapter = PROVIDER_ADAPTERS[provider];
+  let rawBody: Buffer;
+  try {
+    rawBody = await readBodyWithLimit(request, state.bodyLimit);
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) return reject(413, error.message);
+    return reject(400, "could not read the request body");
+  }
+  try {
+    if (!state.deps.allowUnsigned) adapter.verifySignature?.({ rawBody, headers: request.headers, ghlKeys: state.ghlKeys });
+
+    let body: unknown;
+    try {
+      body = JSON.parse(rawBody.toString("utf8"));
+    } catch {
+      return reject(400, "body is not valid JSON", "body");
+    }
+    const plan = adapter.planDelivery(body, url);
+    if (plan.kind === "ignored") return respondAccepted({ success: true, deduped: false, eventType: plan.eventType, messageId: null, ignored: true });
+
+    const client = await state.clients.resolve(plan.client);
+    if (!client) throw new UnknownClientError(describeClientRef(plan.client));
+    if (!state.deps.allowUnsigned) adapter.verifySecret?.({ headers: request.headers, url, body, client });
+
+    const result = await ingestMessage(
+      state.deps.db,
+      {
+        clientId: client.id,
+        provider: PROVIDER_ENUM[provider],
+        channel: plan.channel,
+        direction: plan.direction,
+        subject: plan.subject,
+        body: plan.body,
+        sentAt: plan.sentAt,
+        unique: { key: plan.unique.key, value: plan.unique.value },
+        lead: plan.lead,
+        eventType: plan.eventType,
+        jobTypes: plan.jobTypes,
+      },
+      { strategy: state.deps.strategy, logger: state.deps.logger },
+    );
+    return respondAccepted({ success: true, deduped: result.deduped, eventType: plan.eventType, messageId: result.messageId });
+  } catch (error) {
+    if (error instanceof PayloadValidationError) return reject(400, error.message, error.field);
+    if (error instanceof WebhookAuthError) return reject(401, error.reason);
+    if (error instanceof UnknownClientError) return reject(404, error.message);
+    return respondFailure(state, route, error);
+  }
+}
+
+async function handleDraftSend(state: HandlerState, request: Request, draftId: string): Promise<Response> {
+  const route = "/api/drafts/:id/send";
+  if (request.method !== "POST") return respondError(405, "use POST", { headers: { allow: "POST" } });
+  // The body is not used, but draining it keeps keep-alive connections reusable.
+  await request.arrayBuffer().catch(() => undefined);
+  if (!UUID.test(draftId)) return respondError(400, "draft id must be a UUID", { field: "id" });
+  try {
+    const result = await sendAIDraft(state.deps.db, draftId, { strategy: state.deps.strategy, logger: state.deps.logger });
+    return respondAccepted({ success: true, deduped: result.deduped, eventType: "AI_DRAFT_SEND", messageId: result.messageId });
+  } catch (error) {
+    if (error instanceof DraftNotFoundError) return respondError(404, error.message);
+    return respondFailure(state, route, error);
+  }
+}
+
+function respondFailure(state: HandlerState, route: string, error: unknown): Response {
+  if (isPrismaConnectionError(error)) {
+    state.report({ level: "error", status: 503, route, reason: "database unreachable" });
+    return respondUnavailable();
+  }
+  state.report({ level: "error", status: 500, route, reason: error instanceof Error ? error.message : String(error) });
+  return respondError(500, "internal error");
+}

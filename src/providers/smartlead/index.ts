@@ -1,0 +1,125 @@
+// SmartLead: POST /api/webhooks/smartlead.
+//
+// Dedupe key: EMAIL_REPLY → emailBisonReplyId = the reply's RFC Message-ID
+// (reply_message.message_id, else the older top-level message_id); stats_id
+// names the *sent* email, shared by every reply in a thread, so it is never a
+// reply id. EMAIL_SENT → inboxxiaScheduledEmailId = stats_id, else message_id.
+// Scope: payloads carry no workspace id, so the scope is our client: the
+// ?clientId= value when the URL has one, else "key-" + the first 16 hex of
+// sha256(secret_key) (stable per client, reveals nothing about the secret).
+// Keep one webhook URL per client: the scope must not change between retries.
+// Client: ?clientId=, else the body's secret_key (Client.smartleadWebhookSecret
+// is unique). With the secret in a header instead, ?clientId= is required.
+// Auth: secret_key in the body, or x-smartlead-secret, or Authorization: Bearer,
+// compared with Client.smartleadWebhookSecret.
+import { z } from "zod";
+import { buildStoredUniqueId } from "../../core/unique-keys.js";
+import { jobTypesForMessage } from "../../core/jobs.js";
+import { matchesAnySecret, readBearerToken, readHeader } from "../auth.js";
+import { PayloadValidationError, WebhookAuthError } from "../errors.js";
+import { firstText, idSchema, normaliseEmail, optionalDate, optionalText, parsePayload, pickDate, readClientIdParam, sanitiseScope, sha256Hex, slugRef } from "../common.js";
+import type { ProviderAdapter, SecretContext } from "../adapter.js";
+import type { ClientRef, DeliveryPlan } from "../types.js";
+
+const mailSchema = z.looseObject({
+  message_id: optionalText,
+  subject: optionalText,
+  text: optionalText,
+  html: optionalText,
+  time: optionalDate,
+});
+
+const smartleadSchema = z.looseObject({
+  event_type: z.string().min(1),
+  secret_key: optionalText,
+  stats_id: idSchema.nullish(),
+  message_id: optionalText,
+  sl_lead_email: optionalText,
+  to_email: optionalText,
+  to_name: optionalText,
+  subject: optionalText,
+  custom_subject: optionalText,
+  custom_email_message: optionalText,
+  email_body: optionalText,
+  reply_body: optionalText,
+  preview_text: optionalText,
+  time_replied: optionalDate,
+  time_sent: optionalDate,
+  event_timestamp: optionalDate,
+  reply_message: mailSchema.nullish(),
+  sent_message: mailSchema.nullish(),
+});
+
+type SmartleadBody = z.infer<typeof smartleadSchema>;
+
+export function planDelivery(body: unknown, url: URL): DeliveryPlan {
+  const sl = parsePayload(smartleadSchema, body);
+  const eventType = sl.event_type.toUpperCase();
+  if (eventType !== "EMAIL_REPLY" && eventType !== "EMAIL_SENT") {
+    return { kind: "ignored", provider: "smartlead", eventType, reason: `SmartLead ${eventType} is not a message event` };
+  }
+  const { client, scope } = resolveClient(sl, url);
+  return eventType === "EMAIL_REPLY" ? planReply(sl, eventType, client, scope) : planSent(sl, eventType, client, scope);
+}
+
+function resolveClient(sl: SmartleadBody, url: URL): { client: ClientRef; scope: string } {
+  const clientId = readClientIdParam(url);
+  if (clientId) return { client: slugRef(clientId), scope: sanitiseScope(clientId) };
+  const secret = sl.secret_key?.trim();
+  if (!secret) throw new PayloadValidationError("secret_key", "required to tell which client this is (or put ?clientId= on the webhook URL)");
+  return { client: { by: "smartleadSecret", value: secret }, scope: `key-${sha256Hex(secret).slice(0, 16)}` };
+}
+
+function leadEmail(field: string, ...candidates: Array<string | null | undefined>): string {
+  const email = firstText(...candidates);
+  if (!email) throw new PayloadValidationError(field, "required: the lead's email address");
+  return normaliseEmail(email);
+}
+
+function planReply(sl: SmartleadBody, eventType: string, client: ClientRef, scope: string): DeliveryPlan {
+  const rawId = firstText(sl.reply_message?.message_id, sl.message_id);
+  if (!rawId) throw new PayloadValidationError("message_id", "required: the reply's Message-ID (reply_message.message_id or message_id)");
+  return {
+    kind: "message",
+    provider: "smartlead",
+    eventType,
+    client,
+    unique: { key: "emailBisonReplyId", rawId, scope, value: buildStoredUniqueId("SMARTLEAD", scope, rawId) },
+    lead: { key: "email", value: leadEmail("sl_lead_email", sl.sl_lead_email, sl.to_email) },
+    channel: "EMAIL",
+    direction: "INBOUND",
+    subject: firstText(sl.reply_message?.subject, sl.subject),
+    body: firstText(sl.reply_message?.text, sl.reply_body, sl.preview_text, sl.reply_message?.html) ?? "",
+    sentAt: pickDate(sl.reply_message?.time, sl.time_replied, sl.event_timestamp),
+    jobTypes: jobTypesForMessage("SMARTLEAD", "INBOUND"),
+  };
+}
+
+function planSent(sl: SmartleadBody, eventType: string, client: ClientRef, scope: string): DeliveryPlan {
+  const rawId = sl.stats_id ?? firstText(sl.sent_message?.message_id, sl.message_id);
+  if (!rawId) throw new PayloadValidationError("stats_id", "required: the sent email's id (stats_id or message_id)");
+  return {
+    kind: "message",
+    provider: "smartlead",
+    eventType,
+    client,
+    unique: { key: "inboxxiaScheduledEmailId", rawId, scope, value: buildStoredUniqueId("SMARTLEAD", scope, rawId) },
+    lead: { key: "email", value: leadEmail("to_email", sl.to_email, sl.sl_lead_email) },
+    channel: "EMAIL",
+    direction: "OUTBOUND",
+    subject: firstText(sl.sent_message?.subject, sl.subject, sl.custom_subject),
+    body: firstText(sl.sent_message?.text, sl.sent_message?.html, sl.custom_email_message, sl.email_body) ?? "",
+    sentAt: pickDate(sl.sent_message?.time, sl.time_sent, sl.event_timestamp),
+    jobTypes: [],
+  };
+}
+
+function verifySecret({ headers, body, client }: SecretContext): void {
+  if (!client.smartleadWebhookSecret) throw new WebhookAuthError(`client ${client.slug} has no SmartLead webhook secret configured`);
+  const bodySecret = typeof (body as { secret_key?: unknown })?.secret_key === "string" ? (body as { secret_key: string }).secret_key : undefined;
+  const given = [bodySecret, readHeader(headers, "x-smartlead-secret"), readBearerToken(headers)];
+  if (!given.some(Boolean)) throw new WebhookAuthError("missing secret: send secret_key in the body, x-smartlead-secret or Authorization: Bearer");
+  if (!matchesAnySecret(given, client.smartleadWebhookSecret)) throw new WebhookAuthError("SmartLead secret is wrong");
+}
+
+export const smartleadAdapter: ProviderAdapter = { name: "smartlead", planDelivery, verifySecret };

@@ -1,0 +1,179 @@
+// The real CLI: `serve` spawned as a user would run it, every fixture over
+// HTTP, SIGTERM ending it with exit 0 after in-flight requests finished; and
+// `clients` configuring what deliveries resolve to.
+import { spawn, type ChildProcess } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { countJobsForMessage, countRows } from "../../src/db/sql.js";
+import { useTestDb } from "../helpers/db.js";
+import { BIN, ROOT, runBin } from "../helpers/cli.js";
+import { buildParts, clearMessages, FIXTURES_DIR, loadAllFixtures, loadFixture } from "../providers/support.js";
+import type { Fixture } from "../../src/harness/fixtures.js";
+
+const db = await useTestDb(10);
+const env = { DATABASE_URL: undefined, DEDUPE_VERBOSE: undefined };
+
+interface Served {
+  child: ChildProcess;
+  url: string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+async function startServe(extra: string[] = []): Promise<Served> {
+  const childEnv = { ...process.env };
+  delete childEnv.DATABASE_URL;
+  const child = spawn(process.execPath, [BIN, "serve", "--port", "0", "--database-url", db.database.url, "--ghl-test-keys", ...extra], { cwd: ROOT, env: childEnv });
+  let stdout = "";
+  let stderr = "";
+  child.stderr!.on("data", (d) => (stderr += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not print its URL: ${stderr}`)), 30_000);
+    child.stdout!.on("data", (d) => {
+      stdout += d;
+      const match = /listening on (http:\/\/\S+)/.exec(stdout);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+    void exited.then(({ code }) => reject(new Error(`serve exited early (${code}): ${stderr}`)));
+  });
+  return { child, url, stderr: () => stderr, exited };
+}
+
+async function post(served: Served, fixture: Pick<Fixture, "provider" | "rawBody" | "meta">, overrides = {}) {
+  const { url, headers, body } = buildParts(fixture, overrides, served.url);
+  const response = await fetch(url, { method: "POST", headers, body });
+  return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, unknown> };
+}
+
+let served: Served;
+
+beforeAll(async () => {
+  const loaded = await runBin(["clients", "load", `${FIXTURES_DIR}clients.json`, "--database-url", db.database.url], { env });
+  expect(loaded.code, loaded.stderr).toBe(0);
+  served = await startServe();
+});
+
+afterAll(() => {
+  if (served && served.child.exitCode === null) served.child.kill("SIGKILL");
+});
+
+describe("dedupe-cli serve", () => {
+  const fixtures = loadAllFixtures();
+
+  it("prints a loopback URL for --port 0", () => {
+    expect(served.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(served.url.endsWith(":0")).toBe(false);
+  });
+
+  it.each(fixtures.map((f) => [f.path.split("/fixtures/")[1]!, f] as const))("%s over HTTP: one write, then a dedupe", async (_name, fixture) => {
+    await clearMessages(db.prisma);
+    const before = await countRows(db.prisma);
+    const first = await post(served, fixture);
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
+    const afterFirst = await countRows(db.prisma);
+    if (fixture.meta.expect?.outcome === "ignored") {
+      expect(first.body).toMatchObject({ ignored: true, messageId: null, deduped: false });
+      expect(afterFirst).toEqual(before);
+    } else {
+      expect(first.body.deduped).toBe(false);
+      expect(afterFirst.messages).toBe(before.messages + 1);
+      const jobs = await countJobsForMessage(db.prisma, first.body.messageId as string);
+      expect(jobs.map((j) => j.type).sort()).toEqual([...(fixture.meta.expect?.jobs ?? [])].sort());
+    }
+    const second = await post(served, fixture);
+    expect(second.status).toBe(200);
+    expect(second.body).toMatchObject({ deduped: fixture.meta.expect?.outcome !== "ignored", messageId: first.body.messageId });
+    expect(await countRows(db.prisma)).toEqual(afterFirst);
+  });
+
+  it("rejects over HTTP with the documented statuses and writes nothing", async () => {
+    const fixture = loadFixture("ghl/inbound_message.json");
+    const before = await countRows(db.prisma);
+    expect((await post(served, fixture, { sign: false })).status).toBe(401);
+    const tampered = Buffer.from(fixture.rawBody);
+    tampered[10] = tampered[10]! ^ 1;
+    const signature = buildParts(fixture).headers["x-ghl-signature"]!;
+    expect((await post(served, fixture, { rawBody: tampered, sign: false, headers: { "x-ghl-signature": signature } })).status).toBe(401);
+    expect((await post(served, fixture, { headers: { "content-type": "text/plain" } })).status).toBe(415);
+    expect((await post(served, fixture, { rawBody: "{" })).status).toBe(400);
+    expect(await countRows(db.prisma)).toEqual(before);
+  });
+
+  it("answers 413 to a chunked body over the limit without reading all of it", async () => {
+    const fixture = loadFixture("ghl/inbound_message.json");
+    const { url, headers } = buildParts(fixture, {}, served.url);
+    let sent = 0;
+    const chunk = new Uint8Array(64 * 1024).fill(0x20);
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        // 8 MiB on offer; the server must stop long before.
+        if (sent >= 8 * 1024 * 1024) return controller.close();
+        sent += chunk.length;
+        controller.enqueue(chunk);
+      },
+    });
+    const response = await fetch(url, { method: "POST", headers, body: stream, duplex: "half" } as RequestInit).catch((error) => error as Error);
+    // The server may close the socket mid-upload; what matters is it never accepts the body.
+    if (response instanceof Response) expect(response.status).toBe(413);
+    else expect(String(response.cause ?? response)).toMatch(/socket|closed|reset|terminated|EPIPE/i);
+  });
+
+  it("SIGTERM lets in-flight requests finish, then exits 0", async () => {
+    await clearMessages(db.prisma);
+    const fixture = loadFixture("emailbison/lead_replied.json");
+    const inFlight = Array.from({ length: 20 }, () => post(served, fixture));
+    await new Promise((r) => setTimeout(r, 5));
+    served.child.kill("SIGTERM");
+    const results = await Promise.allSettled(inFlight);
+    const statuses = results.map((r) => (r.status === "fulfilled" ? r.value.status : "refused"));
+    // Requests the server had accepted complete with 200; none gets a 5xx.
+    expect(statuses.filter((s) => s !== 200 && s !== "refused")).toEqual([]);
+    expect(statuses).toContain(200);
+    const { code, signal } = await served.exited;
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+    expect(served.stderr()).toContain("server closed");
+    expect(await db.prisma.message.count()).toBe(1);
+  });
+});
+
+describe("dedupe-cli clients", () => {
+  it("two concurrent loads of the same file leave one row per slug", async () => {
+    await db.prisma.client.deleteMany({ where: { slug: { in: ["acme", "globex"] } } });
+    const [a, b] = await Promise.all([
+      runBin(["clients", "load", `${FIXTURES_DIR}clients.json`, "--database-url", db.database.url, "--json"], { env }),
+      runBin(["clients", "load", `${FIXTURES_DIR}clients.json`, "--database-url", db.database.url, "--json"], { env }),
+    ]);
+    expect([a.code, b.code], a.stderr + b.stderr).toEqual([0, 0]);
+    const created = [...JSON.parse(a.stdout), ...JSON.parse(b.stdout)].filter((r: { created: boolean }) => r.created);
+    expect(created).toHaveLength(2);
+    expect(await db.prisma.client.count({ where: { slug: { in: ["acme", "globex"] } } })).toBe(2);
+  });
+
+  it("add updates only the given fields, and list never prints a secret", async () => {
+    const added = await runBin(["clients", "add", "--slug", "initech", "--ghl-location-id", "loc-initech", "--unipile-secret", "super-secret-value", "--database-url", db.database.url], { env });
+    expect(added.code, added.stderr).toBe(0);
+    const updated = await runBin(["clients", "add", "--slug", "initech", "--name", "Initech", "--database-url", db.database.url], { env });
+    expect(updated.stdout).toMatch(/^updated initech/);
+    const row = await db.prisma.client.findUniqueOrThrow({ where: { slug: "initech" } });
+    expect(row).toMatchObject({ name: "Initech", ghlLocationId: "loc-initech", unipileWebhookSecret: "super-secret-value" });
+    const listed = await runBin(["clients", "list", "--json", "--database-url", db.database.url], { env });
+    expect(listed.stdout).not.toContain("super-secret-value");
+    expect(JSON.parse(listed.stdout).find((c: { slug: string }) => c.slug === "initech").secrets.unipileWebhookSecret).toBe(true);
+  });
+
+  it("a provider id already owned by another client is a configuration error (exit 2)", async () => {
+    const clash = await runBin(["clients", "add", "--slug", "copycat", "--ghl-location-id", "loc-initech", "--database-url", db.database.url], { env });
+    expect(clash.code).toBe(2);
+    expect(clash.stderr).toMatch(/another client already uses/);
+    expect(await db.prisma.client.count({ where: { slug: "copycat" } })).toBe(0);
+  });
+
+  it("a bad slug is rejected before any database work", async () => {
+    const bad = await runBin(["clients", "add", "--slug", "has spaces", "--database-url", "postgresql://nobody@127.0.0.1:1/none"], { env });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--slug/);
+  });
+});

@@ -1,0 +1,86 @@
+// Lease guards at the SQL level: a worker whose lease expired and whose job
+// another worker re-claimed can neither complete, fail, release nor renew it;
+// recovery returns expired jobs to PENDING (or FAILED on the last attempt).
+import { randomUUID } from "node:crypto";
+import { beforeAll, describe, expect, it } from "vitest";
+import { seedMessagesWithJobs } from "../../src/db/job-fixtures-sql.js";
+import { claimJobs, completeJobs, failJobs, recoverExpiredLeases, releaseJobs, renewLeases } from "../../src/db/jobs-sql.js";
+import { useTestDb } from "../helpers/db.js";
+import { createClient } from "../helpers/seed.js";
+
+const db = await useTestDb(10);
+const ALL = ["EMAIL_INBOUND_POST_PROCESS"] as const;
+let clientId: string;
+
+beforeAll(async () => {
+  clientId = (await createClient(db.prisma)).id;
+});
+
+async function seedOne(maxAttempts = 5) {
+  await db.prisma.backgroundJob.deleteMany({});
+  await seedMessagesWithJobs(db.prisma, { clientId, prefix: `l-${randomUUID().slice(0, 8)}`, messages: 1, leads: 1, types: ALL, maxAttempts });
+}
+
+/** Ages a job's lease as if its worker had stopped renewing it long ago. */
+async function expireLease(id: string) {
+  await db.prisma.backgroundJob.update({ where: { id }, data: { lockedAt: new Date(Date.now() - 3_600_000) } });
+}
+
+describe("a stale worker after its lease expired", () => {
+  it("changes nothing: complete, fail, release and renew all miss; the new holder's outcome stands", async () => {
+    await seedOne();
+    const [stale] = await claimJobs(db.prisma, "worker-A", 10, ALL);
+    expect(stale).toMatchObject({ attempts: 1 });
+    await expireLease(stale!.id);
+
+    const recovered = await recoverExpiredLeases(db.prisma, 1_000);
+    expect(recovered).toEqual([expect.objectContaining({ id: stale!.id, status: "PENDING", lockedBy: "worker-A" })]);
+    const [fresh] = await claimJobs(db.prisma, "worker-B", 10, ALL);
+    expect(fresh).toMatchObject({ id: stale!.id, attempts: 2 });
+
+    const a = { id: stale!.id, attempts: 1 };
+    expect(await completeJobs(db.prisma, "worker-A", [a])).toEqual([]);
+    expect(await failJobs(db.prisma, "worker-A", [{ ...a, error: "late", retryDelayMs: 0, permanent: true }])).toEqual([]);
+    expect(await releaseJobs(db.prisma, "worker-A", [a])).toEqual([]);
+    expect(await renewLeases(db.prisma, "worker-A", [a])).toEqual([]);
+    // Same worker id but the old attempt number (a worker re-claiming its own job) is rejected too.
+    expect(await completeJobs(db.prisma, "worker-B", [a])).toEqual([]);
+
+    const during = await db.prisma.backgroundJob.findUniqueOrThrow({ where: { id: stale!.id } });
+    expect(during).toMatchObject({ status: "RUNNING", lockedBy: "worker-B", attempts: 2, finishedAt: null });
+    expect(await completeJobs(db.prisma, "worker-B", [{ id: stale!.id, attempts: 2 }])).toEqual([stale!.id]);
+    expect(await db.prisma.backgroundJob.findUniqueOrThrow({ where: { id: stale!.id } })).toMatchObject({ status: "SUCCEEDED", attempts: 2 });
+  });
+
+  it("recovery leaves live leases alone and fails a job whose last attempt was lost", async () => {
+    await seedOne(1);
+    const [job] = await claimJobs(db.prisma, "worker-A", 10, ALL);
+    expect(await recoverExpiredLeases(db.prisma, 60_000)).toEqual([]);
+    await expireLease(job!.id);
+    expect(await recoverExpiredLeases(db.prisma, 60_000)).toEqual([expect.objectContaining({ id: job!.id, status: "FAILED" })]);
+    const row = await db.prisma.backgroundJob.findUniqueOrThrow({ where: { id: job!.id } });
+    expect(row).toMatchObject({ status: "FAILED", attempts: 1, lockedBy: null });
+    expect(row.lastError).toMatch(/lease expired: worker worker-A/);
+    expect(row.finishedAt).not.toBeNull();
+  });
+
+  it("recovery run by many workers at once recovers each job exactly once", async () => {
+    await db.prisma.backgroundJob.deleteMany({});
+    await seedMessagesWithJobs(db.prisma, { clientId, prefix: `r-${randomUUID().slice(0, 8)}`, messages: 50, leads: 2, types: ALL });
+    const claimed = await claimJobs(db.prisma, "worker-A", 50, ALL);
+    await db.prisma.backgroundJob.updateMany({ data: { lockedAt: new Date(Date.now() - 3_600_000) } });
+    const results = await Promise.all(Array.from({ length: 8 }, () => recoverExpiredLeases(db.prisma, 1_000)));
+    const ids = results.flat().map((r) => r.id);
+    expect(ids).toHaveLength(claimed.length);
+    expect(new Set(ids).size).toBe(claimed.length);
+  });
+});
+
+describe("release", () => {
+  it("hands a claimed job back without spending an attempt", async () => {
+    await seedOne();
+    const [job] = await claimJobs(db.prisma, "worker-A", 10, ALL);
+    expect(await releaseJobs(db.prisma, "worker-A", [{ id: job!.id, attempts: 1 }])).toEqual([job!.id]);
+    expect(await db.prisma.backgroundJob.findUniqueOrThrow({ where: { id: job!.id } })).toMatchObject({ status: "PENDING", attempts: 0, lockedBy: null });
+  });
+});

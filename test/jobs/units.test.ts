@@ -1,0 +1,67 @@
+// Pure pieces of the runner: the backoff formula, duration flags, and
+// loading a --handlers module.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { durationFlag, parseDurationMs } from "../../src/cli/duration.js";
+import { computeRetryDelay } from "../../src/jobs/backoff.js";
+import { createHandlerRegistry, loadHandlersModule } from "../../src/jobs/registry.js";
+import { BUILTIN_HANDLERS } from "../../src/jobs/handlers.js";
+
+describe("computeRetryDelay", () => {
+  const opts = { baseMs: 100, maxMs: 5_000 };
+  it("doubles per attempt within ±25% jitter and never exceeds the cap", () => {
+    expect(computeRetryDelay(1, opts, () => 0)).toBe(75);
+    expect(computeRetryDelay(1, opts, () => 0.999999)).toBe(125);
+    expect(computeRetryDelay(3, opts, () => 0.5)).toBe(400);
+    expect(computeRetryDelay(50, opts, () => 0.999999)).toBe(5_000);
+  });
+  it("grows strictly from one attempt to the next whatever the jitter, until the cap", () => {
+    for (let n = 1; n < 5; n++) {
+      expect(computeRetryDelay(n + 1, opts, () => 0)).toBeGreaterThan(computeRetryDelay(n, opts, () => 0.999999));
+    }
+  });
+});
+
+describe("durations", () => {
+  it.each([["500ms", 500], ["30s", 30_000], ["5m", 300_000], ["1h", 3_600_000], ["250", 250], ["1.5s", 1_500]])("%s → %d ms", (text, ms) => {
+    expect(parseDurationMs(text)).toBe(ms);
+  });
+  it("rejects nonsense and out-of-range values with a message", () => {
+    expect(parseDurationMs("5 minutes")).toBeUndefined();
+    const r = durationFlag(100).safeParse("10ms");
+    expect(r.success).toBe(false);
+    expect(durationFlag().safeParse("soon").error?.issues[0]?.message).toMatch(/duration like 500ms/);
+  });
+});
+
+describe("handler modules", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dedupe-handlers-"));
+  const write = (name: string, text: string) => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, text);
+    return file;
+  };
+
+  it("loads default and named exports by type; named exports win; overrides beat built-ins", async () => {
+    const file = write(
+      "ok.mjs",
+      `export default { SMS_INBOUND_POST_PROCESS: async () => "default", EMAIL_INBOUND_POST_PROCESS: async () => "default" };
+       export const EMAIL_INBOUND_POST_PROCESS = async () => "named";`,
+    );
+    const handlers = await loadHandlersModule(file);
+    expect(Object.keys(handlers).sort()).toEqual(["EMAIL_INBOUND_POST_PROCESS", "SMS_INBOUND_POST_PROCESS"]);
+    expect(await handlers.EMAIL_INBOUND_POST_PROCESS!({} as never, {} as never)).toBe("named");
+    const registry = createHandlerRegistry(handlers);
+    expect(registry.find("SMS_INBOUND_POST_PROCESS")).toBe(handlers.SMS_INBOUND_POST_PROCESS);
+    expect(registry.find("LEAD_SCORING_POST_PROCESS")).toBe(BUILTIN_HANDLERS.LEAD_SCORING_POST_PROCESS);
+    expect(registry.find("NOT_A_TYPE")).toBeUndefined();
+  });
+
+  it("rejects a module with no handler, a non-function export, or a missing file", async () => {
+    await expect(loadHandlersModule(write("none.mjs", "export const foo = 1;"))).rejects.toThrow(/exports no handler/);
+    await expect(loadHandlersModule(write("bad.mjs", "export const SMS_INBOUND_POST_PROCESS = 1;"))).rejects.toThrow(/must be a function/);
+    await expect(loadHandlersModule(path.join(dir, "missing.mjs"))).rejects.toThrow(/Could not load --handlers/);
+  });
+});
