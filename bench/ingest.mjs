@@ -17,16 +17,23 @@ const asJson = args.includes("--json");
 // The statement the on-conflict strategy sends, written by hand: lead upsert,
 // message insert-or-read, job ensure, in one round trip.
 const HAND_SQL = `
-WITH lead AS (
-  INSERT INTO "Lead" ("clientId", "email", "firstName", "lastName") VALUES ($1::uuid, $2, NULL, NULL)
-  ON CONFLICT ("clientId", "email") DO UPDATE SET "clientId" = EXCLUDED."clientId" RETURNING "id"
+WITH existing AS (
+  SELECT m."id", m."leadId" FROM "Message" m WHERE m."emailBisonReplyId" = $6
+), lead_ins AS (
+  INSERT INTO "Lead" ("clientId", "email", "firstName", "lastName")
+  SELECT $1::uuid, $2, NULL, NULL WHERE NOT EXISTS (SELECT 1 FROM existing)
+  ON CONFLICT ("clientId", "email") DO NOTHING RETURNING "id"
+), lead AS (
+  SELECT "id" FROM lead_ins
+  UNION ALL SELECT l."id" FROM "Lead" l WHERE l."clientId" = $1::uuid AND l."email" = $2
+    AND NOT EXISTS (SELECT 1 FROM existing) AND NOT EXISTS (SELECT 1 FROM lead_ins)
 ), ins AS (
   INSERT INTO "Message" ("clientId", "leadId", "provider", "channel", "direction", "subject", "body", "sentAt", "emailBisonReplyId")
   SELECT $1::uuid, lead."id", 'EMAILBISON', 'EMAIL', 'INBOUND', $3, $4, $5::timestamp(3), $6 FROM lead
   ON CONFLICT ("emailBisonReplyId") DO NOTHING RETURNING "id", "leadId"
 ), msg AS (
   SELECT "id", "leadId", false AS "deduped" FROM ins
-  UNION ALL SELECT m."id", m."leadId", true FROM "Message" m WHERE m."emailBisonReplyId" = $6 AND NOT EXISTS (SELECT 1 FROM ins)
+  UNION ALL SELECT "id", "leadId", true FROM existing
 ), jobs AS (
   INSERT INTO "BackgroundJob" ("type", "dedupeKey", "clientId", "leadId", "messageId", "maxAttempts")
   SELECT t."type"::"BackgroundJobType", $1 || ':' || msg."id" || ':' || t."type", $1::uuid, msg."leadId", msg."id", 5

@@ -66,6 +66,11 @@ export async function validateOutputPaths(opts: { junit?: string; history?: stri
   }
 }
 
+/** Fixture paths must exist before the database is touched (a typo is a usage error). */
+export async function checkFixturePaths(paths: readonly string[]): Promise<void> {
+  for (const p of paths) if (!(await fs.stat(p).catch(() => undefined))) throw new UsageError(`${p}: no such file or directory`);
+}
+
 export interface HarnessSession {
   db: DbHandle;
   /** Missing clients may be created (the embedded database); against --database-url they must exist. */

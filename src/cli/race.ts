@@ -4,10 +4,9 @@ import { z } from "zod";
 import { CONFLICT_STRATEGIES } from "../core/messages.js";
 import { UsageError } from "../errors.js";
 import { PROVIDER_NAMES } from "../providers/types.js";
-import { checkFixturePaths } from "../harness/fixture-files.js";
 import type { CliContext } from "./context.js";
 import { addDatabaseOptions, databaseOptionsSchema, intFlag, parseOptions } from "./options.js";
-import { addOutputOptions, harnessOutputSchema, openHarnessSession, resolveTarget, validateOutputPaths, writeHarnessOutput } from "./harness-common.js";
+import { addOutputOptions, checkFixturePaths, harnessOutputSchema, openHarnessSession, resolveTarget, validateOutputPaths, writeHarnessOutput } from "./harness-common.js";
 
 /** Above this the pool is capped; the race-quality threshold then scales with the pool, not N. */
 const MAX_POOL = 500;
@@ -20,6 +19,7 @@ const optionsSchema = databaseOptionsSchema.merge(harnessOutputSchema).extend({
   provider: z.enum(PROVIDER_NAMES).optional(),
   strategy: z.enum(CONFLICT_STRATEGIES).optional(),
   asIs: z.boolean().default(false),
+  warmup: z.boolean().default(true),
   poolSize: intFlag(1, 5_000).optional(),
 });
 
@@ -40,6 +40,7 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--provider <name>", `provider of the fixture (default: its folder name): ${PROVIDER_NAMES.join(", ")}`)
     .option("--strategy <s>", `in-process only: ${CONFLICT_STRATEGIES.join(", ")} (check-then-create is the negative control)`)
     .option("--as-is", "race the fixture's own unique id instead of a fresh one", false)
+    .option("--no-warmup", "skip warming the receiver (deliveries naming an unknown client, answered 404) before each round")
     .option("--pool-size <n>", `in-process DB pool size (default: min(n + 10, ${MAX_POOL}))`);
   addOutputOptions(cmd);
   return addDatabaseOptions(cmd).action(async (raw) => {
@@ -66,6 +67,7 @@ export function register(program: Command, ctx: CliContext): Command {
       target,
       strategy: opts.strategy,
       asIs: opts.asIs,
+      warmup: opts.warmup,
       idForm: opts.rawIds ? "raw" : "auto",
       clientsFile: opts.clients,
       createClients: session.createClients,

@@ -4,10 +4,9 @@ import { z } from "zod";
 import { CONFLICT_STRATEGIES } from "../core/messages.js";
 import { UsageError } from "../errors.js";
 import { PROVIDER_NAMES } from "../providers/types.js";
-import { checkFixturePaths } from "../harness/fixture-files.js";
 import type { CliContext } from "./context.js";
 import { addDatabaseOptions, databaseOptionsSchema, intFlag, parseOptions } from "./options.js";
-import { addOutputOptions, harnessOutputSchema, openHarnessSession, resolveTarget, validateOutputPaths, writeHarnessOutput } from "./harness-common.js";
+import { addOutputOptions, checkFixturePaths, harnessOutputSchema, openHarnessSession, resolveTarget, validateOutputPaths, writeHarnessOutput } from "./harness-common.js";
 
 const optionsSchema = databaseOptionsSchema.merge(harnessOutputSchema).extend({
   paths: z.array(z.string().min(1)).min(1, "give at least one fixture file or directory"),

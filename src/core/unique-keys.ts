@@ -14,6 +14,16 @@
 // The prefix makes that impossible; the scope keeps ids that are only unique
 // within a workspace (EmailBison's integers, GHL's per-location ids) apart.
 // aiDraftId is our own UUID and is stored as is.
+//
+// Scopes chosen by the adapters (src/providers/<name>/index.ts explain why):
+//   emailbison  "ws-<workspace_id>", plus "@<instance host>" when the payload
+//               names its instance_url (e.g. ws-1@dedi.emailbison.com)
+//   ghl         locationId
+//   unipile     account_id
+//   instantly   workspace (uuid)
+//   smartlead   the ?clientId= value, else "key-" + 16 hex of sha256(secret_key)
+// Without a workspace id in the payload, the ?clientId= value is the scope.
+// Colons in a scope are replaced by "_" so the three parts stay separable.
 
 export const MESSAGE_UNIQUE_KEYS = [
   "emailBisonReplyId",

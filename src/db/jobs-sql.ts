@@ -52,7 +52,7 @@ function buildClaimSql(workerId: string, batch: number, types: readonly Backgrou
     UPDATE "BackgroundJob" j
     SET "status" = 'RUNNING', "attempts" = j."attempts" + 1, "lockedBy" = ${workerId},
         "lockedAt" = now(), "startedAt" = now(), "finishedAt" = NULL, "updatedAt" = now()
-    FROM due WHERE j."id" = due."id"
+    WHERE j."id" = ANY(ARRAY(SELECT "id" FROM due))
     RETURNING j."id"::text AS "id", j."type"::text AS "type", j."dedupeKey", j."clientId"::text AS "clientId",
               j."leadId"::text AS "leadId", j."messageId"::text AS "messageId", j."attempts", j."maxAttempts",
               j."runAt", j."createdAt"`;
@@ -63,6 +63,17 @@ export async function explainClaim(db: Db, batch: number, types: readonly Backgr
   const rows = await db.$queryRaw<{ "QUERY PLAN": string }[]>`EXPLAIN ${buildClaimSql("explain", batch, types)}`;
   return rows.map((r) => r["QUERY PLAN"]).join("\n");
 }
+
+/**
+ * The guard's status test, written so that it cannot use an index. These
+ * statements run as named prepared statements, and PostgreSQL's generic plan
+ * (from statistics where RUNNING rows are rare) would otherwise scan
+ * BackgroundJob_status_lockedAt_idx for every RUNNING entry, dead ones
+ * included: each completed claim leaves one behind until VACUUM, making every
+ * outcome batch slower than the last (measured: 17k → 300 jobs/s). As a
+ * plain filter it leaves the job's primary key as the only way in.
+ */
+const IS_RUNNING = Prisma.sql`j."status"::text = 'RUNNING'`;
 
 export interface JobAttempt {
   id: string;
@@ -76,7 +87,7 @@ export async function completeJobs(db: Db, workerId: string, jobs: readonly JobA
     UPDATE "BackgroundJob" j
     SET "status" = 'SUCCEEDED', "finishedAt" = now(), "lockedAt" = NULL, "lastError" = NULL, "updatedAt" = now()
     FROM unnest(${jobs.map((j) => j.id)}::uuid[], ${jobs.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
-    WHERE j."id" = d."id" AND j."status" = 'RUNNING' AND j."lockedBy" = ${workerId} AND j."attempts" = d."attempts"
+    WHERE j."id" = d."id" AND j."attempts" = d."attempts" AND j."lockedBy" = ${workerId} AND ${IS_RUNNING}
     RETURNING j."id"::text AS "id"`;
   return rows.map((r) => r.id);
 }
@@ -118,7 +129,7 @@ export async function failJobs(db: Db, workerId: string, failures: readonly JobF
         "finishedAt" = CASE WHEN d."permanent" OR j."attempts" >= j."maxAttempts" THEN now() END,
         "lockedAt" = NULL, "lastError" = d."error", "updatedAt" = now()
     FROM d
-    WHERE j."id" = d."id" AND j."status" = 'RUNNING' AND j."lockedBy" = ${workerId} AND j."attempts" = d."attempts"
+    WHERE j."id" = d."id" AND j."attempts" = d."attempts" AND j."lockedBy" = ${workerId} AND ${IS_RUNNING}
     RETURNING j."id"::text AS "id", j."status"::text AS "status", j."runAt"`;
 }
 
@@ -133,7 +144,7 @@ export async function releaseJobs(db: Db, workerId: string, jobs: readonly JobAt
     SET "status" = 'PENDING', "attempts" = j."attempts" - 1, "lockedBy" = NULL, "lockedAt" = NULL,
         "startedAt" = NULL, "updatedAt" = now()
     FROM unnest(${jobs.map((j) => j.id)}::uuid[], ${jobs.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
-    WHERE j."id" = d."id" AND j."status" = 'RUNNING' AND j."lockedBy" = ${workerId} AND j."attempts" = d."attempts"
+    WHERE j."id" = d."id" AND j."attempts" = d."attempts" AND j."lockedBy" = ${workerId} AND ${IS_RUNNING}
     RETURNING j."id"::text AS "id"`;
   return rows.map((r) => r.id);
 }
@@ -147,7 +158,7 @@ export async function renewLeases(db: Db, workerId: string, jobs: readonly JobAt
   const rows = await db.$queryRaw<{ id: string }[]>`
     UPDATE "BackgroundJob" j SET "lockedAt" = now()
     FROM unnest(${jobs.map((j) => j.id)}::uuid[], ${jobs.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
-    WHERE j."id" = d."id" AND j."status" = 'RUNNING' AND j."lockedBy" = ${workerId} AND j."attempts" = d."attempts"
+    WHERE j."id" = d."id" AND j."attempts" = d."attempts" AND j."lockedBy" = ${workerId} AND ${IS_RUNNING}
     RETURNING j."id"::text AS "id"`;
   return rows.map((r) => r.id);
 }

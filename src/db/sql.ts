@@ -57,13 +57,18 @@ export interface IngestRow {
 }
 
 /**
- * The whole delivery in one round trip: upsert the lead, insert the message
- * unless its unique id exists, read the existing row when it does, and make
- * sure its jobs exist (a duplicate delivery heals a crash between insert and
- * enqueue). Returns no row in one narrow case: a concurrent transaction
- * committed the same id after this statement's snapshot was taken, so
- * ON CONFLICT skipped it but the fallback read cannot see it yet. Callers
- * retry; the next statement's snapshot sees it.
+ * The whole delivery in one round trip. A duplicate (the hot path under
+ * provider retries) only reads the message by its unique index and ensures
+ * its jobs exist, so a crash between insert and enqueue heals on the retry;
+ * it never writes or locks the Lead row, which would serialise every
+ * concurrent duplicate about one lead. A new message finds-or-creates its
+ * lead (ON CONFLICT DO NOTHING plus a read) and inserts with ON CONFLICT DO
+ * NOTHING, so concurrent first deliveries cannot both insert.
+ *
+ * Returns no row in one narrow case: a concurrent transaction committed the
+ * same message (or lead) after this statement's snapshot was taken, so ON
+ * CONFLICT skipped it but the reads cannot see it yet. Callers retry; the
+ * next statement's snapshot sees it.
  */
 export async function ingestMessageStatement(
   db: Db,
@@ -76,11 +81,20 @@ export async function ingestMessageStatement(
   const leadCol = LEAD_KEY_COLUMNS[lead.key];
   const value = keyValue(message.key, message.value);
   const rows = await db.$queryRaw<IngestRow[]>`
-    WITH lead AS (
+    WITH existing AS (
+      SELECT m."id", m."leadId" FROM "Message" m WHERE m.${col} = ${value}
+    ), lead_ins AS (
       INSERT INTO "Lead" ("clientId", ${leadCol}, "firstName", "lastName")
-      VALUES (${message.clientId}::uuid, ${lead.value}, ${lead.firstName ?? null}, ${lead.lastName ?? null})
-      ON CONFLICT ("clientId", ${leadCol}) DO UPDATE SET "clientId" = EXCLUDED."clientId"
+      SELECT ${message.clientId}::uuid, ${lead.value}, ${lead.firstName ?? null}, ${lead.lastName ?? null}
+      WHERE NOT EXISTS (SELECT 1 FROM existing)
+      ON CONFLICT ("clientId", ${leadCol}) DO NOTHING
       RETURNING "id"
+    ), lead AS (
+      SELECT "id" FROM lead_ins
+      UNION ALL
+      SELECT l."id" FROM "Lead" l
+      WHERE l."clientId" = ${message.clientId}::uuid AND l.${leadCol} = ${lead.value}
+        AND NOT EXISTS (SELECT 1 FROM existing) AND NOT EXISTS (SELECT 1 FROM lead_ins)
     ), ins AS (
       INSERT INTO "Message" ("clientId", "leadId", "provider", "channel", "direction", "subject", "body", "sentAt", ${col})
       SELECT ${message.clientId}::uuid, lead."id", ${message.provider}::"Provider", ${message.channel}::"Channel",
@@ -91,7 +105,7 @@ export async function ingestMessageStatement(
     ), msg AS (
       SELECT "id", "leadId", false AS "deduped" FROM ins
       UNION ALL
-      SELECT m."id", m."leadId", true FROM "Message" m WHERE m.${col} = ${value} AND NOT EXISTS (SELECT 1 FROM ins)
+      SELECT "id", "leadId", true FROM existing
     ), jobs AS (
       INSERT INTO "BackgroundJob" ("type", "dedupeKey", "clientId", "leadId", "messageId", "maxAttempts")
       SELECT t."type"::"BackgroundJobType", ${message.clientId} || ':' || msg."id" || ':' || t."type",
@@ -126,15 +140,25 @@ export async function insertMessageOnConflict(
   return rows[0];
 }
 
-/** Race-safe find-or-create of a lead by one identifier. */
+/** Race-safe find-or-create of a lead by one identifier (no write when it exists). */
 export async function upsertLead(db: Db, clientId: string, lead: LeadRef): Promise<{ id: string; created: boolean }> {
   const leadCol = LEAD_KEY_COLUMNS[lead.key];
-  const rows = await db.$queryRaw<{ id: string; created: boolean }[]>`
-    INSERT INTO "Lead" ("clientId", ${leadCol}, "firstName", "lastName")
-    VALUES (${clientId}::uuid, ${lead.value}, ${lead.firstName ?? null}, ${lead.lastName ?? null})
-    ON CONFLICT ("clientId", ${leadCol}) DO UPDATE SET "clientId" = EXCLUDED."clientId"
-    RETURNING "id"::text AS "id", (xmax = 0) AS "created"`;
-  return rows[0]!;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const rows = await db.$queryRaw<{ id: string; created: boolean }[]>`
+      WITH ins AS (
+        INSERT INTO "Lead" ("clientId", ${leadCol}, "firstName", "lastName")
+        VALUES (${clientId}::uuid, ${lead.value}, ${lead.firstName ?? null}, ${lead.lastName ?? null})
+        ON CONFLICT ("clientId", ${leadCol}) DO NOTHING
+        RETURNING "id"
+      )
+      SELECT "id"::text AS "id", true AS "created" FROM ins
+      UNION ALL
+      SELECT l."id"::text, false FROM "Lead" l
+      WHERE l."clientId" = ${clientId}::uuid AND l.${leadCol} = ${lead.value} AND NOT EXISTS (SELECT 1 FROM ins)`;
+    // Empty only when a concurrent insert committed after our snapshot; the next statement sees it.
+    if (rows[0]) return rows[0];
+  }
+  throw new Error(`lead ${lead.key}=${lead.value} neither inserted nor found`);
 }
 
 export interface JobRow {

@@ -130,14 +130,12 @@ export function createHttpEngine(options: HttpEngineOptions = {}): DeliveryEngin
         c?.close();
         if (c) open.delete(c);
       }
-      const overlap = computePeakOverlap(outcomes);
       return {
         outcomes,
         releaseSpreadMs: computeReleaseSpread(outcomes),
-        // What the database saw is the stronger evidence; it can only lower the figure.
-        peakConcurrency: database ? Math.min(overlap, database.peak) : overlap,
-        concurrencySource: database ? "pg-stat-activity" : "http-overlap",
-        clientOverlap: overlap,
+        peakConcurrency: computePeakOverlap(outcomes),
+        concurrencySource: "http-overlap",
+        databaseOverlap: database?.peak,
       };
     },
     async send(deliveries, concurrency) {

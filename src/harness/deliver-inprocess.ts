@@ -53,11 +53,11 @@ export function createInProcessEngine(options: InProcessEngineOptions): Delivery
       const observation: RaceObservation = {
         outcomes,
         releaseSpreadMs: computeReleaseSpread(outcomes),
-        // Checked-out connections overstate it (a connection is held while
-        // the event loop is busy elsewhere); the database's record cannot.
-        peakConcurrency: database ? Math.min(poolPeak, database.peak) : poolPeak,
-        concurrencySource: database ? "pg-stat-activity" : "db-pool",
-        clientOverlap: poolPeak,
+        // Statements outstanding at once on the pool: issued together and
+        // waiting on the database together.
+        peakConcurrency: poolPeak,
+        concurrencySource: "db-pool",
+        databaseOverlap: database?.peak,
       };
       return observation;
     },

@@ -13,7 +13,7 @@ import { upsertClient } from "../providers/client-store.js";
 import { planDeliveryFor } from "../providers/registry.js";
 import type { ClientRef, DeliveryPlan, ProviderName } from "../providers/types.js";
 import { resolveDeliveryUrl, type EngineTarget } from "./engine.js";
-import { loadHarnessFixtures, type HarnessFixture } from "./fixture-files.js";
+import { loadFixtures, type Fixture } from "./fixtures.js";
 import { mutateUniqueId } from "./mutate.js";
 import { authenticateDelivery, type TestSigningKeys } from "./signing.js";
 import type { PreparedDelivery } from "./types.js";
@@ -35,8 +35,8 @@ export interface PreparedCase {
   notes: string[];
 }
 
-export async function loadCaseFixtures(paths: readonly string[], provider?: ProviderName): Promise<HarnessFixture[]> {
-  const fixtures = await loadHarnessFixtures(paths, provider);
+export async function loadCaseFixtures(paths: readonly string[], provider?: ProviderName): Promise<Fixture[]> {
+  const fixtures = await loadFixtures(paths, provider);
   if (fixtures.length === 0) throw new ConfigError(`No fixtures found in ${paths.join(", ")}.`, { hint: "Fixtures are <provider>/<event>.json files holding a bare request body." });
   return fixtures;
 }
@@ -80,8 +80,8 @@ export function findClientConfig(clients: readonly ClientConfig[], ref: ClientRe
 const SIGNATURE_HEADERS = new Set(["x-ghl-signature", "x-wh-signature"]);
 
 export function prepareCase(
-  fixture: HarnessFixture,
-  options: { round: number; freshId: boolean; target: EngineTarget; signer: TestSigningKeys; clientsFile?: string },
+  fixture: Fixture,
+  options: { round: number; freshId: boolean; target: EngineTarget; signer: TestSigningKeys; clientsFile?: string; showRound?: boolean },
 ): PreparedCase {
   const notes: string[] = [];
   const url = resolveDeliveryUrl(options.target, fixture.provider);
@@ -107,24 +107,25 @@ export function prepareCase(
     }
   }
   const client = plan.kind === "message" ? findClientConfig(readClients(options.clientsFile), plan.client) : undefined;
-  authenticateDelivery(fixture.provider, { url, headers, rawBody }, client, options.signer);
+  // meta.sign === false: a fixture that must arrive exactly as captured (say, unauthenticated).
+  if (fixture.meta.sign !== false) authenticateDelivery(fixture.provider, { url, headers, rawBody }, client, options.signer);
   const warmup = buildWarmup(fixture, url, headers, client, options.signer);
   const relative = path.relative(BUILTIN_FIXTURES_DIR, fixture.path);
   const shown = relative.startsWith("..") ? path.relative(process.cwd(), fixture.path) : relative;
   return {
-    name: `${shown}#${options.round}`,
+    name: options.showRound === false ? shown : `${shown}#${options.round}`,
     fixturePath: fixture.path,
     provider: fixture.provider,
     plan,
     delivery: { url, headers, body: rawBody },
     warmup,
-    expectedStatus: fixture.meta.status ?? 200,
+    expectedStatus: fixture.meta.expect?.status ?? 200,
     client,
     notes,
   };
 }
 
-function buildWarmup(fixture: HarnessFixture, url: URL, headers: Record<string, string>, client: ClientConfig | undefined, signer: TestSigningKeys) {
+function buildWarmup(fixture: Fixture, url: URL, headers: Record<string, string>, client: ClientConfig | undefined, signer: TestSigningKeys) {
   // Its own fresh id too: should a receiver ignore ?clientId=, the warm-up
   // still cannot touch the message being raced.
   const body = Buffer.from(JSON.stringify(mutateUniqueId(fixture.provider, fixture.body)));
@@ -135,11 +136,12 @@ function buildWarmup(fixture: HarnessFixture, url: URL, headers: Record<string, 
   return { url: warmUrl, headers: warmHeaders, body };
 }
 
-function planFixture(fixture: HarnessFixture, body: unknown, url: URL): DeliveryPlan {
+function planFixture(fixture: Fixture, body: unknown, url: URL): DeliveryPlan {
   try {
     return planDeliveryFor(fixture.provider, body, url);
   } catch (error) {
-    if (fixture.meta.status !== undefined && fixture.meta.status >= 400) {
+    const status = fixture.meta.expect?.status;
+    if (status !== undefined && status >= 400) {
       // A fixture documented as rejected has no plan; nothing may be written.
       return { kind: "ignored", provider: fixture.provider, eventType: "(rejected)", reason: (error as Error).message };
     }

@@ -69,6 +69,7 @@ export async function runRace(options: RaceOptions): Promise<HarnessResult> {
             releaseSpreadMs: observation.releaseSpreadMs,
             peakConcurrency: observation.peakConcurrency,
             concurrencySource: observation.concurrencySource,
+            databaseOverlap: observation.databaseOverlap,
             concurrencyCap: target.kind === "in-process" ? options.concurrencyCap : undefined,
           },
           notes: prepared.notes,

@@ -43,7 +43,7 @@ export async function runReplay(options: ReplayOptions): Promise<HarnessResult> 
   const engine = await createEngine(target, options.db, { strategy: options.strategy, timeoutMs: options.timeoutMs });
   const cases: CaseResult[] = [];
   try {
-    const prepared = fixtures.map((fixture) => prepareCase(fixture, { round: 1, freshId: options.freshIds ?? false, target, signer: engine.signer, clientsFile: options.clientsFile }));
+    const prepared = fixtures.map((fixture) => prepareCase(fixture, { round: 1, freshId: options.freshIds ?? false, target, signer: engine.signer, clientsFile: options.clientsFile, showRound: false }));
     // Clients first, all at once: a missing one is a configuration error
     // that must stop the run before any fixture is delivered.
     await ensureClientsFor(prepared, options.db, { clientsFile: options.clientsFile, create: options.createClients ?? false });

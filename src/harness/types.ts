@@ -35,18 +35,19 @@ export interface RaceObservation {
   releaseSpreadMs: number;
   /** Most deliveries observed in flight at once (see concurrencySource). */
   peakConcurrency: number;
-  concurrencySource: "db-pool" | "http-overlap" | "pg-stat-activity";
-  /** Most deliveries in flight at once as the harness saw them (HTTP: [release, response] overlap; in-process: pool checkouts). */
-  clientOverlap?: number;
+  concurrencySource: "db-pool" | "http-overlap";
+  /**
+   * Statements the database itself ran at the same instant (pg_stat_activity,
+   * each connection's latest statement window; an underestimate). Reported,
+   * not judged: a receiver that spends more CPU per delivery than its
+   * statements take runs them one after another even when every delivery is
+   * in flight, and its statements still interleave (which is what a racy
+   * check-then-create loses to).
+   */
+  databaseOverlap?: number;
 }
 
-/**
- * The database's own account of a race: statements it ran at once, read
- * from pg_stat_activity (begin() before the release, end() after the last
- * response). Client-side overlap alone cannot tell a receiver that
- * serialises its statements (a cold pool still connecting, a CPU-bound event
- * loop) from one that races.
- */
+/** The database's own account of a race (begin() before the release, end() after the last response). */
 export interface DatabaseObserver {
   begin(): Promise<void>;
   end(): Promise<{ peak: number; statements: number }>;

@@ -91,7 +91,7 @@ export async function verifyCase(input: VerifyCaseInput): Promise<CaseResult> {
     invariants.push({
       name: "race-quality",
       expected: `spread <= ${quality.maxSpreadMs.toFixed(2)} ms, concurrency >= ${quality.requiredConcurrency}`,
-      observed: `spread ${input.race.releaseSpreadMs.toFixed(3)} ms, concurrency ${input.race.peakConcurrency} (${input.race.concurrencySource})`,
+      observed: `spread ${input.race.releaseSpreadMs.toFixed(3)} ms, concurrency ${input.race.peakConcurrency} (${input.race.concurrencySource}${input.race.databaseOverlap !== undefined ? `; ${input.race.databaseOverlap} statements at once in pg_stat_activity` : ""})`,
       status: quality.ok ? "pass" : "inconclusive",
     });
     for (const reason of quality.reasons) notes.push(`inconclusive: ${reason}`);

@@ -4,8 +4,6 @@
 // (src/db/jobs-sql.ts), leases are renewed while a job is held and recovered
 // by any worker once they lapse, and whatever this process still holds when
 // it stops is handed back without spending an attempt.
-import { randomBytes } from "node:crypto";
-import os from "node:os";
 import { BackgroundJobType } from "../generated/prisma/enums.js";
 import type { DbHandle } from "../db/client.js";
 import {
@@ -23,46 +21,11 @@ import {
   type JobFailure,
 } from "../db/jobs-sql.js";
 import { computeRetryDelay, DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
+import { createWorkerId, type DrainJobsOptions } from "./options.js";
 import { createHandlerRegistry, type HandlerRegistry } from "./registry.js";
 import { DrainCounters, jobsPerSecond, type DrainProgress, type DrainSummary, type StopReason } from "./summary.js";
-import type { JobHandlerMap, JobInfo } from "./types.js";
+import type { JobInfo } from "./types.js";
 import { Waker, withRetries } from "./waker.js";
-
-export interface DrainJobsOptions {
-  /** Jobs run at once (default 10). */
-  concurrency?: number;
-  /** Jobs claimed per statement (default 100). */
-  batch?: number;
-  /** once (default): stop when nothing is due. watch: keep waiting for jobs (LISTEN/NOTIFY + polling). */
-  mode?: "once" | "watch";
-  /** Stop claiming after this many claims. */
-  maxJobs?: number;
-  /** Only these types (default all). */
-  types?: readonly BackgroundJobType[];
-  /** A RUNNING job whose lease is not renewed for this long is recovered by any worker (default 5 min). */
-  leaseMs?: number;
-  /** Stop claiming early enough to be done within this window. */
-  timeBudgetMs?: number;
-  workerId?: string;
-  /** Overrides for the built-in handlers, by type. */
-  handlers?: JobHandlerMap;
-  /** false: only `handlers` run; other types fail with "no handler" (default true). */
-  builtins?: boolean;
-  backoff?: Partial<BackoffOptions>;
-  /** Aborting stops claiming; in-flight jobs get shutdownTimeoutMs to finish. */
-  signal?: AbortSignal;
-  /** How long in-flight jobs may take after a stop before they are handed back (default 10 s). */
-  shutdownTimeoutMs?: number;
-  /** watch: poll this often when no notification arrives (default 2 s). */
-  pollIntervalMs?: number;
-  /** Outcomes are written in batches at most this late (default 2 ms) or this large (default = batch). */
-  flushDelayMs?: number;
-  flushSize?: number;
-  onProgress?: (progress: DrainProgress) => void;
-  progressIntervalMs?: number;
-  /** Warnings (lost leases, listener errors) for people. */
-  onWarning?: (message: string) => void;
-}
 
 type HeldState = "queued" | "running" | "finishing";
 interface Held {
@@ -73,13 +36,11 @@ interface Held {
 
 const ALL_TYPES = Object.values(BackgroundJobType);
 
+export { createWorkerId, type DrainJobsOptions };
+
 /** Runs due jobs until the drain's stop condition; never throws for a failing job, only for a broken database. */
 export async function drainJobs(db: DbHandle, options: DrainJobsOptions = {}): Promise<DrainSummary> {
   return new DrainRun(db, options).run();
-}
-
-export function createWorkerId(): string {
-  return `${os.hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
 }
 
 class DrainRun {

@@ -55,7 +55,8 @@ describe("raw HTTP connection", () => {
     const firstRelease = Math.min(...observation.outcomes.map((o) => o.releasedAt));
     // Negative control: had any request been complete before the release, the server would have seen it earlier.
     expect(Math.min(...arrivals)).toBeGreaterThanOrEqual(firstRelease);
-    expect(observation.releaseSpreadMs).toBeLessThan(5);
+    // Typically < 1 ms; the bound leaves room for a loaded CI machine descheduling the loop.
+    expect(observation.releaseSpreadMs).toBeLessThan(20);
     expect(observation.peakConcurrency).toBeGreaterThan(1);
   });
 

@@ -8,7 +8,7 @@ import { buildHarnessResult } from "../../src/harness/result.js";
 import type { DeliveryOutcome } from "../../src/harness/types.js";
 import type { DeliveryPlan } from "../../src/providers/types.js";
 
-const plan: DeliveryPlan = {
+const plan: Extract<DeliveryPlan, { kind: "message" }> = {
   kind: "message",
   provider: "emailbison",
   eventType: "LEAD_REPLIED",
@@ -38,7 +38,9 @@ const answer = (slot: number, deduped: boolean, status = 200): DeliveryOutcome =
   transportError: false,
 });
 
-function goodEvidence(): CaseEvidence {
+type Evidence = Omit<CaseEvidence, "outcomes"> & { outcomes: DeliveryOutcome[] };
+
+function goodEvidence(): Evidence {
   return {
     plan,
     expectedStatus: 200,
@@ -51,7 +53,7 @@ function goodEvidence(): CaseEvidence {
   };
 }
 
-const failed = (e: CaseEvidence) => evaluateCase(e).filter((i) => i.status === "fail");
+const failed = (e: Evidence) => evaluateCase(e).filter((i) => i.status === "fail");
 
 describe("invariants", () => {
   it("a correct run passes every invariant", () => {
@@ -86,7 +88,7 @@ describe("invariants", () => {
     e.messages = [];
     e.jobs = [];
     expect(failed(e).map((i) => i.name)).toContain("one-message-row");
-    const ignored: CaseEvidence = { ...goodEvidence(), plan: { kind: "ignored", provider: "emailbison", eventType: "EMAIL_OPENED", reason: "x" } };
+    const ignored: Evidence = { ...goodEvidence(), plan: { kind: "ignored", provider: "emailbison", eventType: "EMAIL_OPENED", reason: "x" } };
     expect(failed(ignored).map((i) => i.name)).toEqual(["no-message-rows", "no-job-rows", "no-unexplained-rows"]);
   });
 

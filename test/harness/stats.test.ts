@@ -36,7 +36,8 @@ describe("race statistics", () => {
     expect(spread.ok).toBe(false);
     expect(spread.reasons.join()).toMatch(/release spread/);
     // The pool caps what in-process can reach; the threshold follows it.
-    expect(assessRaceQuality({ n: 5000, spreadMs: 2, p50Ms: 100, peakConcurrency: 260, concurrencyCap: 500 }).ok).toBe(true);
+    expect(assessRaceQuality({ n: 5000, spreadMs: 2, p50Ms: 100, peakConcurrency: 250, concurrencyCap: 500 }).ok).toBe(true);
+    expect(assessRaceQuality({ n: 5000, spreadMs: 2, p50Ms: 100, peakConcurrency: 249, concurrencyCap: 500 }).ok).toBe(false);
     expect(assessRaceQuality({ n: 2, spreadMs: 0, p50Ms: 1, peakConcurrency: 1 }).ok).toBe(false);
   });
 

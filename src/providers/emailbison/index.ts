@@ -97,11 +97,15 @@ function instanceHost(instanceUrl: string): string {
   }
 }
 
+// Built once: constructing zod schemas per delivery showed up in profiles.
+const replyEnvelopeSchema = z.looseObject({ data: replyDataSchema });
+const sentEnvelopeSchema = z.looseObject({ data: sentDataSchema });
+
 const BOUNCE_SENDER = /^(mailer-daemon|postmaster|mail-daemon)@/i;
 const BOUNCE_SUBJECT = /undeliver|delivery status notification|returned mail|failure notice|delivery failure|mail delivery failed/i;
 
 function planReply(envelope: Envelope, eventType: string, client: ClientRef, scope: string): DeliveryPlan {
-  const data = parsePayload(z.looseObject({ data: replyDataSchema }), envelope).data;
+  const data = parsePayload(replyEnvelopeSchema, envelope).data;
   const reply = data.reply;
   const isBounce =
     eventType === "EMAIL_BOUNCED" ||
@@ -130,7 +134,7 @@ function planReply(envelope: Envelope, eventType: string, client: ClientRef, sco
 }
 
 function planSent(envelope: Envelope, eventType: string, client: ClientRef, scope: string): DeliveryPlan {
-  const data = parsePayload(z.looseObject({ data: sentDataSchema }), envelope).data;
+  const data = parsePayload(sentEnvelopeSchema, envelope).data;
   const sent = data.scheduled_email;
   return {
     kind: "message",

@@ -1,0 +1,48 @@
+// Options for drainJobs (src/jobs/runner.ts) and the default worker id.
+import { randomBytes } from "node:crypto";
+import os from "node:os";
+import type { BackgroundJobType } from "../generated/prisma/enums.js";
+import type { BackoffOptions } from "./backoff.js";
+import type { DrainProgress } from "./summary.js";
+import type { JobHandlerMap } from "./types.js";
+
+export interface DrainJobsOptions {
+  /** Jobs run at once (default 10). */
+  concurrency?: number;
+  /** Jobs claimed per statement (default 100). */
+  batch?: number;
+  /** once (default): stop when nothing is due. watch: keep waiting for jobs (LISTEN/NOTIFY + polling). */
+  mode?: "once" | "watch";
+  /** Stop claiming after this many claims. */
+  maxJobs?: number;
+  /** Only these types (default all). */
+  types?: readonly BackgroundJobType[];
+  /** A RUNNING job whose lease is not renewed for this long is recovered by any worker (default 5 min). */
+  leaseMs?: number;
+  /** Stop claiming early enough to be done within this window. */
+  timeBudgetMs?: number;
+  workerId?: string;
+  /** Overrides for the built-in handlers, by type. */
+  handlers?: JobHandlerMap;
+  /** false: only `handlers` run; other types fail with "no handler" (default true). */
+  builtins?: boolean;
+  backoff?: Partial<BackoffOptions>;
+  /** Aborting stops claiming; in-flight jobs get shutdownTimeoutMs to finish. */
+  signal?: AbortSignal;
+  /** How long in-flight jobs may take after a stop before they are handed back (default 10 s). */
+  shutdownTimeoutMs?: number;
+  /** watch: poll this often when no notification arrives (default 2 s). */
+  pollIntervalMs?: number;
+  /** Outcomes are written in batches at most this late (default 2 ms) or this large (default = batch). */
+  flushDelayMs?: number;
+  flushSize?: number;
+  onProgress?: (progress: DrainProgress) => void;
+  progressIntervalMs?: number;
+  /** Warnings (lost leases, listener errors) for people. */
+  onWarning?: (message: string) => void;
+}
+
+/** host:pid:random, unique per process, readable in lockedBy. */
+export function createWorkerId(): string {
+  return `${os.hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
+}
