@@ -9,6 +9,14 @@ import { runCli } from "../dist/cli/main.js";
 
 const EXIT_CODES = { invariant: 1, usage: 2, config: 2, inconclusive: 3 };
 
+// `dedupe-cli ... | head` closes stdout early; that is not a failure.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error) => {
+    if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+}
+
 try {
   await runCli(process.argv);
 } catch (error) {

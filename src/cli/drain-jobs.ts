@@ -45,8 +45,8 @@ export function register(program: Command, ctx: CliContext): Command {
   return program
     .command("drain-jobs")
     .description(
-      "Run queued background jobs. Each job runs once at a time and is never lost: claims use\n" +
-        "FOR UPDATE SKIP LOCKED, outcomes are guarded by worker and attempt, a dead worker's jobs\n" +
+      "Run queued background jobs. Each job runs once at a time and is never lost: claims use " +
+        "FOR UPDATE SKIP LOCKED, outcomes are guarded by worker and attempt, a dead worker's jobs " +
         "return to PENDING after the lease, and SIGINT/SIGTERM hands unfinished jobs back.",
     )
     .option("--database-url <url>", "PostgreSQL to use (default: $DATABASE_URL, else the embedded PostgreSQL in ./.dedupe)")

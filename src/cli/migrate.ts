@@ -17,8 +17,8 @@ export function register(program: Command, ctx: CliContext): Command {
   return program
     .command("migrate")
     .description(
-      "Apply pending migrations from prisma/migrations. Records them in _prisma_migrations exactly as\n" +
-        "`prisma migrate deploy` does (same checksums, same advisory lock), so the two tools agree.\n" +
+      "Apply pending migrations from prisma/migrations. Records them in _prisma_migrations exactly as " +
+        "`prisma migrate deploy` does (same checksums, same advisory lock), so the two tools agree. " +
         "Safe to run twice, or from two processes at once.",
     )
     .option("--database-url <url>", "PostgreSQL to migrate (default: $DATABASE_URL, else the embedded one)")

@@ -93,6 +93,7 @@ export function createHttpEngine(options: HttpEngineOptions = {}): DeliveryEngin
           }),
         );
       }
+      await raceOptions.beforeRelease?.();
       // 2. Everything but the last byte.
       deliveries.forEach((d, i) => {
         if (armed[i] instanceof Error) return;

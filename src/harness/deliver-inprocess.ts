@@ -39,6 +39,7 @@ export function createInProcessEngine(options: InProcessEngineOptions): Delivery
       if (raceOptions.warmup) {
         await Promise.all(raceOptions.warmup.map((w) => handler(buildRequest(w)).then((r) => r.arrayBuffer()).catch(() => undefined)));
       }
+      await raceOptions.beforeRelease?.();
       const requests = deliveries.map(buildRequest);
       await options.observer?.begin();
       inUse.resetPeak();

@@ -35,8 +35,8 @@ export interface PreparedCase {
   notes: string[];
 }
 
-export async function loadCaseFixtures(paths: readonly string[], provider?: ProviderName): Promise<Fixture[]> {
-  const fixtures = await loadFixtures(paths, provider);
+export function loadCaseFixtures(paths: readonly string[], provider?: ProviderName): Fixture[] {
+  const fixtures = loadFixtures([...paths], { provider });
   if (fixtures.length === 0) throw new ConfigError(`No fixtures found in ${paths.join(", ")}.`, { hint: "Fixtures are <provider>/<event>.json files holding a bare request body." });
   return fixtures;
 }

@@ -7,7 +7,7 @@ import type { ProviderName } from "../providers/types.js";
 import { createEngine, type EngineTarget } from "./engine.js";
 import { ensureClientsFor, loadCaseFixtures, prepareCase } from "./deliveries.js";
 import { buildHarnessResult } from "./result.js";
-import { takeBeforeSnapshot, verifyCase, type IdForm } from "./verify.js";
+import { takeBeforeSnapshot, verifyCase, type BeforeSnapshot, type IdForm } from "./verify.js";
 import type { CaseResult, HarnessResult, PreparedDelivery } from "./types.js";
 
 export interface RaceOptions {
@@ -56,9 +56,16 @@ export async function runRace(options: RaceOptions): Promise<HarnessResult> {
         const prepared = prepareCase(fixture, { round, freshId: !options.asIs, target, signer: engine.signer, clientsFile: options.clientsFile });
         await ensureClientsFor([prepared], options.db, { clientsFile: options.clientsFile, create: options.createClients ?? false });
         const deliveries: PreparedDelivery[] = Array.from({ length: options.n }, (_, slot) => ({ ...prepared.delivery, slot }));
-        const before = await takeBeforeSnapshot(options.db, prepared.plan, idForm);
         const warmup = options.warmup === false ? undefined : deliveries.map((d) => ({ ...prepared.warmup, slot: d.slot }));
-        const observation = await engine.engine.race(deliveries, { warmup });
+        let before: BeforeSnapshot | undefined;
+        const observation = await engine.engine.race(deliveries, {
+          warmup,
+          // After the warm-up: a receiver that wrote something for it is not blamed for the race.
+          beforeRelease: async () => {
+            before = await takeBeforeSnapshot(options.db, prepared.plan, idForm);
+          },
+        });
+        if (!before) throw new Error("the engine released the race without taking the before snapshot");
         const result = await verifyCase({
           db: options.db,
           subject: { name: prepared.name, fixture: fixture.path, round, plan: prepared.plan, expectedStatus: prepared.expectedStatus },

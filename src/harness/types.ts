@@ -61,6 +61,8 @@ export interface RaceOptions {
    * pool serialises the race behind connection set-up and hides races.
    */
   warmup?: readonly PreparedDelivery[];
+  /** Runs after the warm-up and before the release (the harness takes its "before" snapshot here). */
+  beforeRelease?: () => Promise<void>;
 }
 
 /** Sends prepared deliveries somewhere: an in-process handler or an HTTP receiver. */
