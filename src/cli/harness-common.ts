@@ -13,7 +13,7 @@ import { intFlag, openDatabaseSession } from "./options.js";
 
 export function addOutputOptions(cmd: Command): Command {
   return cmd
-    .option("--target <base-url>", "deliver over HTTP to this receiver (provider routes are appended)")
+    .option("--target <base-url>", "deliver over HTTP to this receiver (provider routes are appended; GHL deliveries are signed with the TEST keys: run `serve --ghl-test-keys`)")
     .option("--url <url>", "deliver over HTTP to exactly this URL (one provider)")
     .option("--raw-ids", "the receiver stores bare provider ids (default: namespaced, falling back to bare when only those exist)", false)
     .option("--clients <file>", "clients.json to create (embedded) or check (--database-url) the clients fixtures reference")

@@ -13,6 +13,7 @@ import { createWebhookHandler, type HandlerOptions } from "../providers/router.j
 import { loadTestGhlKeys } from "../providers/sign.js";
 import { PROVIDER_NAMES, PROVIDER_ROUTES } from "../providers/types.js";
 import type { CliContext } from "./context.js";
+import { warmPool } from "../db/client.js";
 import { addDatabaseOptions, databaseOptionsSchema, intFlag, openDatabaseSession, parseOptions } from "./options.js";
 
 const optionsSchema = databaseOptionsSchema.extend({
@@ -82,6 +83,9 @@ export function register(program: Command, ctx: CliContext): Command {
       ctx.shutdown.handleGracefully();
 
       const session = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, fresh: opts.fresh, migrate: opts.migrate, poolSize: opts.poolSize });
+      // Open the pool before listening: the first burst of deliveries must
+      // meet ready connections, as in a long-running production receiver.
+      await warmPool(session.db.pool, opts.poolSize);
       const deps: HandlerOptions = {
         db: session.db.prisma,
         strategy: opts.strategy,

@@ -30,6 +30,10 @@ export function openDb(options: OpenDbOptions): DbHandle {
     application_name: options.applicationName ?? "dedupe-cli",
     // A dead database must fail fast with a clear error, not hang a CLI run.
     connectionTimeoutMillis: 5_000,
+    // Keep idle connections: a receiver whose pool shrinks while idle meets
+    // the next burst with serial connection set-up, which both slows it and
+    // hides races from the harness.
+    idleTimeoutMillis: 0,
   });
   // An idle client's error (server restart) must not crash the process.
   pool.on("error", () => undefined);
@@ -64,4 +68,10 @@ function createStatementNamer() {
     }
     return name;
   };
+}
+
+/** Opens n connections at once and returns them to the pool, so a burst finds them ready. */
+export async function warmPool(pool: pg.Pool, n: number): Promise<void> {
+  const clients = await Promise.all(Array.from({ length: n }, () => pool.connect()));
+  for (const client of clients) client.release();
 }

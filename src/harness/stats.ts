@@ -91,7 +91,6 @@ export function assessRaceQuality(input: {
   peakConcurrency: number;
   /** Upper bound the environment allows (in-process: the pool size). */
   concurrencyCap?: number;
-  ignoreConcurrency?: boolean;
 }): { ok: boolean; reasons: string[]; requiredConcurrency: number; maxSpreadMs: number } {
   const reasons: string[] = [];
   const cap = Math.min(input.n, input.concurrencyCap ?? input.n);
@@ -100,7 +99,7 @@ export function assessRaceQuality(input: {
   if (input.spreadMs > maxSpreadMs) {
     reasons.push(`release spread ${input.spreadMs.toFixed(2)} ms exceeds ${maxSpreadMs.toFixed(2)} ms (${RACE_THRESHOLDS.maxSpreadRatio} x p50 latency)`);
   }
-  if (!input.ignoreConcurrency && input.peakConcurrency < requiredConcurrency) {
+  if (input.peakConcurrency < requiredConcurrency) {
     reasons.push(`achieved concurrency ${input.peakConcurrency} is below the required ${requiredConcurrency}`);
   }
   return { ok: reasons.length === 0, reasons, requiredConcurrency, maxSpreadMs };

@@ -62,7 +62,7 @@ describe("race in-process", () => {
     const history = path.join(tmp, "h.jsonl");
     const junit = path.join(tmp, "r.xml");
     const r = await race(["--n", "20", "--rounds", "3", "--history", history, "--junit", junit]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.json!.cases.map((c) => c.verdict)).toEqual(["pass", "pass", "pass"]);
     const lines = fs.readFileSync(history, "utf8").trim().split("\n").map((l) => JSON.parse(l));
     expect(lines).toHaveLength(60);
@@ -74,8 +74,8 @@ describe("race in-process", () => {
   });
 
   it("--all-fixtures races every fixture, ignored events included", async () => {
-    const r = await race(["--n", "10", "--all-fixtures"]);
-    expect(r.code).toBe(0);
+    const r = await race(["--n", "30", "--all-fixtures"]);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.json!.cases.length).toBeGreaterThanOrEqual(10);
   });
 

@@ -1,0 +1,160 @@
+// dedupe-cli verify: the whole check in one command (replay, race, drain,
+// late duplicates), for CI. Options are validated (and a --handlers module
+// loaded) before the database is touched, so a bad flag exits 2 having
+// written nothing.
+import type { Command } from "commander";
+import { z } from "zod";
+import { CONFLICT_STRATEGIES } from "../core/messages.js";
+import { InconclusiveError, InvariantViolationError, UsageError } from "../errors.js";
+import { loadHandlersModule } from "../jobs/registry.js";
+import type { CliContext } from "./context.js";
+import { createProgressReporter } from "./drain-jobs-report.js";
+import { durationFlag } from "./duration.js";
+import { checkFixturePaths, harnessOutputSchema, validateOutputPaths } from "./harness-common.js";
+import { addDatabaseOptions, databaseOptionsSchema, intFlag, openDatabaseSession, parseOptions } from "./options.js";
+
+/** As for race: above this the pool is capped and the race-quality threshold scales with the pool. */
+const MAX_POOL = 500;
+
+const optionsSchema = databaseOptionsSchema
+  .extend({
+    paths: z.array(z.string().min(1)).default([]),
+    n: intFlag(1, 100_000).default(50),
+    rounds: intFlag(1, 10_000).default(3),
+    target: harnessOutputSchema.shape.target,
+    rawIds: z.boolean().default(false),
+    clients: z.string().min(1).optional(),
+    timeout: intFlag(1, 600_000).default(30_000),
+    json: z.boolean().default(false),
+    junit: z.string().min(1).optional(),
+    migrate: z.boolean().default(false),
+    strategy: z.enum(CONFLICT_STRATEGIES).optional(),
+    drain: z.boolean().default(true),
+    drainTimeout: durationFlag(100).default(60_000),
+    drainConcurrency: intFlag(1, 1_000).default(10),
+    handlers: z.string().min(1).optional(),
+    poolSize: intFlag(1, 5_000).optional(),
+  })
+  .refine((o) => o.drain || !o.handlers, { message: "has nothing to run with --no-drain (your own workers run the jobs)", path: ["handlers"] });
+
+export type VerifyCliOptions = z.infer<typeof optionsSchema>;
+
+export function register(program: Command, ctx: CliContext): Command {
+  const cmd = program
+    .command("verify")
+    .argument("[paths...]", "fixture files or directories (default: the built-in fixtures)")
+    .description(
+      "The full check, for CI: replay every fixture (delivered, then again), race every fixture (N identical\n" +
+        "deliveries released together, --rounds times with fresh ids), drain the jobs the run enqueued and\n" +
+        "check each SUCCEEDED on its first attempt, then deliver every fixture once more and check the late\n" +
+        "duplicate enqueues nothing (no new Message or BackgroundJob rows; every answer deduped or ignored).",
+    )
+    .option("--n <n>", "deliveries per race round", "50")
+    .option("--rounds <r>", "race rounds per fixture, each with a fresh unique id", "3")
+    .option("--target <base-url>", "verify this HTTP receiver (provider routes appended) instead of the built-in handlers")
+    .option("--strategy <s>", `in-process only: ${CONFLICT_STRATEGIES.join(", ")} (check-then-create is the negative control)`)
+    .option("--migrate", "apply pending migrations to --database-url first (the embedded database is always migrated)", false)
+    .option("--no-drain", "do not run jobs here: wait (up to --drain-timeout) for your app's own workers to finish them")
+    .option("--drain-timeout <duration>", "--no-drain: how long to wait for your workers", "60s")
+    .option("--drain-concurrency <n>", "jobs run at once by the in-process drain", "10")
+    .option("--handlers <module>", "ES module of job handlers for the drain; they override the built-ins (see drain-jobs --help)")
+    .option("--raw-ids", "the receiver stores bare provider ids (default: namespaced, falling back to bare when only those exist)", false)
+    .option("--clients <file>", "clients.json to create (embedded) or check (--database-url) the clients fixtures reference")
+    .option("--timeout <ms>", "per-delivery timeout", "30000")
+    .option("--pool-size <n>", `in-process DB pool size (default: min(n + 10, ${MAX_POOL}))`)
+    .option("--json", "print one JSON result object on stdout (progress goes to stderr)", false)
+    .option("--junit <file>", "write JUnit XML: one testsuite per stage, one testcase per invariant per fixture")
+    .addHelpText(
+      "after",
+      `
+The drain runs every due job in the database with the built-in handlers (or --handlers), and judges
+only the jobs of the messages this run delivered, so other data in your database cannot fail it.
+If your app runs its own workers, pass --no-drain: verify then waits for them to finish this run's
+jobs and applies the same checks. Re-runs on the same database are fine: race rounds use fresh ids,
+and replayed fixtures already stored from a previous run must simply dedupe.
+
+Exit codes: 0 every invariant held, 1 one was violated (the stage, fixture and invariant are named),
+2 usage or configuration error (nothing written), 3 inconclusive (e.g. a race too poorly synchronised).
+
+Examples:
+  $ dedupe-cli verify                                        # embedded PostgreSQL, built-in handlers
+  $ dedupe-cli verify --junit dedupe-report.xml --json > dedupe-report.json
+  $ dedupe-cli verify --strategy check-then-create           # negative control: must exit 1
+  $ dedupe-cli verify --target http://127.0.0.1:3000 --database-url "$DATABASE_URL" --no-drain`,
+    );
+  return addDatabaseOptions(cmd).action(async (paths: string[], raw) => {
+    const opts = parseOptions(optionsSchema, { ...raw, paths });
+    if (opts.strategy && opts.target) throw new UsageError("--strategy only applies in-process; a --target receiver uses its own.");
+    await validateOutputPaths(opts);
+    if (opts.paths.length > 0) await checkFixturePaths(opts.paths);
+    // Loaded (and validated) before any database I/O: a typo'd export is exit 2 with nothing written.
+    const handlers = opts.handlers ? await loadHandlersModule(opts.handlers) : undefined;
+    await runVerifyCommand(ctx, opts, handlers);
+  });
+}
+
+async function runVerifyCommand(ctx: CliContext, opts: VerifyCliOptions, handlers: Awaited<ReturnType<typeof loadHandlersModule>> | undefined): Promise<void> {
+  const inProcess = !opts.target;
+  // The drain needs a connection per running job plus claims, outcome batches and lease renewal.
+  const drainConnections = opts.drain ? opts.drainConcurrency + 4 : 2;
+  const poolSize = opts.poolSize ?? (inProcess ? Math.max(Math.min(opts.n + 10, MAX_POOL), drainConnections) : drainConnections + 2);
+  const session = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, fresh: opts.fresh, migrate: opts.migrate, poolSize });
+  if (inProcess) {
+    // Open the connections now, so no delivery in a race waits for a connect.
+    const clients = await Promise.all(Array.from({ length: Math.min(opts.n, poolSize) }, () => session.db.pool.connect()));
+    for (const client of clients) client.release();
+  }
+  ctx.shutdown.handleGracefully();
+
+  const { BUILTIN_FIXTURES_DIR } = await import("../harness/deliveries.js");
+  const { runVerify } = await import("../harness/verify-run.js");
+  const reporter = createProgressReporter(ctx.stderr, { tty: Boolean(ctx.stderr.isTTY) && !ctx.env.ci });
+  const progress = (line: string) => {
+    reporter.finish(); // a drain progress bar must not swallow the line
+    ctx.stderr.write(`${line}\n`);
+  };
+  const result = await runVerify({
+    db: session.db,
+    paths: opts.paths.length > 0 ? opts.paths : [BUILTIN_FIXTURES_DIR],
+    n: opts.n,
+    rounds: opts.rounds,
+    target: opts.target ? { kind: "http", baseUrl: opts.target } : { kind: "in-process" },
+    strategy: opts.strategy,
+    drain: opts.drain ? { kind: "in-process", concurrency: opts.drainConcurrency, handlers } : { kind: "external", timeoutMs: opts.drainTimeout },
+    idForm: opts.rawIds ? "raw" : "auto",
+    clientsFile: opts.clients,
+    createClients: session.database.source === "embedded",
+    concurrencyCap: inProcess ? poolSize : undefined,
+    timeoutMs: opts.timeout,
+    onProgress: progress,
+    onDrainProgress: reporter.onProgress,
+    signal: ctx.shutdown.signal,
+  }).finally(() => reporter.finish());
+
+  const { listProblems, renderVerifyTable, verifyToJson, writeVerifyJunit } = await import("../harness/verify-report.js");
+  if (opts.json) ctx.stdout.write(verifyToJson(result));
+  else ctx.stdout.write(renderVerifyTable(result, { color: Boolean(ctx.stdout.isTTY) && !ctx.env.noColor && !ctx.env.ci }));
+  if (opts.junit) await writeVerifyJunit(opts.junit, result);
+
+  const problems = listProblems(result);
+  const line = (p: (typeof problems)[number]) =>
+    `  ${p.stage} ${p.case}: ${p.invariant.name} expected ${p.invariant.expected}, observed ${p.invariant.observed}${p.invariant.witnesses?.length ? `; witness slots ${p.invariant.witnesses.slice(0, 20).join(", ")}` : ""}`;
+  if (result.verdict === "fail") {
+    const failed = problems.filter((p) => p.invariant.status === "fail");
+    // Stage notes say why (e.g. "jobs still open after 60 s (--drain-timeout): are your workers running?").
+    const notes = result.stages.filter((s) => s.verdict === "fail").flatMap((s) => s.notes.map((n) => `${s.name}: ${n}`));
+    throw new InvariantViolationError(
+      `verify: ${failed.length} invariant(s) violated:\n${failed.slice(0, 40).map(line).join("\n")}${failed.length > 40 ? `\n  ... and ${failed.length - 40} more` : ""}`,
+      { hint: notes.length > 0 ? notes.join("\n") : undefined },
+    );
+  }
+  if (result.verdict === "inconclusive") {
+    const reasons = [
+      ...new Set([
+        ...result.stages.flatMap((s) => [...s.notes.filter((n) => /interrupt|stopped|still open/.test(n)).map((n) => `${s.name}: ${n}`), ...s.cases.flatMap((c) => c.notes.filter((n) => n.startsWith("inconclusive")).map((n) => `${s.name} ${c.name}: ${n}`))]),
+        ...result.stages.filter((s) => s.cases.length === 0 && s.checks.length === 0 && s.completed).map((s) => `${s.name}: nothing was checked`),
+      ]),
+    ];
+    throw new InconclusiveError(`verify: no trustworthy verdict:\n  ${reasons.slice(0, 10).join("\n  ") || problems.map(line).slice(0, 10).join("\n")}`);
+  }
+}

@@ -1,0 +1,97 @@
+// Output of `dedupe-cli verify`: a summary table per stage for people, one
+// JSON object for machines, and JUnit XML for CI dashboards (one testsuite
+// per stage, one testcase per invariant per fixture; inconclusive is
+// "skipped", never "passed").
+import fs from "node:fs/promises";
+import Table from "cli-table3";
+import { escapeXml } from "./junit.js";
+import type { InvariantResult } from "./types.js";
+import type { StageResult, VerifyResult } from "./verify-run.js";
+
+const WORD = { pass: "PASS", fail: "FAIL", inconclusive: "INCONCLUSIVE" } as const;
+
+export function renderVerifyTable(result: VerifyResult, options: { color?: boolean } = {}): string {
+  const style = { head: options.color ? ["cyan"] : [], border: options.color ? ["grey"] : [] };
+  const table = new Table({ head: ["stage", "result", "passed", "key numbers", "time"], style, wordWrap: true, colWidths: [17, 14, 9, 62, 9] });
+  for (const s of result.stages) {
+    const units = [...s.cases.map((c) => c.verdict), ...s.checks.map((c) => c.status)];
+    const numbers = Object.entries(s.numbers).map(([k, v]) => `${k} ${v}`).join(", ");
+    table.push([s.name, WORD[s.verdict], `${units.filter((u) => u === "pass").length}/${units.length}`, [numbers, ...s.notes].filter(Boolean).join("\n"), `${(s.durationMs / 1000).toFixed(1)} s`]);
+  }
+  const out = [table.toString()];
+  const problems = listProblems(result);
+  if (problems.length > 0) {
+    // Fixture names have no spaces: wrap them mid-word rather than cut them off.
+    const detail = new Table({ head: ["stage", "case", "invariant", "expected", "observed"], style, wordWrap: true, wrapOnWordBoundary: false, colWidths: [17, 30, 22, 26, 40] });
+    for (const p of problems.slice(0, 40)) detail.push([p.stage, p.case, `${p.invariant.name} (${WORD[p.invariant.status]})`, p.invariant.expected, p.invariant.observed]);
+    out.push(detail.toString());
+    if (problems.length > 40) out.push(`... and ${problems.length - 40} more (see --json or --junit)`);
+  }
+  const how = `${result.mode} (${result.target})${result.strategy ? `, strategy ${result.strategy}` : ""}, N=${result.n} x ${result.rounds} round(s), drain ${result.drain}`;
+  out.push(`verify: ${WORD[result.verdict]} in ${(result.durationMs / 1000).toFixed(1)} s; ${how}`);
+  return `${out.join("\n")}\n`;
+}
+
+export interface Problem {
+  stage: string;
+  case: string;
+  invariant: InvariantResult;
+}
+
+/** Every invariant that did not pass, stage by stage (fails before inconclusives). */
+export function listProblems(result: VerifyResult): Problem[] {
+  const problems: Problem[] = [];
+  for (const s of result.stages) {
+    for (const c of s.cases) for (const inv of c.invariants) if (inv.status !== "pass") problems.push({ stage: s.name, case: c.name, invariant: inv });
+    for (const inv of s.checks) if (inv.status !== "pass") problems.push({ stage: s.name, case: "(stage)", invariant: inv });
+  }
+  return problems.sort((a, b) => Number(a.invariant.status !== "fail") - Number(b.invariant.status !== "fail"));
+}
+
+/** The --json object (per-delivery outcomes are already dropped). */
+export function verifyToJson(result: VerifyResult): string {
+  return `${JSON.stringify(result)}\n`;
+}
+
+function testcase(classname: string, inv: InvariantResult): string {
+  const open = `    <testcase classname="${escapeXml(classname)}" name="${escapeXml(inv.name)}" time="0">`;
+  const detail = `expected ${inv.expected}; observed ${inv.observed}${inv.witnesses?.length ? `; witness slots ${inv.witnesses.join(", ")}` : ""}`;
+  if (inv.status === "fail") return `${open}\n      <failure message="${escapeXml(detail)}" type="InvariantViolation">${escapeXml(detail)}</failure>\n    </testcase>`;
+  if (inv.status === "inconclusive") return `${open}\n      <skipped message="${escapeXml(`inconclusive: ${detail}`)}"/>\n    </testcase>`;
+  return `${open}</testcase>`;
+}
+
+function renderSuite(stage: StageResult): { xml: string; tests: number; failures: number; skipped: number } {
+  const cases: string[] = [];
+  const all: InvariantResult[] = [];
+  for (const c of stage.cases) {
+    for (const inv of c.invariants) {
+      cases.push(testcase(`dedupe-cli.verify.${stage.name}.${c.name}`, inv));
+      all.push(inv);
+    }
+  }
+  for (const inv of stage.checks) {
+    cases.push(testcase(`dedupe-cli.verify.${stage.name}`, inv));
+    all.push(inv);
+  }
+  if (!stage.completed) {
+    // An interrupted or unstarted stage must not read as green.
+    const inv: InvariantResult = { name: "stage-completed", expected: "the stage ran to the end", observed: stage.notes.join("; ") || "no", status: "inconclusive" };
+    cases.push(testcase(`dedupe-cli.verify.${stage.name}`, inv));
+    all.push(inv);
+  }
+  const failures = all.filter((i) => i.status === "fail").length;
+  const skipped = all.filter((i) => i.status === "inconclusive").length;
+  const xml = `  <testsuite name="${escapeXml(`verify ${stage.name}`)}" tests="${all.length}" failures="${failures}" skipped="${skipped}" errors="0" time="${(stage.durationMs / 1000).toFixed(3)}">\n${cases.join("\n")}\n  </testsuite>`;
+  return { xml, tests: all.length, failures, skipped };
+}
+
+export function renderVerifyJunit(result: VerifyResult): string {
+  const suites = result.stages.map(renderSuite);
+  const total = (k: "tests" | "failures" | "skipped") => suites.reduce((s, x) => s + x[k], 0);
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="dedupe-cli verify" tests="${total("tests")}" failures="${total("failures")}" skipped="${total("skipped")}" errors="0" time="${(result.durationMs / 1000).toFixed(3)}">\n${suites.map((s) => s.xml).join("\n")}\n</testsuites>\n`;
+}
+
+export async function writeVerifyJunit(file: string, result: VerifyResult): Promise<void> {
+  await fs.writeFile(file, renderVerifyJunit(result));
+}
