@@ -104,7 +104,21 @@ describe("race over HTTP (last-byte release)", () => {
       const r = await race(["--n", "50", "--target", serve.url]);
       expect(r.stderr).not.toMatch(/^error/m);
       expect(r.code).toBe(0);
-      expect(r.json!.cases[0]!.releaseSpreadMs).toBeLessThan(20);
+      // No absolute timing here (machines differ): exit 0 already required
+      // the race-quality invariant, whose spread threshold is relative to latency.
+      expect(typeof r.json!.cases[0]!.releaseSpreadMs).toBe("number");
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  it("negative control over HTTP: `serve --strategy check-then-create` fails (exit 1) with the default rounds", async () => {
+    const serve = await startServe(db.database.url, ["--strategy", "check-then-create"]);
+    try {
+      const r = await race(["--n", "50", "--target", serve.url]);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.json!.cases).toHaveLength(3);
+      expect(failedInvariants(r.json)).toContain("no-5xx");
     } finally {
       await serve.stop();
     }

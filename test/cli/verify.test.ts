@@ -159,8 +159,13 @@ describe("verify --target (an HTTP receiver and its database)", () => {
       expect(failed(idle.json, "drain")).toContain("jobs-finished");
       expect(idle.stderr).toMatch(/drain-timeout/);
 
-      // The app's workers: a drain-jobs --watch process on the same database (it also finishes the jobs left above).
-      const workers = spawn(process.execPath, [BIN, "drain-jobs", "--watch", "--poll-interval", "100ms", "--database-url", db.database.url], { cwd: ROOT, stdio: "ignore" });
+      // The app's workers: a drain-jobs --watch process on the same database (it also finishes the
+      // jobs left above). Its handlers insert no rows: see test/cli/fixtures/verify-workers.mjs.
+      const workers = spawn(
+        process.execPath,
+        [BIN, "drain-jobs", "--watch", "--poll-interval", "100ms", "--handlers", "test/cli/fixtures/verify-workers.mjs", "--database-url", db.database.url],
+        { cwd: ROOT, stdio: "ignore" },
+      );
       try {
         const r = await verify([...QUICK, "--target", serve.url, "--no-drain", "--json"]);
         expect(r.code, r.stderr).toBe(0);

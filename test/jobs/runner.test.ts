@@ -190,7 +190,9 @@ describe("stopping", () => {
     });
     const elapsed = performance.now() - began;
     expect(summary.stoppedBy).toBe("time-budget");
-    expect(elapsed).toBeLessThan(1_200);
+    // Without the budget this drain takes ~5 s (200 jobs x 50 ms / 2); the
+    // bound is loose so a busy machine cannot fail it, yet far below 5 s.
+    expect(elapsed).toBeLessThan(2_500);
     expect(summary.totals.succeeded).toBeGreaterThan(5);
     const rows = await countJobsByStatus(db.prisma);
     expect(rows.filter((r) => r.status === "RUNNING")).toEqual([]);
