@@ -69,7 +69,7 @@ export function register(program: Command, ctx: CliContext): Command {
       `
 The drain runs every due job in the database with the built-in handlers (or --handlers), and judges
 only the jobs of the messages this run delivered, so other data in your database cannot fail it.
-If your app runs its own workers, pass --no-drain: verify then waits for them to finish this run's
+If your app runs its own workers, pass --no-drain (see docs/ci.md for a caveat): verify waits for them to finish this run's
 jobs and applies the same checks. Re-runs on the same database are fine: race rounds use fresh ids,
 and replayed fixtures already stored from a previous run must simply dedupe.
 

@@ -8,9 +8,7 @@ import { BackgroundJobType } from "../generated/prisma/enums.js";
 import type { DbHandle } from "../db/client.js";
 import {
   claimJobs,
-  completeJobs,
   countOpenJobs,
-  failJobs,
   listenForJobs,
   notifyJobWorkers,
   recoverExpiredLeases,
@@ -18,8 +16,8 @@ import {
   renewLeases,
   type ClaimedJobRow,
   type JobAttempt,
-  type JobFailure,
 } from "../db/jobs-sql.js";
+import { OutcomeBatcher } from "./outcomes.js";
 import { computeRetryDelay, DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
 import { createWorkerId, type DrainJobsOptions } from "./options.js";
 import { createHandlerRegistry, type HandlerRegistry } from "./registry.js";
@@ -53,22 +51,16 @@ class DrainRun {
   private readonly workerId: string;
   private readonly registry: HandlerRegistry;
   private readonly backoff: BackoffOptions;
-  private readonly flushDelayMs: number;
-  private readonly flushSize: number;
   private readonly warn: (message: string) => void;
 
   private readonly counters = new DrainCounters();
   private readonly held = new Map<string, Held>();
   private readonly queue: ClaimedJobRow[] = [];
   private readonly waker = new Waker();
-  private completions: JobAttempt[] = [];
-  private failures: (JobFailure & { type: string })[] = [];
+  private readonly outcomes: OutcomeBatcher;
   private claimed = 0;
   private exhausted = false;
   private fetching?: Promise<void>;
-  private flushing: Promise<void> = Promise.resolve();
-  private flushQueued = false;
-  private flushTimer?: NodeJS.Timeout;
   private releasing: Promise<void> = Promise.resolve();
   private stopReason?: StopReason;
   private stopWaitMs: number;
@@ -90,8 +82,18 @@ class DrainRun {
     this.workerId = options.workerId ?? createWorkerId();
     this.registry = createHandlerRegistry(options.handlers, { builtins: options.builtins });
     this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
-    this.flushDelayMs = options.flushDelayMs ?? 2;
-    this.flushSize = options.flushSize ?? this.batch;
+    this.outcomes = new OutcomeBatcher({
+      db,
+      workerId: this.workerId,
+      flushSize: options.flushSize ?? this.batch,
+      flushDelayMs: options.flushDelayMs ?? 2,
+      onSettled: (id, settlement, retry) => {
+        this.settle(id, settlement);
+        // A retry of our own is due later; in watch mode wake up for it rather than wait for a poll.
+        if (retry && this.mode === "watch") this.waker.wakeAt(retry.runAt, retry.delayMs);
+      },
+      onError: (error) => this.fail(error),
+    });
     this.stopWaitMs = options.shutdownTimeoutMs ?? 10_000;
     this.warn = options.onWarning ?? (() => undefined);
     this.stopped = new Promise((resolve) => (this.signalStopped = resolve));
@@ -129,7 +131,7 @@ class DrainRun {
         if (!finished) this.abandonRunning("did not finish within the shutdown timeout");
       }
       for (const timer of timers) clearInterval(timer);
-      await this.flush();
+      await this.outcomes.flush();
       await this.releasing;
       await this.releaseHeld();
       this.options.onProgress?.(this.progress(initialDue));
@@ -137,7 +139,7 @@ class DrainRun {
       return await this.summarise(this.stopReason ?? (this.claimed >= this.maxJobs ? "max-jobs" : "drained"));
     } finally {
       for (const timer of timers) clearInterval(timer);
-      clearTimeout(this.flushTimer);
+      this.outcomes.dispose();
       this.waker.dispose();
       this.options.signal?.removeEventListener("abort", onAbort);
       await unlisten?.();
@@ -212,8 +214,7 @@ class DrainRun {
     const handler = this.registry.find(row.type);
     if (!handler) {
       held.state = "finishing";
-      this.failures.push({ ...attemptOf(row), type: row.type, error: `no handler for type ${row.type}`, retryDelayMs: 0, permanent: true });
-      this.scheduleFlush();
+      this.outcomes.recordFailure({ ...attemptOf(row), type: row.type, error: `no handler for type ${row.type}`, retryDelayMs: 0, permanent: true });
       return;
     }
     held.abort = new AbortController();
@@ -238,63 +239,16 @@ class DrainRun {
     if (this.held.get(row.id) !== held || held.state !== "running") return;
     held.state = "finishing";
     if (error === undefined) {
-      this.completions.push(attemptOf(row));
+      this.outcomes.recordCompletion(attemptOf(row));
     } else {
       const message = error instanceof Error ? error.message : String(error);
-      this.failures.push({
+      this.outcomes.recordFailure({
         ...attemptOf(row),
         type: row.type,
         error: message.slice(0, 2_000) || "handler failed without a message",
         retryDelayMs: computeRetryDelay(row.attempts, this.backoff),
         permanent: false,
       });
-    }
-    this.scheduleFlush();
-  }
-
-  private scheduleFlush(): void {
-    if (this.completions.length + this.failures.length >= this.flushSize) {
-      void this.flush();
-    } else {
-      this.flushTimer ??= setTimeout(() => void this.flush(), this.flushDelayMs);
-    }
-  }
-
-  /** Serialised: one outcome batch in flight at a time; whatever piles up meanwhile goes in the next. */
-  private flush(): Promise<void> {
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    if (this.flushQueued) return this.flushing;
-    this.flushQueued = true;
-    this.flushing = this.flushing.then(() => {
-      this.flushQueued = false;
-      return this.flushOnce();
-    });
-    return this.flushing;
-  }
-
-  private async flushOnce(): Promise<void> {
-    const completions = this.completions;
-    const failures = this.failures;
-    this.completions = [];
-    this.failures = [];
-    if (completions.length + failures.length === 0) return;
-    try {
-      const [done, outcomes] = await Promise.all([
-        withRetries(() => completeJobs(this.db.prisma, this.workerId, completions)),
-        withRetries(() => failJobs(this.db.prisma, this.workerId, failures)),
-      ]);
-      const doneIds = new Set(done);
-      for (const { id } of completions) this.settle(id, doneIds.has(id) ? "succeeded" : "lost");
-      const byId = new Map(outcomes.map((o) => [o.id, o]));
-      for (const failure of failures) {
-        const outcome = byId.get(failure.id);
-        this.settle(failure.id, !outcome ? "lost" : outcome.status === "FAILED" ? "failed" : "retried");
-        // A retry of our own is due later; in watch mode wake up for it rather than wait for a poll.
-        if (outcome?.status === "PENDING" && this.mode === "watch") this.waker.wakeAt(outcome.runAt, failure.retryDelayMs);
-      }
-    } catch (error) {
-      this.fail(error as Error);
     }
   }
 
