@@ -69,9 +69,10 @@ export function register(program: Command, ctx: CliContext): Command {
       `
 The drain runs every due job in the database with the built-in handlers (or --handlers), and judges
 only the jobs of the messages this run delivered, so other data in your database cannot fail it.
-If your app runs its own workers, pass --no-drain (see docs/ci.md for a caveat): verify waits for them to finish this run's
-jobs and applies the same checks. Re-runs on the same database are fine: race rounds use fresh ids,
-and replayed fixtures already stored from a previous run must simply dedupe.
+If your app runs its own workers, pass --no-drain: verify waits for them to finish this run's jobs
+and applies the same checks (docs/ci.md: workers that insert rows during the deliveries). Re-runs on
+the same database are fine: race rounds use fresh ids, and replayed fixtures already stored by a
+previous run must simply dedupe.
 
 Exit codes: 0 every invariant held, 1 one was violated (the stage, fixture and invariant are named),
 2 usage or configuration error (nothing written), 3 inconclusive (e.g. a race too poorly synchronised).
