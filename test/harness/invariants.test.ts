@@ -60,6 +60,15 @@ describe("invariants", () => {
     expect(failed(goodEvidence())).toEqual([]);
   });
 
+  it("the new message's one draft (a receiver's worker ran already) is explained; a second is not", () => {
+    const one = goodEvidence();
+    one.after = { ...one.after, aiDrafts: 1 };
+    expect(failed(one)).toEqual([]);
+    const two = goodEvidence();
+    two.after = { ...two.after, aiDrafts: 2 };
+    expect(failed(two).map((i) => i.name)).toEqual(["no-unexplained-rows"]);
+  });
+
   it("two first deliveries: names both slots", () => {
     const e = goodEvidence();
     e.outcomes[4] = answer(4, false);
