@@ -7,7 +7,8 @@ import type { BackgroundJobType, Channel, Direction, Provider } from "../generat
 import type { MessageUniqueKey } from "../core/unique-keys.js";
 import type { Db } from "./client.js";
 
-const MESSAGE_KEY_COLUMNS: Record<MessageUniqueKey, Prisma.Sql> = {
+/** Quoted column per unique key: the only identifiers interpolated into message SQL. */
+export const MESSAGE_KEY_COLUMNS: Record<MessageUniqueKey, Prisma.Sql> = {
   emailBisonReplyId: Prisma.raw(`"emailBisonReplyId"`),
   inboxxiaScheduledEmailId: Prisma.raw(`"inboxxiaScheduledEmailId"`),
   ghlId: Prisma.raw(`"ghlId"`),

@@ -5,14 +5,9 @@
 import { Prisma } from "../generated/prisma/client.js";
 import type { MessageUniqueKey } from "../core/unique-keys.js";
 import type { Db } from "./client.js";
+import { MESSAGE_KEY_COLUMNS } from "./sql.js";
 
-const KEY_COLUMNS: Record<MessageUniqueKey, Prisma.Sql> = {
-  emailBisonReplyId: Prisma.raw(`"emailBisonReplyId"`),
-  inboxxiaScheduledEmailId: Prisma.raw(`"inboxxiaScheduledEmailId"`),
-  ghlId: Prisma.raw(`"ghlId"`),
-  unipileMessageId: Prisma.raw(`"unipileMessageId"`),
-  aiDraftId: Prisma.raw(`"aiDraftId"`),
-};
+const KEY_COLUMNS = MESSAGE_KEY_COLUMNS;
 
 export interface StoredMessage {
   id: string;

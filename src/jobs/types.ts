@@ -8,21 +8,10 @@
 // effect but before recording success), so handlers must be idempotent.
 import type pg from "pg";
 import type { Db } from "../db/client.js";
+import type { ClaimedJobRow } from "../db/jobs-sql.js";
 
-export interface JobInfo {
-  id: string;
-  /** A BackgroundJobType value (text, so types newer than this build still arrive). */
-  type: string;
-  dedupeKey: string;
-  clientId: string;
-  leadId: string | null;
-  messageId: string | null;
-  /** 1 on the first run, including the current one. */
-  attempts: number;
-  maxAttempts: number;
-  runAt: Date;
-  createdAt: Date;
-}
+/** The job as claimed: `attempts` is 1 on the first run (it includes the current one); `type` is text so types newer than this build still arrive. */
+export type JobInfo = ClaimedJobRow;
 
 export interface JobHandlerContext {
   /** Prisma client on the runner's pool. */

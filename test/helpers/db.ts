@@ -33,18 +33,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   } finally {
     await admin.end();
   }
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    name,
-    async drop() {
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`).catch(() => undefined);
-      await client.end();
-    },
-  };
+  return describeDatabase(adminUrl, name);
 }
 
 /** Creates this file's database and a pool on it; both go away after the file. */
@@ -66,6 +55,10 @@ export async function createEmptyDatabase(): Promise<TestDatabase> {
   await admin.connect();
   await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(name)} TEMPLATE template0`);
   await admin.end();
+  return describeDatabase(adminUrl, name);
+}
+
+function describeDatabase(adminUrl: string, name: string): TestDatabase {
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return {
