@@ -6,7 +6,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createEmptyDatabase, createTestDatabase, type TestDatabase } from "../helpers/db.js";
-import { runBin } from "../helpers/cli.js";
+import { spawn } from "node:child_process";
+import { BIN, ROOT, runBin } from "../helpers/cli.js";
 import { inject } from "vitest";
 
 const cleanup: Array<() => Promise<void> | void> = [];
@@ -107,6 +108,44 @@ describe("embedded default", () => {
     expect(fs.existsSync(path.join(home, "pg", "postmaster.pid"))).toBe(false);
   });
 });
+
+describe("embedded server lifecycle", () => {
+  it("Ctrl-C (SIGINT) on a long-running command stops the embedded PostgreSQL it started", async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), "dedupe-home-int-"));
+    cleanup.push(() => fs.rmSync(home, { recursive: true, force: true }));
+    const env = { ...process.env, DEDUPE_HOME: home };
+    delete env.DATABASE_URL;
+    const child = spawn(process.execPath, [BIN, "serve", "--port", "0"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      let stdout = "";
+      child.stdout.on("data", (d) => {
+        stdout += d;
+        if (/listening on /.test(stdout)) resolve();
+      });
+      child.on("exit", () => reject(new Error(`serve exited early: ${stderr}`)));
+    });
+    const pidFile = path.join(home, "pg", "postmaster.pid");
+    const postgresPid = Number(fs.readFileSync(pidFile, "utf8").split("\n")[0]);
+    expect(isAlive(postgresPid)).toBe(true);
+
+    child.kill("SIGINT");
+    expect(await exited, stderr).toBe(0);
+    expect(fs.existsSync(pidFile)).toBe(false);
+    expect(isAlive(postgresPid)).toBe(false);
+  });
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
 
 describe("usage errors", () => {
   it("an unknown option exits 2 with the usage hint", async () => {
