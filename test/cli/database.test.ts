@@ -113,7 +113,7 @@ describe("embedded server lifecycle", () => {
   it("Ctrl-C (SIGINT) on a long-running command stops the embedded PostgreSQL it started", async () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), "dedupe-home-int-"));
     cleanup.push(() => fs.rmSync(home, { recursive: true, force: true }));
-    const env = { ...process.env, DEDUPE_HOME: home };
+    const env: NodeJS.ProcessEnv = { ...process.env, DEDUPE_HOME: home };
     delete env.DATABASE_URL;
     const child = spawn(process.execPath, [BIN, "serve", "--port", "0"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";

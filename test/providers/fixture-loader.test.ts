@@ -29,7 +29,9 @@ describe("loadFixtures", () => {
     expect(replied.meta.expect?.outcome).toBe("created");
   });
 
-  it("plans every provider example in ../shared/provider-payloads as is (gohighlevel folder included)", () => {
+  // shared/ sits beside the checkout in this project's workspace and CI; a
+  // clone elsewhere has only the fixtures derived from it.
+  it.skipIf(!fs.existsSync(SHARED))("plans every provider example in ../shared/provider-payloads as is (gohighlevel folder included)", () => {
     const fixtures = loadFixtures([SHARED]);
     expect(new Set(fixtures.map((f) => f.provider))).toEqual(new Set(["emailbison", "ghl", "unipile", "smartlead", "instantly"]));
     // SmartLead's EMAIL_SENT doc example has no secret_key, so only ?clientId= can name its client.
