@@ -12,7 +12,7 @@
 //
 // The default is on-conflict, chosen by measurement (bench/ingest, see
 // bench/README.md; 2 cores, PostgreSQL 18, concurrency 50): new messages
-// 2532/s vs 1257/s for catch-p2002, duplicates 4481/s vs 163/s. Duplicates
+// 2880/s vs 1093/s for catch-p2002, duplicates 5246/s vs 158/s. Duplicates
 // are the common case under provider retries, and there on-conflict needs one
 // statement where catch-p2002 pays a failed INSERT, a thrown error and a
 // SELECT.

@@ -23,6 +23,15 @@ export interface OpenDbOptions {
   applicationName?: string;
 }
 
+// The pg.Pool behind each client we open, so the hottest statement can skip
+// Prisma's raw-query layer (see runHotQuery in sql.ts).
+const poolsByClient = new WeakMap<object, pg.Pool>();
+
+/** The pool openDb put under this Prisma client, if it was opened here. */
+export function findPool(db: object): pg.Pool | undefined {
+  return poolsByClient.get(db);
+}
+
 export function openDb(options: OpenDbOptions): DbHandle {
   const pool = new pg.Pool({
     connectionString: options.url,
@@ -43,6 +52,7 @@ export function openDb(options: OpenDbOptions): DbHandle {
     statementNameGenerator: createStatementNamer(),
   });
   const prisma = new PrismaClient({ adapter });
+  poolsByClient.set(prisma, pool);
   let closed = false;
   return {
     prisma,

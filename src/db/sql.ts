@@ -5,7 +5,8 @@
 import { Prisma } from "../generated/prisma/client.js";
 import type { BackgroundJobType, Channel, Direction, Provider } from "../generated/prisma/enums.js";
 import type { MessageUniqueKey } from "../core/unique-keys.js";
-import type { Db } from "./client.js";
+import { createHash } from "node:crypto";
+import { findPool, type Db } from "./client.js";
 
 /** Quoted column per unique key: the only identifiers interpolated into message SQL. */
 export const MESSAGE_KEY_COLUMNS: Record<MessageUniqueKey, Prisma.Sql> = {
@@ -81,7 +82,7 @@ export async function ingestMessageStatement(
   const col = MESSAGE_KEY_COLUMNS[message.key];
   const leadCol = LEAD_KEY_COLUMNS[lead.key];
   const value = keyValue(message.key, message.value);
-  const rows = await db.$queryRaw<IngestRow[]>`
+  const rows = await runHotQuery<IngestRow>(db, Prisma.sql`
     WITH existing AS (
       SELECT m."id", m."leadId" FROM "Message" m WHERE m.${col} = ${value}
     ), lead_ins AS (
@@ -116,8 +117,34 @@ export async function ingestMessageStatement(
       RETURNING 1
     )
     SELECT msg."id"::text AS "id", msg."leadId"::text AS "leadId", msg."deduped", (SELECT count(*)::int FROM jobs) AS "jobsEnqueued"
-    FROM msg`;
+    FROM msg`);
   return rows[0];
+}
+
+const hotStatementNames = new Map<string, string>();
+
+/**
+ * Runs a Prisma.sql tagged template, through the client's own pg.Pool when
+ * openDb created it (same text, same parameters, a named prepared statement),
+ * else through $queryRaw. Used only for the per-delivery statement: Prisma's
+ * raw-query layer costs ~0.19 ms of CPU per call (SELECT 1: 0.37 ms vs
+ * 0.18 ms through pg), which on the duplicate path is a large share of the
+ * receiver's CPU (bench/serve). The result columns are cast in SQL to types
+ * pg returns as plain JS values.
+ */
+async function runHotQuery<T>(db: Db, query: Prisma.Sql): Promise<T[]> {
+  const pool = findPool(db);
+  if (!pool) return db.$queryRaw<T[]>(query);
+  let name = hotStatementNames.get(query.text);
+  if (!name) {
+    name = `dd_hot_${createHash("sha1").update(query.text).digest("hex").slice(0, 16)}`;
+    hotStatementNames.set(query.text, name);
+  }
+  // Dates as ISO UTC strings: a timestamp(3) column takes the wall-clock UTC
+  // time, as Prisma writes it, whatever the process time zone.
+  const values = query.values.map((v) => (v instanceof Date ? v.toISOString() : v));
+  const result = await pool.query({ name, text: query.text, values });
+  return result.rows as T[];
 }
 
 /** INSERT ... ON CONFLICT DO NOTHING RETURNING for a message whose lead is known. */

@@ -141,3 +141,22 @@ describe("negative control: check-then-create", () => {
     expect(caught).toBeGreaterThan(0);
   });
 });
+
+describe("timestamps", () => {
+  it("sentAt round-trips exactly whatever the process time zone (the hot path sends ISO UTC strings)", async () => {
+    const previous = process.env.TZ;
+    try {
+      for (const tz of ["Asia/Tokyo", "America/New_York"]) {
+        process.env.TZ = tz;
+        const input = await buildInput("emailBisonReplyId");
+        const sentAt = new Date("2026-04-01T10:00:00.123Z");
+        const result = await ingestMessage(db.prisma, { ...input, sentAt });
+        const stored = await db.prisma.message.findUniqueOrThrow({ where: { id: result.messageId } });
+        expect(stored.sentAt.toISOString(), tz).toBe(sentAt.toISOString());
+      }
+    } finally {
+      if (previous === undefined) delete process.env.TZ;
+      else process.env.TZ = previous;
+    }
+  });
+});
