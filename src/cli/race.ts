@@ -28,10 +28,10 @@ export function register(program: Command, ctx: CliContext): Command {
   const cmd = program
     .command("race")
     .description(
-      "Fire N identical deliveries of one fixture, released together, then check from the database:\n" +
-        "one Message, one deduped:false and N-1 deduped:true answers, no 5xx or transport errors, one\n" +
-        "BackgroundJob per dedupeKey and no rows the run did not cause. A race too poorly synchronised\n" +
-        "to trust (release spread > 0.5 x p50 latency, or fewer than half the deliveries in flight at\n" +
+      "Fire N identical deliveries of one fixture, released together, then check from the database: " +
+        "one Message, one deduped:false and N-1 deduped:true answers, no 5xx or transport errors, one " +
+        "BackgroundJob per dedupeKey and no rows the run did not cause. A race too poorly synchronised " +
+        "to trust (release spread > 0.5 x p50 latency, or fewer than half the deliveries in flight at " +
         "once) is inconclusive (exit 3), never a pass.",
     )
     .option("--n <n>", "deliveries per round", "50")

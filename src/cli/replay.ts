@@ -22,9 +22,9 @@ export function register(program: Command, ctx: CliContext): Command {
     .command("replay")
     .argument("<paths...>", "fixture files or directories (searched recursively)")
     .description(
-      "Deliver every fixture, then deliver it again. Checks per fixture: the documented status, that the\n" +
-        "first delivery creates exactly one Message for its unique id (none for ignored events) and one\n" +
-        "BackgroundJob per dedupeKey, and that the duplicate answers deduped:true and creates nothing.\n" +
+      "Deliver every fixture, then deliver it again. Checks per fixture: the documented status, that the " +
+        "first delivery creates exactly one Message for its unique id (none for ignored events) and one " +
+        "BackgroundJob per dedupeKey, and that the duplicate answers deduped:true and creates nothing. " +
         "The provider comes from --provider or the fixture's parent folder; bare captured bodies replay as they are.",
     )
     .option("--provider <name>", `provider of every fixture: ${PROVIDER_NAMES.join(", ")}`)

@@ -44,9 +44,9 @@ export function register(program: Command, ctx: CliContext): Command {
     .command("verify")
     .argument("[paths...]", "fixture files or directories (default: the built-in fixtures)")
     .description(
-      "The full check, for CI: replay every fixture (delivered, then again), race every fixture (N identical\n" +
-        "deliveries released together, --rounds times with fresh ids), drain the jobs the run enqueued and\n" +
-        "check each SUCCEEDED on its first attempt, then deliver every fixture once more and check the late\n" +
+      "The full check, for CI: replay every fixture (delivered, then again), race every fixture (N identical " +
+        "deliveries released together, --rounds times with fresh ids), drain the jobs the run enqueued and " +
+        "check each SUCCEEDED on its first attempt, then deliver every fixture once more and check the late " +
         "duplicate enqueues nothing (no new Message or BackgroundJob rows; every answer deduped or ignored).",
     )
     .option("--n <n>", "deliveries per race round", "50")
