@@ -44,6 +44,18 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--no-warmup", "skip warming the receiver (deliveries naming an unknown client, answered 404) before each round")
     .option("--pool-size <n>", `in-process DB pool size (default: min(n + 10, ${MAX_POOL}))`);
   addOutputOptions(cmd);
+  cmd.addHelpText(
+    "after",
+    `
+Examples:
+  $ dedupe-cli race --n 50                                   # built-in EmailBison LEAD_REPLIED, in-process
+  $ dedupe-cli race --strategy check-then-create             # negative control: must exit 1
+  $ dedupe-cli race --all-fixtures --rounds 3 --json > race.json
+  $ dedupe-cli race --n 50 --target http://127.0.0.1:3000 --database-url "$DATABASE_URL"
+
+Exit codes: 0 every invariant held, 1 one was violated (the deliveries that witnessed it are named),
+2 usage or configuration error (nothing written), 3 inconclusive (race too poorly synchronised).`,
+  );
   return addDatabaseOptions(cmd).action(async (raw) => {
     const opts = parseOptions(optionsSchema, raw);
     const target = resolveTarget(opts);

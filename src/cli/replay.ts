@@ -33,6 +33,16 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--strategy <s>", `in-process only: ${CONFLICT_STRATEGIES.join(", ")}`)
     .option("--fresh-ids", "re-key each fixture with a fresh unique id (for re-runs on the same database)", false);
   addOutputOptions(cmd);
+  cmd.addHelpText(
+    "after",
+    `
+Examples:
+  $ dedupe-cli replay fixtures/                              # every built-in fixture, in-process
+  $ dedupe-cli replay captured/ --times 5 --concurrency 5
+  $ dedupe-cli replay fixtures/ --target http://127.0.0.1:3000 --database-url "$DATABASE_URL"
+
+Exit codes: 0 every check held, 1 one was violated, 2 usage or configuration error, 3 inconclusive.`,
+  );
   return addDatabaseOptions(cmd).action(async (paths: string[], raw) => {
     const opts = parseOptions(optionsSchema, { ...raw, paths });
     const target = resolveTarget(opts);
