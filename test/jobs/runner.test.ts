@@ -89,7 +89,7 @@ describe("failures", () => {
     const summary = await drainJobs(db, {
       mode: "watch",
       pollIntervalMs: 60_000,
-      backoff: { baseMs: 60, maxMs: 10_000 },
+      backoff: { baseMs: 100, maxMs: 10_000 },
       signal: stop.signal,
       handlers: {
         EMAIL_INBOUND_POST_PROCESS: async (job: JobInfo) => {
@@ -102,8 +102,8 @@ describe("failures", () => {
     });
     expect(starts).toHaveLength(4);
     const gaps = starts.slice(1).map((t, i) => t - starts[i]!);
-    // Nominal delays 60, 120, 240 ms (±25%): each at least its lower bound and longer than the previous.
-    expect(gaps[0]).toBeGreaterThanOrEqual(45);
+    // Nominal delays 100, 200, 400 ms (±25%): each at least its lower bound and longer than the previous.
+    expect(gaps[0]).toBeGreaterThanOrEqual(75);
     expect(gaps[1]).toBeGreaterThan(gaps[0]!);
     expect(gaps[2]).toBeGreaterThan(gaps[1]!);
     expect(summary.totals).toMatchObject({ claimed: 4, retried: 3, failed: 1, succeeded: 0 });
