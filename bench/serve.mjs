@@ -3,14 +3,21 @@
 // server answering the same request, same load generator (undici Pool, 50
 // keep-alive connections) for both. Runs against the built dist/ (npm run build).
 //
-//   node bench/serve.mjs [--seconds 5] [--connections 50] [--distinct 50] [--fixture emailbison/lead_replied.json] [--json]
+//   node bench/serve.mjs [--seconds 5] [--connections 50] [--distinct 50] [--fixture emailbison/lead_replied.json]
+//                        [--servers in-process|process] [--json]
+//
+// --servers process runs the real `dedupe-cli serve` and a bare server each
+// in a child process (the generator stays here); the default keeps both
+// servers in this process, sharing the generator's event loop.
 //
 // --distinct n: n stored messages (each with its own lead) re-delivered round
 // robin, like the ingest bench's duplicates; --distinct 1 is a retry storm on
-// one message, where every delivery contends for the same Lead row.
+// one message (before the duplicate path stopped writing the Lead, every
+// delivery contended for that row).
 // (Variants are made for EmailBison fixtures only; others run with 1.)
 //
 // Database: DATABASE_URL, else an embedded PostgreSQL in a temp directory.
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
@@ -29,9 +36,11 @@ const { values: args } = parseArgs({
     connections: { type: "string", default: "50" },
     fixture: { type: "string", default: "emailbison/lead_replied.json" },
     distinct: { type: "string", default: "50" },
+    servers: { type: "string", default: "in-process" },
     json: { type: "boolean", default: false },
   },
 });
+if (!["process", "in-process"].includes(args.servers)) throw new Error("--servers must be process or in-process");
 const SECONDS = Number(args.seconds);
 const CONNECTIONS = Number(args.connections);
 
@@ -79,6 +88,31 @@ async function prepareDatabase() {
   };
 }
 
+/** Starts a server process that prints "listening on <url>"; returns its URL and a stop(). */
+async function spawnServer(args) {
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr += d));
+  const url = await new Promise((resolve, reject) => {
+    let stdout = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+      const match = /listening on (\S+)/.exec(stdout);
+      if (match) resolve(match[1].replace(/\/$/, ""));
+    });
+    child.on("exit", (code) => reject(new Error(`server exited with ${code}: ${stderr}`)));
+  });
+  return {
+    url,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", resolve);
+        child.kill("SIGTERM");
+      }),
+  };
+}
+
 /** `connections` workers, each sending back to back on a keep-alive pool, for `seconds` after a 1 s warm-up. */
 async function measure(origin, requests) {
   const pool = new Pool(origin, { connections: CONNECTIONS, pipelining: 1 });
@@ -122,8 +156,18 @@ try {
     ({ emailbison: c.emailBisonWorkspaceId, ghl: c.ghlLocationId, unipile: c.unipileAccountId, smartlead: c.smartleadWebhookSecret, instantly: c.instantlyWorkspaceId })[fixture.provider],
   );
 
-  const handler = createWebhookHandler({ db: db.prisma, ghlEd25519PublicKey: keys.ed25519PublicKey, ghlRsaPublicKey: keys.rsaPublicKey });
-  const server = await startNodeServer({ handler, host: "127.0.0.1", port: 0, bodyLimit: 1024 * 1024 });
+  // process: the real `dedupe-cli serve` and the bare server each in
+  // their own process, as in production, with the load generator here;
+  // in-process (default): both servers share this process's event loop with the generator.
+  const inProcess = args.servers === "in-process";
+  const server = inProcess
+    ? await startNodeServer({
+        handler: createWebhookHandler({ db: db.prisma, ghlEd25519PublicKey: keys.ed25519PublicKey, ghlRsaPublicKey: keys.rsaPublicKey }),
+        host: "127.0.0.1",
+        port: 0,
+        bodyLimit: 1024 * 1024,
+      })
+    : await spawnServer([path.join(ROOT, "bin/dedupe-cli.js"), "serve", "--port", "0", "--database-url", database.url, "--ghl-test-keys", "--pool-size", "64"]);
   const distinct = fixture.provider === "emailbison" ? Math.max(1, Number(args.distinct)) : 1;
   const bodies = Array.from({ length: distinct }, (_, i) => {
     if (distinct === 1) return fixture.rawBody;
@@ -146,28 +190,40 @@ try {
   }
   log(`serve: ${args.fixture} x${distinct} stored → ${JSON.stringify(firstBody)}; measuring duplicates for ${SECONDS}s at ${CONNECTIONS} connections...`);
   const serve = await measure(server.url, requests);
-  await server.close();
+  await (inProcess ? server.close() : server.stop());
   const messages = await db.prisma.message.count();
 
   const answer = Buffer.from(JSON.stringify({ success: true, deduped: true, eventType: firstBody.eventType, messageId: firstBody.messageId }));
-  const bare = http.createServer((req, res) => {
-    // Read the body like serve does, then answer the same bytes serve answers for a duplicate.
-    req.on("data", () => undefined);
-    req.on("end", () => {
-      res.writeHead(200, { "content-type": "application/json", "content-length": answer.length });
-      res.end(answer);
+  let bareUrl;
+  let stopBare;
+  if (inProcess) {
+    const bare = http.createServer((req, res) => {
+      // Read the body like serve does, then answer the same bytes serve answers for a duplicate.
+      req.on("data", () => undefined);
+      req.on("end", () => {
+        res.writeHead(200, { "content-type": "application/json", "content-length": answer.length });
+        res.end(answer);
+      });
     });
-  });
-  await new Promise((r) => bare.listen(0, "127.0.0.1", r));
-  const bareUrl = `http://127.0.0.1:${bare.address().port}`;
+    await new Promise((r) => bare.listen(0, "127.0.0.1", r));
+    bareUrl = `http://127.0.0.1:${bare.address().port}`;
+    stopBare = async () => {
+      bare.closeAllConnections();
+      await new Promise((r) => bare.close(r));
+    };
+  } else {
+    const bare = await spawnServer([path.join(ROOT, "bench/_bare-server.mjs"), answer.toString()]);
+    bareUrl = bare.url;
+    stopBare = bare.stop;
+  }
   log(`bare node:http: measuring for ${SECONDS}s at ${CONNECTIONS} connections...`);
   const baseline = await measure(bareUrl, requests);
-  bare.closeAllConnections();
-  await new Promise((r) => bare.close(r));
+  await stopBare();
 
   const result = {
     fixture: args.fixture,
     distinct,
+    servers: args.servers,
     connections: CONNECTIONS,
     seconds: SECONDS,
     database: database.source,
@@ -182,7 +238,7 @@ try {
   if (args.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   else {
     process.stdout.write(
-      `fixture:            ${args.fixture}, ${distinct} distinct stored message(s), ${CONNECTIONS} connections, ${SECONDS}s\n` +
+      `fixture:            ${args.fixture}, ${distinct} distinct stored message(s), ${CONNECTIONS} connections, ${SECONDS}s, servers ${args.servers}\n` +
       `serve (duplicates): ${result.serveRps} req/s (${result.serveErrors} non-200)\n` +
         `bare node:http:     ${result.bareRps} req/s\n` +
         `ratio:              ${result.ratio} (target >= 0.2)\n` +
