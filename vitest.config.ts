@@ -14,6 +14,5 @@ export default defineConfig({
     pool: "forks",
     maxWorkers: external ? 1 : 2,
     fileParallelism: !external,
-    reporters: process.env.CI ? ["default"] : ["default"],
   },
 });

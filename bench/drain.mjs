@@ -10,18 +10,14 @@
 // batched completion (those arrived in 0.17), so it runs with its 0.16
 // options: concurrency, maxPoolSize, pollInterval, and prepared statements
 // (on by default; `preparedStatements` is not a run() option in 0.16).
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { parseArgs } from "node:util";
 import pg from "pg";
 import { Logger, run as runGraphile, runMigrations as migrateGraphile } from "graphile-worker";
 import { openDb } from "../dist/db/client.js";
-import { startEmbeddedPostgres } from "../dist/db/embedded.js";
-import { applyMigrations } from "../dist/db/migrate.js";
 import { seedMessagesWithJobs } from "../dist/db/job-fixtures-sql.js";
 import { drainJobs } from "../dist/jobs/runner.js";
 import { enqueueBackgroundJob } from "../dist/core/jobs.js";
+import { machine, openBenchDatabase } from "./_db.mjs";
 
 const { values: args } = parseArgs({
   options: {
@@ -37,34 +33,6 @@ const BATCH = Number(args.batch);
 const LATENCY_SAMPLES = Number(args.latency);
 const noop = async () => undefined;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function openScratchDatabase() {
-  const name = `dedupe_bench_drain_${process.pid}`;
-  let adminUrl = process.env.DATABASE_URL;
-  let stopEmbedded;
-  let tmp;
-  if (!adminUrl) {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "dedupe-bench-drain-"));
-    const embedded = await startEmbeddedPostgres({ dataDir: path.join(tmp, "pg"), database: "postgres" });
-    adminUrl = embedded.url;
-    stopEmbedded = embedded.stop;
-  }
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${admin.escapeIdentifier(name)}`);
-  await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(name)}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      await admin.query(`DROP DATABASE IF EXISTS ${admin.escapeIdentifier(name)} WITH (FORCE)`).catch(() => undefined);
-      await admin.end();
-      await stopEmbedded?.();
-      if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-    },
-  };
-}
 
 async function benchDedupe(db, clientId, round) {
   await seedMessagesWithJobs(db.prisma, { clientId, prefix: `bench-${round}`, messages: JOBS, leads: 100, types: ["EMAIL_INBOUND_POST_PROCESS"] });
@@ -174,9 +142,8 @@ function silentGraphileLogger() {
   });
 }
 
-const scratch = await openScratchDatabase();
+const scratch = await openBenchDatabase("drain");
 try {
-  await applyMigrations(scratch.url);
   await migrateGraphile({ connectionString: scratch.url, logger: silentGraphileLogger() });
   const db = openDb({ url: scratch.url, poolSize: CONCURRENCY + 4 });
   const gwPool = new pg.Pool({ connectionString: scratch.url, max: 2 });
@@ -201,8 +168,8 @@ try {
     jobs: JOBS,
     concurrency: CONCURRENCY,
     batch: BATCH,
-    node: process.version,
-    postgres: (await gwPool.query("SHOW server_version")).rows[0].server_version,
+    machine: machine(),
+    database: scratch.server,
     dedupeJobsPerSecond: Math.round(dedupeRate),
     graphileWorkerJobsPerSecond: Math.round(graphileRate),
     ratio: +(dedupeRate / graphileRate).toFixed(2),
@@ -217,5 +184,5 @@ try {
   process.on("uncaughtException", (error) => {
     if (error?.code !== "57P01") throw error;
   });
-  await scratch.drop();
+  await scratch.close();
 }

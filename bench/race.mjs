@@ -71,7 +71,7 @@ async function raceInProcess(n) {
     // Time to verdict includes opening and warming the pool, as the CLI does.
     const warm = await Promise.all(Array.from({ length: Math.min(n, poolSize) }, () => db.pool.connect()));
     for (const c of warm) c.release();
-    const result = await runRace({ db, fixtures: [DEFAULT_RACE_FIXTURE], n, concurrencyCap: poolSize });
+    const result = await runRace({ db, paths: [DEFAULT_RACE_FIXTURE], n, concurrencyCap: poolSize });
     return summarise("in-process", n, started, result);
   } finally {
     await db.close();
@@ -82,7 +82,7 @@ async function raceHttp(n, target) {
   const started = performance.now();
   const db = openDb({ url: database.url, poolSize: 4 });
   try {
-    const result = await runRace({ db, fixtures: [DEFAULT_RACE_FIXTURE], n, target: { kind: "http", baseUrl: target }, timeoutMs: 120_000 });
+    const result = await runRace({ db, paths: [DEFAULT_RACE_FIXTURE], n, target: { kind: "http", baseUrl: target }, timeoutMs: 120_000 });
     return summarise("http (serve)", n, started, result);
   } finally {
     await db.close();

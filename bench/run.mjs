@@ -1,12 +1,17 @@
-// npm run bench [-- name...]: runs the benchmarks (all by default) one after
-// another, each in its own process so they do not disturb each other.
+// npm run bench [-- name... [--flag value...]]: runs the benchmarks (all by
+// default) one after another, each in its own process so they do not disturb
+// each other. Everything from the first --flag on goes to each benchmark as
+// is, values included (`npm run bench -- drain --jobs 5000`).
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const dir = fileURLToPath(new URL(".", import.meta.url));
 const all = ["ingest", "serve", "race", "drain"].filter((name) => fs.existsSync(`${dir}/${name}.mjs`));
-const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
+const args = process.argv.slice(2);
+const firstFlag = args.findIndex((a) => a.startsWith("-"));
+const wanted = firstFlag < 0 ? args : args.slice(0, firstFlag);
+const passed = firstFlag < 0 ? [] : args.slice(firstFlag);
 const names = wanted.length > 0 ? wanted : all;
 let failed = 0;
 for (const name of names) {
@@ -15,7 +20,7 @@ for (const name of names) {
     process.exit(2);
   }
   console.log(`\n=== bench/${name}`);
-  const result = spawnSync(process.execPath, [`${dir}/${name}.mjs`, ...process.argv.slice(2).filter((a) => a.startsWith("-"))], { stdio: "inherit" });
+  const result = spawnSync(process.execPath, [`${dir}/${name}.mjs`, ...passed], { stdio: "inherit" });
   if (result.status !== 0) failed++;
 }
 process.exit(failed > 0 ? 1 : 0);

@@ -44,7 +44,7 @@ if (!["process", "in-process"].includes(args.servers)) throw new Error("--server
 const SECONDS = Number(args.seconds);
 const CONNECTIONS = Number(args.connections);
 
-const [{ openDb }, { applyMigrations }, { startEmbeddedPostgres }, { createWebhookHandler }, { startNodeServer }, { loadFixtures, loadClientsConfig }, { upsertClients }, { buildDeliveryRequest, loadTestGhlKeys }] =
+const [{ openDb }, { applyMigrations }, { startEmbeddedPostgres }, { createWebhookHandler }, { startNodeServer }, { loadFixtures }, { loadClientsConfig }, { upsertClients }, { buildDeliveryRequest, loadTestGhlKeys }] =
   await Promise.all([
     dist("db/client.js"),
     dist("db/migrate.js"),
@@ -52,6 +52,7 @@ const [{ openDb }, { applyMigrations }, { startEmbeddedPostgres }, { createWebho
     dist("providers/router.js"),
     dist("http/node-server.js"),
     dist("harness/fixtures.js"),
+    dist("providers/client-config.js"),
     dist("providers/client-store.js"),
     dist("providers/sign.js"),
   ]);

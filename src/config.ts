@@ -31,10 +31,3 @@ export function readEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd: string 
     ghlRsaPublicKey: nonEmpty(env.GHL_RSA_PUBLIC_KEY),
   };
 }
-
-let cached: EnvConfig | undefined;
-/** The process-wide config, read once. */
-export function getEnvConfig(): EnvConfig {
-  cached ??= readEnvConfig();
-  return cached;
-}

@@ -4,8 +4,9 @@ import type { Command } from "commander";
 import Table from "cli-table3";
 import { z } from "zod";
 import { ConfigError } from "../errors.js";
-import { clientConfigSchema, loadClientsConfig } from "../providers/client-config.js";
+import { clientConfigSchema, loadClientsConfig, type ClientConfig } from "../providers/client-config.js";
 import { listClients, upsertClient, upsertClients } from "../providers/client-store.js";
+import { whereSlugOrId } from "../providers/clients.js";
 import { importGhlHistory, readGhlHistoryFile } from "../providers/ghl/history.js";
 import type { CliContext } from "./context.js";
 import { openDatabaseSession, parseOptions } from "./options.js";
@@ -27,6 +28,22 @@ const addSchema = dbSchema.extend({
   smartleadSecret: z.string().optional(),
   json: z.boolean().default(false),
 });
+
+/** The `clients add` flag behind each config field, so a validation error names a flag that exists. */
+const ADD_FLAG_FOR: Record<keyof ClientConfig, string> = {
+  slug: "--slug",
+  name: "--name",
+  ghlLocationId: "--ghl-location-id",
+  emailBisonInstanceUrl: "--emailbison-instance-url",
+  emailBisonWorkspaceId: "--emailbison-workspace-id",
+  emailBisonWebhookToken: "--emailbison-token",
+  unipileAccountId: "--unipile-account-id",
+  unipileWebhookSecret: "--unipile-secret",
+  instantlyWorkspaceId: "--instantly-workspace-id",
+  instantlyWebhookSecret: "--instantly-secret",
+  smartleadClientId: "--smartlead-client-id",
+  smartleadWebhookSecret: "--smartlead-secret",
+};
 
 const CLIENTS_HELP = `
 Examples:
@@ -77,7 +94,7 @@ export function register(program: Command, ctx: CliContext): Command {
       });
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!;
-        throw new ConfigError(`--${String(issue.path[0] ?? "slug").replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: ${issue.message}`);
+        throw new ConfigError(`${ADD_FLAG_FOR[issue.path[0] as keyof ClientConfig] ?? "--slug"}: ${issue.message}`);
       }
       const { db } = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, poolSize: 2, quiet: opts.json });
       const result = await upsertClient(db.prisma, parsed.data);
@@ -123,10 +140,7 @@ export function register(program: Command, ctx: CliContext): Command {
       const opts = parseOptions(dbSchema.extend({ json: z.boolean().default(false) }), raw);
       const messages = readGhlHistoryFile(file);
       const { db } = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, poolSize: 10, quiet: opts.json });
-      const client = await db.prisma.client.findFirst({
-        where: /^[0-9a-f-]{36}$/i.test(slug) ? { OR: [{ id: slug }, { slug }] } : { slug },
-        select: { id: true },
-      });
+      const client = await db.prisma.client.findFirst({ where: whereSlugOrId(slug), select: { id: true } });
       if (!client) throw new ConfigError(`No client ${JSON.stringify(slug)}.`, { hint: "dedupe-cli clients list shows the slugs." });
       const result = await importGhlHistory(db.prisma, client.id, messages);
       ctx.stdout.write(opts.json ? `${JSON.stringify(result)}\n` : `imported ${result.created} new, ${result.deduped} already present, ${result.skipped} skipped (not SMS)\n`);

@@ -1,6 +1,6 @@
 // What every command receives: the environment (read once, in config.ts),
 // output streams, and shutdown handling.
-import { getEnvConfig, type EnvConfig } from "../config.js";
+import { readEnvConfig, type EnvConfig } from "../config.js";
 import { Shutdown } from "./shutdown.js";
 
 export interface CliContext {
@@ -11,5 +11,5 @@ export interface CliContext {
 }
 
 export function createCliContext(): CliContext {
-  return { env: getEnvConfig(), stdout: process.stdout, stderr: process.stderr, shutdown: new Shutdown() };
+  return { env: readEnvConfig(), stdout: process.stdout, stderr: process.stderr, shutdown: new Shutdown() };
 }

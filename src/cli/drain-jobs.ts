@@ -12,14 +12,13 @@ import type { JobHandlerMap } from "../jobs/types.js";
 import type { CliContext } from "./context.js";
 import { createProgressReporter, renderSummaryTable } from "./drain-jobs-report.js";
 import { durationFlag } from "./duration.js";
-import { intFlag, openDatabaseSession, parseOptions } from "./options.js";
+import { databaseOptionsSchema, intFlag, openDatabaseSession, parseOptions } from "./options.js";
 
 const JOB_TYPES = Object.values(BackgroundJobType) as [BackgroundJobType, ...BackgroundJobType[]];
 
-const optionsSchema = z
-  .object({
-    databaseUrl: z.string().min(1).optional(),
-    fresh: z.boolean().default(false),
+const optionsSchema = databaseOptionsSchema
+  .omit({ verbose: true })
+  .extend({
     concurrency: intFlag(1, 1_000).default(10),
     batch: intFlag(1, 10_000).default(100),
     once: z.boolean().default(false),
@@ -39,7 +38,7 @@ const optionsSchema = z
   .refine((o) => !(o.once && o.watch), { message: "--once and --watch cannot be combined", path: ["watch"] })
   .refine((o) => o.backoffMax >= o.backoffBase, { message: "must be at least --backoff-base", path: ["backoffMax"] });
 
-export type DrainJobsCliOptions = z.infer<typeof optionsSchema>;
+type DrainJobsCliOptions = z.infer<typeof optionsSchema>;
 
 export function register(program: Command, ctx: CliContext): Command {
   return program
@@ -74,7 +73,8 @@ exports). job = { id, type, dedupeKey, clientId, leadId, messageId, attempts, ma
 createdAt }; ctx = { db (Prisma), pool (pg), workerId, signal, runBuiltin() }. Resolve to succeed,
 throw to fail the attempt. Handlers must be idempotent: a job can run again after a crash.
 
-Exit codes: 0 every claimed job succeeded or was scheduled for a retry, 1 a job reached FAILED.
+Exit codes: 0 every claimed job succeeded or was scheduled for a retry, 1 a job reached FAILED
+(the summary is printed first), 2 bad flag, --handlers module or database (nothing claimed).
 
 Examples:
   $ dedupe-cli drain-jobs --concurrency 20

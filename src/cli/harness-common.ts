@@ -1,12 +1,13 @@
-// What race and replay share on the command line: output flags, where to
-// deliver, the database session, and turning a verdict into an exit code.
+// What race, replay and verify share on the command line: output flags,
+// where to deliver, the database session, and turning a verdict into an exit
+// code.
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
 import { z } from "zod";
 import { InconclusiveError, InvariantViolationError, UsageError } from "../errors.js";
 import type { EngineTarget } from "../harness/engine.js";
-import type { HarnessResult } from "../harness/types.js";
+import type { HarnessResult, InvariantResult } from "../harness/types.js";
 import type { DbHandle } from "../db/client.js";
 import type { CliContext } from "./context.js";
 import { intFlag, openDatabaseSession } from "./options.js";
@@ -59,16 +60,20 @@ export async function validateOutputPaths(opts: { junit?: string; history?: stri
     if (!file) continue;
     const dir = path.dirname(path.resolve(file));
     const stat = await fs.stat(dir).catch(() => undefined);
-    if (!stat?.isDirectory()) throw new UsageError(`${flag}: directory ${dir} does not exist.`);
+    if (!stat?.isDirectory()) throw new UsageError(`${flag}: directory ${dir} does not exist.`, { hint: `Create it first, or point ${flag} into an existing directory.` });
   }
   if (opts.clients && !(await fs.stat(opts.clients).catch(() => undefined))?.isFile()) {
-    throw new UsageError(`--clients: ${opts.clients} is not a file.`);
+    throw new UsageError(`--clients: ${opts.clients} is not a file.`, { hint: "Give a clients.json file (the format of fixtures/clients.json)." });
   }
 }
 
 /** Fixture paths must exist before the database is touched (a typo is a usage error). */
 export async function checkFixturePaths(paths: readonly string[]): Promise<void> {
-  for (const p of paths) if (!(await fs.stat(p).catch(() => undefined))) throw new UsageError(`${p}: no such file or directory`);
+  for (const p of paths) {
+    if (!(await fs.stat(p).catch(() => undefined))) {
+      throw new UsageError(`${p}: no such file or directory`, { hint: "Give a fixture file or a folder of <provider>/<event>.json fixtures (the built-in ones are in fixtures/)." });
+    }
+  }
 }
 
 export interface HarnessSession {
@@ -79,16 +84,28 @@ export interface HarnessSession {
 
 export async function openHarnessSession(
   ctx: CliContext,
-  opts: { databaseUrl?: string; fresh: boolean },
+  opts: { databaseUrl?: string; fresh: boolean; migrate?: boolean },
   pool: { poolSize: number; warm: number },
 ): Promise<HarnessSession> {
-  const session = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, fresh: opts.fresh, poolSize: pool.poolSize });
+  const session = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, fresh: opts.fresh, migrate: opts.migrate, poolSize: pool.poolSize });
   if (pool.warm > 0) {
     // Open the connections now, so no delivery in the race waits for a connect.
     const clients = await Promise.all(Array.from({ length: pool.warm }, () => session.db.pool.connect()));
     for (const client of clients) client.release();
   }
   return { db: session.db, createClients: session.database.source === "embedded" };
+}
+
+/** What to try when a race was too poorly synchronised to judge (exit 3); undefined for other reasons, which say it themselves. */
+export function describeInconclusiveHint(reasons: readonly string[]): string | undefined {
+  if (!reasons.some((r) => /release spread|achieved concurrency/.test(r))) return undefined;
+  return "A pass needs the deliveries in flight together: retry on a less loaded machine, lower --n, or give the database pool room (--pool-size).";
+}
+
+/** One violated invariant as a line of the exit-1 message. */
+export function describeViolation(where: string, inv: InvariantResult): string {
+  const witnesses = inv.witnesses?.length ? `; witness slots ${inv.witnesses.slice(0, 20).join(", ")}${inv.witnesses.length > 20 ? ", ..." : ""}` : "";
+  return `  ${where}: ${inv.name} expected ${inv.expected}, observed ${inv.observed}${witnesses}`;
 }
 
 /** Prints the result the way it was asked for, then maps the verdict to the error bin/ turns into 1 or 3. */
@@ -103,17 +120,11 @@ export async function writeHarnessOutput(
   if (opts.junit) await (await import("../harness/junit.js")).writeJunit(opts.junit, result);
   if (opts.history) await writeHistory(opts.history, result);
   if (result.verdict === "fail") {
-    const lines = result.cases
-      .filter((c) => c.verdict === "fail")
-      .flatMap((c) =>
-        c.invariants
-          .filter((i) => i.status === "fail")
-          .map((i) => `  ${c.name}: ${i.name} expected ${i.expected}, observed ${i.observed}${i.witnesses?.length ? `; witness slots ${i.witnesses.slice(0, 20).join(", ")}${i.witnesses.length > 20 ? ", ..." : ""}` : ""}`),
-      );
+    const lines = result.cases.flatMap((c) => c.invariants.filter((i) => i.status === "fail").map((i) => describeViolation(c.name, i)));
     throw new InvariantViolationError(`${Object.keys(result.violations).length} invariant(s) violated:\n${lines.slice(0, 40).join("\n")}`);
   }
   if (result.verdict === "inconclusive") {
     const reasons = [...new Set(result.cases.flatMap((c) => c.notes.filter((n) => n.startsWith("inconclusive"))))];
-    throw new InconclusiveError(`no trustworthy verdict:\n  ${reasons.slice(0, 10).join("\n  ") || "nothing was delivered"}`);
+    throw new InconclusiveError(`no trustworthy verdict:\n  ${reasons.slice(0, 10).join("\n  ") || "nothing was delivered"}`, { hint: describeInconclusiveHint(reasons) });
   }
 }

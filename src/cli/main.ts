@@ -15,7 +15,7 @@ interface CommandEntry {
   load: () => Promise<CommandModule>;
 }
 
-export const COMMANDS: CommandEntry[] = [
+const COMMANDS: readonly CommandEntry[] = [
   { name: "migrate", summary: "apply pending migrations (no Prisma engine needed)", load: () => import("./migrate.js") },
   { name: "serve", summary: "receive provider webhooks over HTTP (Fetch handlers on node:http)", load: () => import("./serve.js") },
   { name: "clients", summary: "create, configure and list clients and their webhook secrets", load: () => import("./clients.js") },
@@ -26,11 +26,6 @@ export const COMMANDS: CommandEntry[] = [
   { name: "capture", summary: "receive webhooks and write each as a replayable fixture (raw body + redacted .meta.json)", load: () => import("./capture.js") },
   { name: "verify", summary: "the full check for CI: replay, race, drain the jobs, then late duplicates", load: () => import("./verify.js") },
 ];
-
-/** Lets later modules add themselves without editing this table's callers. */
-export function registerCommandEntry(entry: CommandEntry) {
-  if (!COMMANDS.some((c) => c.name === entry.name)) COMMANDS.push(entry);
-}
 
 const VERSION = "0.1.0";
 

@@ -1,17 +1,11 @@
 // dedupe-cli migrate: apply prisma/migrations over plain pg.
 import type { Command } from "commander";
 import { z } from "zod";
-import { ConfigError } from "../errors.js";
-import { applyMigrations } from "../db/migrate.js";
-import { prepareDatabase, redactUrl } from "../db/prepare.js";
+import { describeDatabaseLocation, prepareDatabase } from "../db/prepare.js";
 import type { CliContext } from "./context.js";
-import { parseOptions } from "./options.js";
+import { databaseOptionsSchema, parseOptions } from "./options.js";
 
-const optionsSchema = z.object({
-  databaseUrl: z.string().min(1).optional(),
-  fresh: z.boolean().default(false),
-  json: z.boolean().default(false),
-});
+const optionsSchema = databaseOptionsSchema.omit({ verbose: true }).extend({ json: z.boolean().default(false) });
 
 export function register(program: Command, ctx: CliContext): Command {
   return program
@@ -22,32 +16,24 @@ export function register(program: Command, ctx: CliContext): Command {
         "Safe to run twice, or from two processes at once.",
     )
     .option("--database-url <url>", "PostgreSQL to migrate (default: $DATABASE_URL, else the embedded one)")
-    .option("--fresh", "embedded database only: delete its data first", false)
+    .option("--fresh", "embedded database only: delete its data first (refused with --database-url)", false)
     .option("--json", "print the result as JSON on stdout", false)
     .addHelpText("after", "\nExample:\n  $ dedupe-cli migrate --database-url postgresql://postgres@127.0.0.1:5432/app")
     .action(async (raw) => {
       const opts = parseOptions(optionsSchema, raw);
-      const databaseUrl = opts.databaseUrl ?? ctx.env.databaseUrl;
       const started = performance.now();
-      let report;
-      let where: string;
-      if (databaseUrl) {
-        // prepareDatabase with migrate: true checks reachability first and
-        // maps connection failures to clear errors.
-        const prepared = await prepareDatabase({ databaseUrl, home: ctx.env.home, migrate: true });
-        report = prepared.migrations!;
-        where = redactUrl(databaseUrl);
-      } else {
-        const prepared = await prepareDatabase({
-          home: ctx.env.home,
-          fresh: opts.fresh,
-          onInfo: (line) => ctx.stderr.write(`${line}\n`),
-        });
-        ctx.shutdown.addCleanup(() => prepared.release());
-        report = prepared.migrations ?? (await applyMigrations(prepared.url));
-        where = `embedded (${prepared.embedded?.dataDir})`;
-      }
-      if (!report) throw new ConfigError("migration report missing");
+      // migrate: true applies pending migrations to an external database (the
+      // embedded one always is), mapping connection failures to clear errors.
+      const prepared = await prepareDatabase({
+        databaseUrl: opts.databaseUrl ?? ctx.env.databaseUrl,
+        home: ctx.env.home,
+        fresh: opts.fresh,
+        migrate: true,
+        onInfo: (line) => ctx.stderr.write(`${line}\n`),
+      });
+      ctx.shutdown.addCleanup(() => prepared.release());
+      const report = prepared.migrations!;
+      const where = describeDatabaseLocation(prepared);
       const ms = Math.round(performance.now() - started);
       if (opts.json) {
         ctx.stdout.write(`${JSON.stringify({ database: where, ...report, ms })}\n`);

@@ -70,10 +70,9 @@ Exit codes: 0 every invariant held, 1 one was violated (the deliveries that witn
     ctx.shutdown.handleGracefully();
     const { runRace } = await import("../harness/race.js");
     const { BUILTIN_FIXTURES_DIR, DEFAULT_RACE_FIXTURE } = await import("../harness/deliveries.js");
-    const fixtures = opts.allFixtures ? [opts.fixture ?? BUILTIN_FIXTURES_DIR] : [opts.fixture ?? DEFAULT_RACE_FIXTURE];
     const result = await runRace({
       db: session.db,
-      fixtures,
+      paths: [opts.fixture ?? (opts.allFixtures ? BUILTIN_FIXTURES_DIR : DEFAULT_RACE_FIXTURE)],
       provider: opts.provider,
       n: opts.n,
       // Over HTTP the receiver's own scheduling (one event loop parsing N

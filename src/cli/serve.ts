@@ -9,7 +9,7 @@ import { ConfigError } from "../errors.js";
 import { startNodeServer } from "../http/node-server.js";
 import { resolveGhlKeys } from "../providers/auth.js";
 import { DEFAULT_BODY_LIMIT } from "../providers/http.js";
-import { createWebhookHandler, type HandlerOptions } from "../providers/router.js";
+import { createWebhookHandler, formatHandlerEvent, type HandlerOptions } from "../providers/router.js";
 import { loadTestGhlKeys } from "../providers/sign.js";
 import { PROVIDER_NAMES, PROVIDER_ROUTES } from "../providers/types.js";
 import type { CliContext } from "./context.js";
@@ -27,9 +27,10 @@ const optionsSchema = databaseOptionsSchema.extend({
   ghlEd25519PublicKey: z.string().min(1).optional(),
   ghlRsaPublicKey: z.string().min(1).optional(),
   ghlTestKeys: z.boolean().default(false),
+  clientCacheMs: intFlag(0, 3_600_000).default(5_000),
 });
 
-export const SERVE_HELP = `
+const SERVE_HELP = `
 From nothing to an accepted signed delivery:
   $ dedupe-cli clients load fixtures/clients.json          # TEST clients + secrets (acme, globex)
   $ dedupe-cli serve --port 3000 --ghl-test-keys &         # trust the TEST GHL keys in fixtures/keys
@@ -55,8 +56,10 @@ EmailBison ?token=, Unipile Unipile-Auth header, Instantly X-Instantly-Secret he
 secret_key (or x-smartlead-secret), each compared with the client's secret (dedupe-cli clients add).
 
 Answers: 200 accepted (duplicates too: "deduped": true; ignored events: "ignored": true), 400 bad JSON or
-schema (names the field), 401 auth, 404 unknown client, 413 body too large, 415 not JSON,
-503 + Retry-After while the database is unreachable.`;
+schema (names the field), 401 auth (says which secret), 404 unknown client or route, 405 not POST,
+413 body too large, 415 not JSON, 503 + Retry-After while the database is unreachable.
+Failures (5xx) are logged on stderr as JSON lines; --verbose (or DEDUPE_VERBOSE=1) logs every rejected
+delivery too, with its status and reason.`;
 
 export function register(program: Command, ctx: CliContext): Command {
   return addDatabaseOptions(program.command("serve"))
@@ -67,6 +70,7 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--strategy <name>", `conflict strategy: ${CONFLICT_STRATEGIES.join(" | ")}`, "on-conflict")
     .option("--body-limit <bytes>", "largest accepted body; larger ones get 413", String(DEFAULT_BODY_LIMIT))
     .option("--pool-size <n>", "database connections", "64")
+    .option("--client-cache-ms <ms>", "how long a client's ids and secrets are cached; a changed secret applies after this (0: look up every delivery)", "5000")
     .option("--migrate", "apply pending migrations to --database-url first", false)
     .option("--ghl-ed25519-public-key <key>", "PEM, base64 SPKI or @file (default: $GHL_ED25519_PUBLIC_KEY, else GHL's published key)")
     .option("--ghl-rsa-public-key <key>", "PEM, base64 SPKI or @file (default: $GHL_RSA_PUBLIC_KEY, else GHL's published key)")
@@ -74,6 +78,7 @@ export function register(program: Command, ctx: CliContext): Command {
     .addHelpText("after", SERVE_HELP)
     .action(async (raw) => {
       const opts = parseOptions(optionsSchema, raw);
+      const verbose = opts.verbose || ctx.env.verbose;
       const warn = (line: string) => ctx.stderr.write(`${line}\n`);
       const ghlKeys = readGhlKeyOptions(opts, ctx);
       if (opts.allowUnsigned) {
@@ -91,10 +96,11 @@ export function register(program: Command, ctx: CliContext): Command {
         strategy: opts.strategy,
         allowUnsigned: opts.allowUnsigned,
         bodyLimit: opts.bodyLimit,
+        clientCacheTtlMs: opts.clientCacheMs,
         ...ghlKeys,
-        logger: opts.verbose || ctx.env.verbose ? createJsonLogger((line) => ctx.stderr.write(line)) : undefined,
+        logger: verbose ? createJsonLogger((line) => ctx.stderr.write(line)) : undefined,
         onEvent: (event) => {
-          if (event.level === "error" || opts.verbose) ctx.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
+          if (event.level === "error" || verbose) ctx.stderr.write(formatHandlerEvent(event));
         },
       };
       const handler = createWebhookHandler(deps);

@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import Table from "cli-table3";
 import { z } from "zod";
 import { countJobsByStatus, countRows } from "../db/sql.js";
-import { redactUrl } from "../db/prepare.js";
+import { describeDatabaseLocation } from "../db/prepare.js";
 import type { CliContext } from "./context.js";
 import { addDatabaseOptions, databaseOptionsSchema, openDatabaseSession, parseOptions } from "./options.js";
 
@@ -19,7 +19,7 @@ export function register(program: Command, ctx: CliContext): Command {
       const { database, db } = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, fresh: opts.fresh, poolSize: 2, quiet: opts.json });
       const rows = await countRows(db.prisma);
       const jobs = await countJobsByStatus(db.prisma);
-      const where = database.source === "embedded" ? `embedded (${database.embedded?.dataDir})` : redactUrl(database.url);
+      const where = describeDatabaseLocation(database);
       if (opts.json) {
         ctx.stdout.write(`${JSON.stringify({ database: where, source: database.source, rows, jobs })}\n`);
         return;

@@ -10,23 +10,19 @@ import { loadHandlersModule } from "../jobs/registry.js";
 import type { CliContext } from "./context.js";
 import { createProgressReporter } from "./drain-jobs-report.js";
 import { durationFlag } from "./duration.js";
-import { checkFixturePaths, harnessOutputSchema, validateOutputPaths } from "./harness-common.js";
-import { addDatabaseOptions, databaseOptionsSchema, intFlag, openDatabaseSession, parseOptions } from "./options.js";
+import { checkFixturePaths, describeInconclusiveHint, describeViolation, harnessOutputSchema, openHarnessSession, validateOutputPaths } from "./harness-common.js";
+import { addDatabaseOptions, databaseOptionsSchema, intFlag, parseOptions } from "./options.js";
 
 /** As for race: above this the pool is capped and the race-quality threshold scales with the pool. */
 const MAX_POOL = 500;
 
 const optionsSchema = databaseOptionsSchema
+  // verify has no --url (it covers every provider) and no --history (it drops per-delivery outcomes).
+  .extend(harnessOutputSchema.pick({ target: true, rawIds: true, clients: true, timeout: true, json: true, junit: true }).shape)
   .extend({
     paths: z.array(z.string().min(1)).default([]),
     n: intFlag(1, 100_000).default(50),
     rounds: intFlag(1, 10_000).default(3),
-    target: harnessOutputSchema.shape.target,
-    rawIds: z.boolean().default(false),
-    clients: z.string().min(1).optional(),
-    timeout: intFlag(1, 600_000).default(30_000),
-    json: z.boolean().default(false),
-    junit: z.string().min(1).optional(),
     migrate: z.boolean().default(false),
     strategy: z.enum(CONFLICT_STRATEGIES).optional(),
     drain: z.boolean().default(true),
@@ -99,12 +95,7 @@ async function runVerifyCommand(ctx: CliContext, opts: VerifyCliOptions, handler
   // The drain needs a connection per running job plus claims, outcome batches and lease renewal.
   const drainConnections = opts.drain ? opts.drainConcurrency + 4 : 2;
   const poolSize = opts.poolSize ?? (inProcess ? Math.max(Math.min(opts.n + 10, MAX_POOL), drainConnections) : drainConnections + 2);
-  const session = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, fresh: opts.fresh, migrate: opts.migrate, poolSize });
-  if (inProcess) {
-    // Open the connections now, so no delivery in a race waits for a connect.
-    const clients = await Promise.all(Array.from({ length: Math.min(opts.n, poolSize) }, () => session.db.pool.connect()));
-    for (const client of clients) client.release();
-  }
+  const session = await openHarnessSession(ctx, opts, { poolSize, warm: inProcess ? Math.min(opts.n, poolSize) : 0 });
   ctx.shutdown.handleGracefully();
 
   const { BUILTIN_FIXTURES_DIR } = await import("../harness/deliveries.js");
@@ -124,7 +115,7 @@ async function runVerifyCommand(ctx: CliContext, opts: VerifyCliOptions, handler
     drain: opts.drain ? { kind: "in-process", concurrency: opts.drainConcurrency, handlers } : { kind: "external", timeoutMs: opts.drainTimeout },
     idForm: opts.rawIds ? "raw" : "auto",
     clientsFile: opts.clients,
-    createClients: session.database.source === "embedded",
+    createClients: session.createClients,
     concurrencyCap: inProcess ? poolSize : undefined,
     timeoutMs: opts.timeout,
     onProgress: progress,
@@ -138,8 +129,7 @@ async function runVerifyCommand(ctx: CliContext, opts: VerifyCliOptions, handler
   if (opts.junit) await writeVerifyJunit(opts.junit, result);
 
   const problems = listProblems(result);
-  const line = (p: (typeof problems)[number]) =>
-    `  ${p.stage} ${p.case}: ${p.invariant.name} expected ${p.invariant.expected}, observed ${p.invariant.observed}${p.invariant.witnesses?.length ? `; witness slots ${p.invariant.witnesses.slice(0, 20).join(", ")}` : ""}`;
+  const line = (p: (typeof problems)[number]) => describeViolation(`${p.stage} ${p.case}`, p.invariant);
   if (result.verdict === "fail") {
     const failed = problems.filter((p) => p.invariant.status === "fail");
     // Stage notes say why (e.g. "jobs still open after 60 s (--drain-timeout): are your workers running?").
@@ -156,6 +146,8 @@ async function runVerifyCommand(ctx: CliContext, opts: VerifyCliOptions, handler
         ...result.stages.filter((s) => s.cases.length === 0 && s.checks.length === 0 && s.completed).map((s) => `${s.name}: nothing was checked`),
       ]),
     ];
-    throw new InconclusiveError(`verify: no trustworthy verdict:\n  ${reasons.slice(0, 10).join("\n  ") || problems.map(line).slice(0, 10).join("\n")}`);
+    throw new InconclusiveError(`verify: no trustworthy verdict:\n  ${reasons.slice(0, 10).join("\n  ") || problems.map(line).slice(0, 10).join("\n")}`, {
+      hint: describeInconclusiveHint(reasons),
+    });
   }
 }

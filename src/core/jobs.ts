@@ -1,18 +1,11 @@
 // Idempotent job enqueue. The dedupeKey is deterministic, so any number of
 // deliveries of one message enqueue each of its jobs exactly once.
-import { BackgroundJobType, Channel, Direction, Provider } from "../generated/prisma/enums.js";
+import { BackgroundJobType, Direction, Provider } from "../generated/prisma/enums.js";
 import type { Db } from "../db/client.js";
 import { insertJobsOnConflict, type JobRow } from "../db/sql.js";
 
-export interface EnqueueJobParams {
-  type: BackgroundJobType;
-  clientId: string;
-  leadId: string | null;
-  messageId: string | null;
-  dedupeKey: string;
-  runAt?: Date;
-  maxAttempts?: number;
-}
+/** One job to enqueue: type, dedupeKey, clientId, leadId, messageId, optional runAt and maxAttempts. */
+export type EnqueueJobParams = JobRow;
 
 export const DEFAULT_MAX_ATTEMPTS = 5;
 
@@ -28,7 +21,7 @@ export async function enqueueBackgroundJob(db: Db, params: EnqueueJobParams): Pr
 }
 
 /** Enqueues several jobs in one statement; returns the dedupeKeys that were new. */
-export async function enqueueBackgroundJobs(db: Db, jobs: readonly JobRow[]): Promise<string[]> {
+export async function enqueueBackgroundJobs(db: Db, jobs: readonly EnqueueJobParams[]): Promise<string[]> {
   return insertJobsOnConflict(db, jobs);
 }
 
@@ -44,15 +37,4 @@ const POST_PROCESS_BY_PROVIDER: Record<Exclude<Provider, "AI_DRAFT">, Background
 export function jobTypesForMessage(provider: Provider, direction: Direction): BackgroundJobType[] {
   if (direction !== Direction.INBOUND || provider === Provider.AI_DRAFT) return [];
   return [POST_PROCESS_BY_PROVIDER[provider], BackgroundJobType.LEAD_SCORING_POST_PROCESS];
-}
-
-export function channelForProvider(provider: Provider): Channel {
-  switch (provider) {
-    case Provider.GHL:
-      return Channel.SMS;
-    case Provider.UNIPILE:
-      return Channel.LINKEDIN;
-    default:
-      return Channel.EMAIL;
-  }
 }

@@ -56,7 +56,3 @@ export function buildStoredUniqueId(provider: NamespacedProvider, scope: string,
 export function messageUniqueIndexName(key: MessageUniqueKey): string {
   return `Message_${key}_key`;
 }
-
-export function isMessageUniqueKey(value: string): value is MessageUniqueKey {
-  return (MESSAGE_UNIQUE_KEYS as readonly string[]).includes(value);
-}

@@ -6,7 +6,8 @@
 import { Prisma } from "../generated/prisma/client.js";
 import type { Db } from "./client.js";
 
-export interface ClientUpsertRow {
+/** A client's own columns: our slug and name plus each provider's workspace id. */
+export interface ClientIdentityColumns {
   slug: string;
   name: string;
   ghlLocationId: string | null;
@@ -15,15 +16,16 @@ export interface ClientUpsertRow {
   unipileAccountId: string | null;
   instantlyWorkspaceId: string | null;
   smartleadClientId: string | null;
-  emailBisonWebhookToken: string | null;
-  smartleadWebhookSecret: string | null;
-  unipileWebhookSecret: string | null;
-  instantlyWebhookSecret: string | null;
 }
 
+/** The per-provider shared secrets a delivery is checked against. */
+export type ClientSecretColumn = "emailBisonWebhookToken" | "smartleadWebhookSecret" | "unipileWebhookSecret" | "instantlyWebhookSecret";
+
+export type ClientUpsertRow = ClientIdentityColumns & Record<ClientSecretColumn, string | null>;
+
 /**
- * Inserts or updates by slug. `keepExisting` columns (those the caller did
- * not specify) keep their stored value on update instead of being cleared.
+ * Inserts or updates by slug. Columns not in `specified` (flags the caller
+ * left out) keep their stored value on update instead of being cleared.
  */
 export async function upsertClientStatement(db: Db, row: ClientUpsertRow, specified: ReadonlySet<keyof ClientUpsertRow>): Promise<{ id: string; created: boolean }> {
   const set = (column: keyof ClientUpsertRow) => {

@@ -12,7 +12,7 @@ import path from "node:path";
 import pg from "pg";
 import { ConfigError } from "../errors.js";
 
-export const EMBEDDED_DATABASE = "dedupe";
+const EMBEDDED_DATABASE = "dedupe";
 const EMBEDDED_USER = "postgres";
 const EMBEDDED_PASSWORD = "dedupe-local";
 
@@ -136,7 +136,11 @@ async function resolveServerOwner(): Promise<ServerOwner> {
     });
   }
   const created = lookup();
-  if (!created) throw new ConfigError("Could not find the 'postgres' system user after creating it.");
+  if (!created) {
+    throw new ConfigError("Could not find the 'postgres' system user after creating it.", {
+      hint: "Check `id postgres`, create the user yourself, run as a normal user, or set DATABASE_URL.",
+    });
+  }
   return created;
 }
 

@@ -47,8 +47,11 @@ export interface JobStatusCount {
   n: number;
 }
 
-/** Jobs grouped by status and attempts, for "every job SUCCEEDED on its first attempt" checks. */
-export async function countJobsByStatus(db: Db): Promise<JobStatusCount[]> {
+/**
+ * Jobs grouped by status and attempts, for "every job SUCCEEDED on its first
+ * attempt" checks (status's countJobsByStatus in sql.ts counts by status only).
+ */
+export async function countJobsByStatusAndAttempts(db: Db): Promise<JobStatusCount[]> {
   return db.$queryRaw<JobStatusCount[]>`
     SELECT "status"::text AS "status", "attempts", count(*)::int AS "n"
     FROM "BackgroundJob" GROUP BY "status", "attempts" ORDER BY "status", "attempts"`;

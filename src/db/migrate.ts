@@ -8,6 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
+import { ConfigError } from "../errors.js";
 
 /** The key `prisma migrate` takes with pg_advisory_lock. */
 const PRISMA_MIGRATE_LOCK_KEY = 72707369;
@@ -74,9 +75,9 @@ export async function applyMigrations(url: string, dir: string = DEFAULT_MIGRATI
       const done = new Map(rows.filter((r) => r.finished_at && !r.rolled_back_at).map((r) => [r.migration_name, r]));
       const failed = rows.find((r) => !r.finished_at && !r.rolled_back_at);
       if (failed) {
-        throw new Error(
-          `Migration ${failed.migration_name} failed earlier and is marked as unfinished in _prisma_migrations; resolve it (prisma migrate resolve) before applying more.`,
-        );
+        throw new ConfigError(`Migration ${failed.migration_name} failed earlier and is marked as unfinished in _prisma_migrations.`, {
+          hint: `Undo what it applied, then mark it: npx prisma migrate resolve --rolled-back ${failed.migration_name} (or --applied if you finished it by hand); then migrate again.`,
+        });
       }
       for (const migration of local) {
         const previous = done.get(migration.name);
@@ -114,7 +115,10 @@ async function applyOne(client: pg.Client, migration: LocalMigration) {
     await client.query("COMMIT");
   } catch (error) {
     await client.query("ROLLBACK").catch(() => undefined);
-    throw new Error(`Migration ${migration.name} failed: ${(error as Error).message}`, { cause: error });
+    throw new ConfigError(`Migration ${migration.name} failed: ${(error as Error).message}`, {
+      hint: "It was rolled back whole (one transaction per migration): fix what the error names, then migrate again.",
+      cause: error,
+    });
   }
 }
 

@@ -39,7 +39,8 @@ export async function prepareDatabase(options: PrepareDatabaseOptions): Promise<
       });
     }
     const url = validateUrl(options.databaseUrl);
-    await checkReachable(url);
+    // Either step's first connect doubles as the reachability check: both map
+    // connection failures to describeConnectionFailure.
     let migrations: MigrationReport | undefined;
     if (options.migrate) {
       migrations = await runMigrations(url);
@@ -60,6 +61,11 @@ export async function prepareDatabase(options: PrepareDatabaseOptions): Promise<
     await embedded.stop();
     throw error;
   }
+}
+
+/** Where the data lives, for people: the embedded data directory or the URL with its password masked. */
+export function describeDatabaseLocation(database: PreparedDatabase): string {
+  return database.source === "embedded" ? `embedded (${database.embedded?.dataDir})` : redactUrl(database.url);
 }
 
 /** Prints a URL with its password masked. */
@@ -88,18 +94,6 @@ function validateUrl(url: string): string {
     });
   }
   return url;
-}
-
-async function checkReachable(url: string) {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
-  try {
-    await client.connect();
-    await client.query("SELECT 1");
-  } catch (error) {
-    throw describeConnectionFailure(url, error);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
 }
 
 /** Maps pg/network errors to a ConfigError naming the cause and the fix. */
@@ -139,8 +133,9 @@ async function runMigrations(url: string): Promise<MigrationReport> {
   try {
     return await applyMigrations(url);
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
     if ((error as { code?: string }).code) throw describeConnectionFailure(url, error);
-    throw new ConfigError((error as Error).message, { cause: error });
+    throw new ConfigError((error as Error).message, { hint: "Check that prisma/migrations is present and readable.", cause: error });
   }
 }
 

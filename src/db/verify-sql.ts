@@ -1,13 +1,11 @@
 // Read-only queries the race/replay harness verifies with. Kept apart from
 // sql.ts (the write path) so that what the harness reads cannot drift into
 // what the receiver writes. Tagged templates only; identifiers come from the
-// closed map below.
+// closed map in sql.ts.
 import { Prisma } from "../generated/prisma/client.js";
 import type { MessageUniqueKey } from "../core/unique-keys.js";
 import type { Db } from "./client.js";
 import { MESSAGE_KEY_COLUMNS } from "./sql.js";
-
-const KEY_COLUMNS = MESSAGE_KEY_COLUMNS;
 
 export interface StoredMessage {
   id: string;
@@ -17,7 +15,8 @@ export interface StoredMessage {
 
 /** Every Message carrying this stored id (a unique index makes more than one impossible, unless the receiver's schema lacks it). */
 export async function findMessagesByKey(db: Db, key: MessageUniqueKey, value: string): Promise<StoredMessage[]> {
-  const col = KEY_COLUMNS[key];
+  const col = MESSAGE_KEY_COLUMNS[key];
+  // Compared as text, so a bare provider id that is no uuid finds nothing instead of failing the cast.
   const cmp = key === "aiDraftId" ? Prisma.sql`${col}::text = ${value}` : Prisma.sql`${col} = ${value}`;
   return db.$queryRaw<StoredMessage[]>`
     SELECT "id"::text AS "id", "clientId"::text AS "clientId", "leadId"::text AS "leadId"

@@ -106,12 +106,12 @@ const TRANSPORT_HEADERS = new Set([
   "x-real-ip",
 ]);
 
-export function isSecretHeader(name: string): boolean {
+function isSecretHeader(name: string): boolean {
   const lower = name.toLowerCase();
   return SECRET_HEADERS.has(lower) || SECRET_NAME.test(lower);
 }
 
-export function isSecretQueryParam(name: string): boolean {
+function isSecretQueryParam(name: string): boolean {
   return SECRET_QUERY.has(name.toLowerCase()) || SECRET_NAME.test(name);
 }
 
@@ -120,7 +120,7 @@ export function isSecretQueryParam(name: string): boolean {
  * under a prefix (/app/api/webhooks/email), or a /<provider>[/...] prefix
  * (aliases such as /gohighlevel count).
  */
-export function providerFromRequestPath(pathname: string): ProviderName | undefined {
+function providerFromRequestPath(pathname: string): ProviderName | undefined {
   const exact = providerForPath(pathname);
   if (exact) return exact;
   const trimmed = pathname.replace(/\/+$/, "");
@@ -153,7 +153,7 @@ const EVENT_FIELDS: Record<ProviderName, (b: Obj) => unknown> = {
 };
 
 /** Which provider a body looks like; several matching shapes are settled by whose planner accepts it. */
-export function providerFromBody(body: unknown, url: URL): ProviderName | undefined {
+function providerFromBody(body: unknown, url: URL): ProviderName | undefined {
   if (!isObject(body)) return undefined;
   const candidates = PROVIDER_NAMES.filter((name) => BODY_SHAPES[name](body));
   if (candidates.length <= 1) return candidates[0];
@@ -169,7 +169,7 @@ function tryPlan(provider: ProviderName, body: unknown, url: URL): DeliveryPlan 
 }
 
 /** The event name the provider itself would report (its planner's eventType), else the raw event field. */
-export function eventNameFor(provider: ProviderName | undefined, body: unknown, plan: DeliveryPlan | undefined): string {
+function eventNameFor(provider: ProviderName | undefined, body: unknown, plan: DeliveryPlan | undefined): string {
   if (plan) return plan.eventType;
   if (!isObject(body)) return "event";
   const candidates = provider
@@ -180,7 +180,7 @@ export function eventNameFor(provider: ProviderName | undefined, body: unknown, 
 }
 
 /** "InboundMessage" → "inbound_message", "LEAD_REPLIED" → "lead_replied": the style of fixtures/. */
-export function fixtureBaseName(event: string): string {
+function fixtureBaseName(event: string): string {
   const name = event
     .replace(/([a-z0-9])([A-Z])/g, "$1_$2")
     .toLowerCase()

@@ -13,14 +13,14 @@ import { upsertClient } from "../providers/client-store.js";
 import { planDeliveryFor } from "../providers/registry.js";
 import type { ClientRef, DeliveryPlan, ProviderName } from "../providers/types.js";
 import { resolveDeliveryUrl, type EngineTarget } from "./engine.js";
-import { loadFixtures, type Fixture } from "./fixtures.js";
+import type { Fixture } from "./fixtures.js";
 import { mutateUniqueId } from "./mutate.js";
 import { authenticateDelivery, type TestSigningKeys } from "./signing.js";
 import type { PreparedDelivery } from "./types.js";
 
 export const BUILTIN_FIXTURES_DIR = fileURLToPath(new URL("../../fixtures/", import.meta.url));
 export const DEFAULT_RACE_FIXTURE = path.join(BUILTIN_FIXTURES_DIR, "emailbison", "lead_replied.json");
-export const DEFAULT_CLIENTS_FILE = path.join(BUILTIN_FIXTURES_DIR, "clients.json");
+const DEFAULT_CLIENTS_FILE = path.join(BUILTIN_FIXTURES_DIR, "clients.json");
 
 export interface PreparedCase {
   name: string;
@@ -35,16 +35,10 @@ export interface PreparedCase {
   notes: string[];
 }
 
-export function loadCaseFixtures(paths: readonly string[], provider?: ProviderName): Fixture[] {
-  const fixtures = loadFixtures([...paths], { provider });
-  if (fixtures.length === 0) throw new ConfigError(`No fixtures found in ${paths.join(", ")}.`, { hint: "Fixtures are <provider>/<event>.json files holding a bare request body." });
-  return fixtures;
-}
-
 const clientsCache = new Map<string, ClientConfig[]>();
 
 /** clients.json entries; an absent default file means "none" (an explicit --clients file must exist). */
-export function readClients(explicit?: string): ClientConfig[] {
+function readClients(explicit?: string): ClientConfig[] {
   const file = explicit ?? DEFAULT_CLIENTS_FILE;
   let clients = clientsCache.get(file);
   if (!clients) {
@@ -55,7 +49,7 @@ export function readClients(explicit?: string): ClientConfig[] {
 }
 
 /** The clients.json entry a ClientRef names, if any. */
-export function findClientConfig(clients: readonly ClientConfig[], ref: ClientRef): ClientConfig | undefined {
+function findClientConfig(clients: readonly ClientConfig[], ref: ClientRef): ClientConfig | undefined {
   switch (ref.by) {
     case "slug":
       return clients.find((c) => c.slug === ref.value);
@@ -175,11 +169,17 @@ export async function ensureClientsFor(
         hint: `Create it first: dedupe-cli clients load ${path.relative(process.cwd(), file) || file} --database-url <url>`,
       });
     }
-    if (!c.client) throw new ConfigError(`${file} has no client matching ${describeClientRef(c.plan.client)} (needed by ${c.fixturePath}).`);
+    if (!c.client) {
+      throw new ConfigError(`${file} has no client matching ${describeClientRef(c.plan.client)} (needed by ${c.fixturePath}).`, {
+        hint: "Add that client to the file, or pass --clients <file> naming one that has it.",
+      });
+    }
     // Upsert by slug, safe against a concurrent harness or `clients load`.
     await upsertClient(db.prisma, c.client);
     if (!(await resolver.resolve(c.plan.client))) {
-      throw new ConfigError(`Created client ${c.client.slug}, yet nothing matches ${describeClientRef(c.plan.client)}: another client holds one of its ids.`);
+      throw new ConfigError(`Created client ${c.client.slug}, yet nothing matches ${describeClientRef(c.plan.client)}: another client holds one of its ids.`, {
+        hint: "See which with `dedupe-cli clients list`; give each client its own ids, or start empty with --fresh.",
+      });
     }
   }
 }

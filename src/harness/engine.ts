@@ -1,6 +1,6 @@
 // Chooses where deliveries go: the real router in this process, on the
 // resolved database, or an HTTP receiver.
-import type { ConflictStrategy } from "../core/messages.js";
+import { DEFAULT_CONFLICT_STRATEGY, type ConflictStrategy } from "../core/messages.js";
 import type { DbHandle } from "../db/client.js";
 import { readDatabaseClock, readStatementWindows } from "../db/verify-sql.js";
 import { PROVIDER_ROUTES, type ProviderName } from "../providers/types.js";
@@ -13,7 +13,7 @@ import type { DatabaseObserver, DeliveryEngine } from "./types.js";
 export type EngineTarget = { kind: "in-process" } | { kind: "http"; baseUrl?: string; url?: string };
 
 /** Origin the in-process Requests carry (never resolved; only path and query matter to the router). */
-export const IN_PROCESS_ORIGIN = "http://dedupe-cli.internal";
+const IN_PROCESS_ORIGIN = "http://dedupe-cli.internal";
 
 export interface OpenedEngine {
   engine: DeliveryEngine;
@@ -36,10 +36,20 @@ export async function createEngine(target: EngineTarget, db: DbHandle, options: 
       onEvent: () => undefined,
     });
     const engine = createInProcessEngine({ handler, pool: db.pool, observer: createDatabaseObserver(db) });
-    return { engine, signer, description: "in-process router", close: () => engine.close() };
+    return { engine, signer, description: describeTarget(target), close: () => engine.close() };
   }
   const engine = createHttpEngine({ timeoutMs: options.timeoutMs, observer: createDatabaseObserver(db) });
-  return { engine, signer, description: target.url ?? target.baseUrl ?? "", close: () => engine.close() };
+  return { engine, signer, description: describeTarget(target), close: () => engine.close() };
+}
+
+/** How a report names the receiver. */
+export function describeTarget(target: EngineTarget): string {
+  return target.kind === "in-process" ? "in-process router" : (target.url ?? target.baseUrl ?? "");
+}
+
+/** The strategy a report names: the core's, in-process; an HTTP receiver's own is unknown. */
+export function describeStrategy(target: EngineTarget, strategy: ConflictStrategy | undefined): string | null {
+  return target.kind === "in-process" ? (strategy ?? DEFAULT_CONFLICT_STRATEGY) : null;
 }
 
 /** Where a provider's deliveries go for this target, before the fixture's own query is added. */
@@ -53,7 +63,7 @@ export function resolveDeliveryUrl(target: EngineTarget, provider: ProviderName)
 }
 
 /** Statement windows of the verification database (the receiver's), from pg_stat_activity. */
-export function createDatabaseObserver(db: DbHandle): DatabaseObserver {
+function createDatabaseObserver(db: DbHandle): DatabaseObserver {
   let since: Date | undefined;
   return {
     async begin() {

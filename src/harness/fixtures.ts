@@ -10,9 +10,7 @@ import { formatIssuePath } from "../providers/common.js";
 import { parseProviderName } from "../providers/registry.js";
 import type { ProviderName } from "../providers/types.js";
 
-export { loadClientsConfig, type ClientConfig, type ClientsConfig } from "../providers/client-config.js";
-
-export const fixtureMetaSchema = z.looseObject({
+const fixtureMetaSchema = z.looseObject({
   description: z.string().optional(),
   /** Extra query parameters, e.g. { "clientId": "acme" }. */
   query: z.record(z.string(), z.string()).optional(),
@@ -83,7 +81,7 @@ function collectFiles(dir: string, out: string[]) {
   }
 }
 
-export function providerFromPath(file: string): ProviderName | undefined {
+function providerFromPath(file: string): ProviderName | undefined {
   const dirs = path.dirname(file).split(path.sep).reverse();
   for (const dir of dirs) {
     const provider = parseProviderName(dir);

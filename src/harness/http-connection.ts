@@ -118,7 +118,7 @@ export class HttpConnection {
   }
 }
 
-export function serialiseRequest(delivery: PreparedDelivery, origin: URL): Buffer {
+function serialiseRequest(delivery: PreparedDelivery, origin: URL): Buffer {
   const lines = [`POST ${delivery.url.pathname}${delivery.url.search} HTTP/1.1`];
   const seen = new Set<string>();
   for (const [name, value] of Object.entries(delivery.headers)) {

@@ -6,6 +6,7 @@ import { buildJobDedupeKey } from "../core/jobs.js";
 import type { RowCounts } from "../db/sql.js";
 import type { JobKeyCount, StoredMessage } from "../db/verify-sql.js";
 import type { DeliveryPlan } from "../providers/types.js";
+import { countStatuses } from "./stats.js";
 import type { DeliveryOutcome, InvariantResult } from "./types.js";
 
 export interface CaseEvidence {
@@ -152,11 +153,7 @@ export function evaluateCase(evidence: CaseEvidence): InvariantResult[] {
   return results;
 }
 
-function summariseStatuses(outcomes: readonly DeliveryOutcome[]): string {
-  const counts = new Map<string, number>();
-  for (const o of outcomes) {
-    const k = o.status === null ? "error" : String(o.status);
-    counts.set(k, (counts.get(k) ?? 0) + 1);
-  }
-  return [...counts].map(([k, v]) => `${v} x ${k}`).join(", ");
-}
+const summariseStatuses = (outcomes: readonly DeliveryOutcome[]) =>
+  Object.entries(countStatuses(outcomes))
+    .map(([k, v]) => `${v} x ${k}`)
+    .join(", ");

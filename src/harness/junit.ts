@@ -2,7 +2,7 @@
 // testcase per invariant. An inconclusive invariant is reported as skipped,
 // never as passed.
 import fs from "node:fs/promises";
-import type { HarnessResult } from "./types.js";
+import type { HarnessResult, InvariantResult } from "./types.js";
 
 export function escapeXml(text: string): string {
   return text
@@ -14,6 +14,15 @@ export function escapeXml(text: string): string {
     .replace(/>/g, "&gt;")
     .replace(/"/g, "&quot;")
     .replace(/'/g, "&apos;");
+}
+
+/** One invariant as a testcase: a failure, "skipped" when inconclusive, empty when it held. */
+export function renderTestcase(classname: string, inv: InvariantResult): string {
+  const open = `    <testcase classname="${escapeXml(classname)}" name="${escapeXml(inv.name)}" time="0">`;
+  const detail = `expected ${inv.expected}; observed ${inv.observed}${inv.witnesses?.length ? `; witness slots ${inv.witnesses.join(", ")}` : ""}`;
+  if (inv.status === "fail") return `${open}\n      <failure message="${escapeXml(detail)}" type="InvariantViolation">${escapeXml(detail)}</failure>\n    </testcase>`;
+  if (inv.status === "inconclusive") return `${open}\n      <skipped message="${escapeXml(`inconclusive: ${detail}`)}"/>\n    </testcase>`;
+  return `${open}</testcase>`;
 }
 
 export function renderJunit(result: HarnessResult): string {
@@ -28,13 +37,7 @@ export function renderJunit(result: HarnessResult): string {
     failures += caseFailures;
     skipped += caseSkipped;
     const seconds = (c.latency.max / 1000).toFixed(3);
-    const cases = c.invariants.map((inv) => {
-      const open = `    <testcase classname="${escapeXml(`dedupe-cli.${result.command}.${c.name}`)}" name="${escapeXml(inv.name)}" time="0">`;
-      const detail = `expected ${inv.expected}; observed ${inv.observed}${inv.witnesses?.length ? `; witness slots ${inv.witnesses.join(", ")}` : ""}`;
-      if (inv.status === "fail") return `${open}\n      <failure message="${escapeXml(detail)}" type="InvariantViolation">${escapeXml(detail)}</failure>\n    </testcase>`;
-      if (inv.status === "inconclusive") return `${open}\n      <skipped message="${escapeXml(`inconclusive: ${detail}`)}"/>\n    </testcase>`;
-      return `${open}</testcase>`;
-    });
+    const cases = c.invariants.map((inv) => renderTestcase(`dedupe-cli.${result.command}.${c.name}`, inv));
     suites.push(
       `  <testsuite name="${escapeXml(c.name)}" tests="${c.invariants.length}" failures="${caseFailures}" skipped="${caseSkipped}" errors="0" time="${seconds}">\n${cases.join("\n")}\n  </testsuite>`,
     );

@@ -1,59 +1,47 @@
 // `race`: N identical deliveries of one fixture released together, then the
 // database asked whether the receiver kept its promises. Rounds re-key the
 // payload so no round can dedupe against earlier data.
-import type { ConflictStrategy } from "../core/messages.js";
-import type { DbHandle } from "../db/client.js";
-import type { ProviderName } from "../providers/types.js";
-import { createEngine, type EngineTarget } from "./engine.js";
-import { ensureClientsFor, loadCaseFixtures, prepareCase } from "./deliveries.js";
+import { createEngine, describeStrategy, type EngineTarget } from "./engine.js";
+import { ensureClientsFor, prepareCase } from "./deliveries.js";
+import { loadFixtures, type Fixture } from "./fixtures.js";
 import { buildHarnessResult } from "./result.js";
-import { takeBeforeSnapshot, verifyCase, type BeforeSnapshot, type IdForm } from "./verify.js";
-import type { CaseResult, HarnessResult, PreparedDelivery } from "./types.js";
+import { takeBeforeSnapshot, verifyCase, type BeforeSnapshot } from "./verify.js";
+import type { CaseResult, HarnessResult, HarnessRunOptions, PreparedDelivery } from "./types.js";
 
 /** Extra attempts for a round whose race was too poorly synchronised to judge. */
 const INCONCLUSIVE_RETRIES = 2;
 
-export interface RaceOptions {
-  /** Verification database; in-process it is also the receiver's database. */
-  db: DbHandle;
-  /** Fixture files or directories (directories are searched recursively). */
-  fixtures: string[];
-  /** Override the provider otherwise taken from each fixture's parent folder. */
-  provider?: ProviderName;
+export interface RunRaceOptions extends HarnessRunOptions {
   /** Deliveries per round. */
   n: number;
   rounds?: number;
-  /** in-process (default) or an HTTP receiver. */
-  target?: EngineTarget;
-  /** In-process only: the core's conflict strategy. */
-  strategy?: ConflictStrategy;
   /** Race the fixture's bytes as they are instead of a fresh unique id per round. */
   asIs?: boolean;
-  idForm?: IdForm;
-  /** clients.json used to create (embedded) or check (external) the clients fixtures reference. */
-  clientsFile?: string;
-  /** Create missing clients (true on the embedded database; false: a missing client is a ConfigError). */
-  createClients?: boolean;
   /** Largest concurrency the DB pool can carry (in-process), for the race-quality threshold. */
   concurrencyCap?: number;
-  timeoutMs?: number;
   /** Warm the receiver with deliveries naming an unknown client before each round (default true). */
   warmup?: boolean;
-  onProgress?: (line: string) => void;
-  signal?: AbortSignal;
 }
 
-export async function runRace(options: RaceOptions): Promise<HarnessResult> {
+export async function runRace(options: RunRaceOptions): Promise<HarnessResult> {
   const startedAt = performance.now();
   const rounds = options.rounds ?? 1;
   const idForm = options.idForm ?? "auto";
   const progress = options.onProgress ?? (() => undefined);
   const target: EngineTarget = options.target ?? { kind: "in-process" };
-  const fixtures = await loadCaseFixtures(options.fixtures, options.provider);
+  const fixtures = loadFixtures(options.paths, { provider: options.provider });
   const engine = await createEngine(target, options.db, { strategy: options.strategy, timeoutMs: options.timeoutMs });
   const cases: CaseResult[] = [];
+  const prepare = (fixture: Fixture, round: number) =>
+    prepareCase(fixture, { round, freshId: !options.asIs, target, signer: engine.signer, clientsFile: options.clientsFile });
+  const maxAttempts = 1 + (options.asIs ? 0 : INCONCLUSIVE_RETRIES);
   try {
-    for (const fixture of fixtures) {
+    // Clients for every fixture first (a fresh id names the same client): a
+    // missing one is a configuration error that must stop the run before
+    // any fixture is raced.
+    const firstRounds = fixtures.map((fixture) => prepare(fixture, 1));
+    await ensureClientsFor(firstRounds, options.db, { clientsFile: options.clientsFile, create: options.createClients ?? false });
+    for (const [index, fixture] of fixtures.entries()) {
       for (let round = 1; round <= rounds; round++) {
         if (options.signal?.aborted) break;
         // A round too poorly synchronised to judge (a GC pause or scheduler
@@ -61,13 +49,12 @@ export async function runRace(options: RaceOptions): Promise<HarnessResult> {
         // reported inconclusive at once; it can never turn into a pass on its
         // own, since every retry is judged by the same thresholds.
         let result!: CaseResult;
-        for (let attempt = 1; attempt <= 1 + (options.asIs ? 0 : INCONCLUSIVE_RETRIES); attempt++) {
-          const prepared = prepareCase(fixture, { round, freshId: !options.asIs, target, signer: engine.signer, clientsFile: options.clientsFile });
-          await ensureClientsFor([prepared], options.db, { clientsFile: options.clientsFile, create: options.createClients ?? false });
+        for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+          const prepared = round === 1 && attempt === 1 ? firstRounds[index]! : prepare(fixture, round);
           const deliveries: PreparedDelivery[] = Array.from({ length: options.n }, (_, slot) => ({ ...prepared.delivery, slot }));
           const warmup = options.warmup === false ? undefined : deliveries.map((d) => ({ ...prepared.warmup, slot: d.slot }));
           let before: BeforeSnapshot | undefined;
-          const observation = await engine.engine.race(deliveries, {
+          const { outcomes, ...observed } = await engine.engine.race(deliveries, {
             warmup,
             // After the warm-up: a receiver that wrote something for it is not blamed for the race.
             beforeRelease: async () => {
@@ -79,19 +66,13 @@ export async function runRace(options: RaceOptions): Promise<HarnessResult> {
             db: options.db,
             subject: { name: prepared.name, fixture: fixture.path, round, plan: prepared.plan, expectedStatus: prepared.expectedStatus },
             before,
-            outcomes: observation.outcomes,
+            outcomes,
             idForm,
-            race: {
-              releaseSpreadMs: observation.releaseSpreadMs,
-              peakConcurrency: observation.peakConcurrency,
-              concurrencySource: observation.concurrencySource,
-              databaseOverlap: observation.databaseOverlap,
-              concurrencyCap: target.kind === "in-process" ? options.concurrencyCap : undefined,
-            },
+            race: { ...observed, concurrencyCap: target.kind === "in-process" ? options.concurrencyCap : undefined },
             notes: prepared.notes,
           });
-          if (result.verdict !== "inconclusive" || attempt > INCONCLUSIVE_RETRIES || options.asIs || options.signal?.aborted) break;
-          progress(`inconclusive ${result.name}  spread ${observation.releaseSpreadMs.toFixed(2)} ms: racing again with a fresh id (attempt ${attempt + 1})`);
+          if (result.verdict !== "inconclusive" || attempt === maxAttempts || options.signal?.aborted) break;
+          progress(`inconclusive ${result.name}  spread ${observed.releaseSpreadMs.toFixed(2)} ms: racing again with a fresh id (attempt ${attempt + 1})`);
         }
         cases.push(result);
         progress(
@@ -106,7 +87,7 @@ export async function runRace(options: RaceOptions): Promise<HarnessResult> {
     command: "race",
     mode: engine.engine.mode,
     target: engine.description,
-    strategy: target.kind === "in-process" ? (options.strategy ?? "on-conflict") : null,
+    strategy: describeStrategy(target, options.strategy),
     n: options.n,
     cases,
     startedAt,

@@ -3,34 +3,20 @@
 // wrote exactly the message and jobs the plan says, and that duplicates
 // dedupe and write nothing.
 import { countRows } from "../db/sql.js";
-import type { DbHandle } from "../db/client.js";
-import type { ProviderName } from "../providers/types.js";
-import { createEngine, type EngineTarget } from "./engine.js";
-import { ensureClientsFor, loadCaseFixtures, prepareCase } from "./deliveries.js";
+import { createEngine, describeStrategy, type EngineTarget } from "./engine.js";
+import { ensureClientsFor, prepareCase } from "./deliveries.js";
+import { loadFixtures } from "./fixtures.js";
 import { buildHarnessResult } from "./result.js";
-import { takeBeforeSnapshot, verifyCase, type IdForm } from "./verify.js";
-import type { CaseResult, HarnessResult, PreparedDelivery } from "./types.js";
-import type { ConflictStrategy } from "../core/messages.js";
+import { takeBeforeSnapshot, verifyCase } from "./verify.js";
+import type { CaseResult, HarnessResult, HarnessRunOptions, PreparedDelivery } from "./types.js";
 
-export interface ReplayOptions {
-  db: DbHandle;
-  /** Fixture files or directories (searched recursively). */
-  paths: string[];
-  provider?: ProviderName;
-  target?: EngineTarget;
-  strategy?: ConflictStrategy;
+export interface ReplayOptions extends HarnessRunOptions {
   /** Deliveries per fixture (default 2: once, then again). */
   times?: number;
   /** Most deliveries of one fixture in flight (default 1: strictly one after the other). */
   concurrency?: number;
   /** Re-key each fixture with a fresh unique id (default: replay the bytes as they are). */
   freshIds?: boolean;
-  idForm?: IdForm;
-  clientsFile?: string;
-  createClients?: boolean;
-  timeoutMs?: number;
-  onProgress?: (line: string) => void;
-  signal?: AbortSignal;
 }
 
 export async function runReplay(options: ReplayOptions): Promise<HarnessResult> {
@@ -39,7 +25,7 @@ export async function runReplay(options: ReplayOptions): Promise<HarnessResult> 
   const concurrency = options.concurrency ?? 1;
   const idForm = options.idForm ?? "auto";
   const target: EngineTarget = options.target ?? { kind: "in-process" };
-  const fixtures = await loadCaseFixtures(options.paths, options.provider);
+  const fixtures = loadFixtures(options.paths, { provider: options.provider });
   const engine = await createEngine(target, options.db, { strategy: options.strategy, timeoutMs: options.timeoutMs });
   const cases: CaseResult[] = [];
   try {
@@ -81,7 +67,7 @@ export async function runReplay(options: ReplayOptions): Promise<HarnessResult> 
     command: "replay",
     mode: engine.engine.mode,
     target: engine.description,
-    strategy: target.kind === "in-process" ? (options.strategy ?? "on-conflict") : null,
+    strategy: describeStrategy(target, options.strategy),
     n: times,
     cases,
     startedAt,

@@ -14,7 +14,7 @@ function formatWitnesses(inv: InvariantResult): string {
   return w.length > MAX_WITNESSES_SHOWN ? `${shown}, ... (${w.length})` : shown;
 }
 
-const VERDICT_WORD = { pass: "PASS", fail: "FAIL", inconclusive: "INCONCLUSIVE" } as const;
+export const VERDICT_WORD = { pass: "PASS", fail: "FAIL", inconclusive: "INCONCLUSIVE" } as const;
 
 /** Human-readable report. Cases that passed collapse to one line when there are many. */
 export function renderTable(result: HarnessResult, options: { color?: boolean } = {}): string {

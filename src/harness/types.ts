@@ -1,7 +1,33 @@
 // Shared shapes of the replay/race harness. Times are milliseconds on the
 // performance.now() clock of the process that ran the deliveries, so release
 // and response instants of one run are directly comparable.
+import type { ConflictStrategy } from "../core/messages.js";
+import type { DbHandle } from "../db/client.js";
 import type { DeliveryPlan, ProviderName } from "../providers/types.js";
+import type { EngineTarget } from "./engine.js";
+import type { IdForm } from "./verify.js";
+
+/** What runRace and runReplay (and so verify's stages) are both given. */
+export interface HarnessRunOptions {
+  /** Verification database; in-process it is also the receiver's database. */
+  db: DbHandle;
+  /** Fixture files or directories (directories are searched recursively). */
+  paths: string[];
+  /** Override the provider otherwise taken from each fixture's parent folder. */
+  provider?: ProviderName;
+  /** in-process (default) or an HTTP receiver. */
+  target?: EngineTarget;
+  /** In-process only: the core's conflict strategy. */
+  strategy?: ConflictStrategy;
+  idForm?: IdForm;
+  /** clients.json used to create (embedded) or check (external) the clients fixtures reference. */
+  clientsFile?: string;
+  /** Create missing clients (true on the embedded database; false: a missing client is a ConfigError). */
+  createClients?: boolean;
+  timeoutMs?: number;
+  onProgress?: (line: string) => void;
+  signal?: AbortSignal;
+}
 
 /** One HTTP request, ready to send in-process or over a socket. */
 export interface PreparedDelivery {

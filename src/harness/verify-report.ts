@@ -4,11 +4,10 @@
 // "skipped", never "passed").
 import fs from "node:fs/promises";
 import Table from "cli-table3";
-import { escapeXml } from "./junit.js";
+import { escapeXml, renderTestcase } from "./junit.js";
+import { VERDICT_WORD } from "./report.js";
 import type { InvariantResult } from "./types.js";
 import type { StageResult, VerifyResult } from "./verify-run.js";
-
-const WORD = { pass: "PASS", fail: "FAIL", inconclusive: "INCONCLUSIVE" } as const;
 
 export function renderVerifyTable(result: VerifyResult, options: { color?: boolean } = {}): string {
   const style = { head: options.color ? ["cyan"] : [], border: options.color ? ["grey"] : [] };
@@ -16,19 +15,19 @@ export function renderVerifyTable(result: VerifyResult, options: { color?: boole
   for (const s of result.stages) {
     const units = [...s.cases.map((c) => c.verdict), ...s.checks.map((c) => c.status)];
     const numbers = Object.entries(s.numbers).map(([k, v]) => `${k} ${v}`).join(", ");
-    table.push([s.name, WORD[s.verdict], `${units.filter((u) => u === "pass").length}/${units.length}`, [numbers, ...s.notes].filter(Boolean).join("\n"), `${(s.durationMs / 1000).toFixed(1)} s`]);
+    table.push([s.name, VERDICT_WORD[s.verdict], `${units.filter((u) => u === "pass").length}/${units.length}`, [numbers, ...s.notes].filter(Boolean).join("\n"), `${(s.durationMs / 1000).toFixed(1)} s`]);
   }
   const out = [table.toString()];
   const problems = listProblems(result);
   if (problems.length > 0) {
     // Fixture names have no spaces: wrap them mid-word rather than cut them off.
     const detail = new Table({ head: ["stage", "case", "invariant", "expected", "observed"], style, wordWrap: true, wrapOnWordBoundary: false, colWidths: [17, 30, 22, 26, 40] });
-    for (const p of problems.slice(0, 40)) detail.push([p.stage, p.case, `${p.invariant.name} (${WORD[p.invariant.status]})`, p.invariant.expected, p.invariant.observed]);
+    for (const p of problems.slice(0, 40)) detail.push([p.stage, p.case, `${p.invariant.name} (${VERDICT_WORD[p.invariant.status]})`, p.invariant.expected, p.invariant.observed]);
     out.push(detail.toString());
     if (problems.length > 40) out.push(`... and ${problems.length - 40} more (see --json or --junit)`);
   }
   const how = `${result.mode} (${result.target})${result.strategy ? `, strategy ${result.strategy}` : ""}, N=${result.n} x ${result.rounds} round(s), drain ${result.drain}`;
-  out.push(`verify: ${WORD[result.verdict]} in ${(result.durationMs / 1000).toFixed(1)} s; ${how}`);
+  out.push(`verify: ${VERDICT_WORD[result.verdict]} in ${(result.durationMs / 1000).toFixed(1)} s; ${how}`);
   return `${out.join("\n")}\n`;
 }
 
@@ -53,31 +52,23 @@ export function verifyToJson(result: VerifyResult): string {
   return `${JSON.stringify(result)}\n`;
 }
 
-function testcase(classname: string, inv: InvariantResult): string {
-  const open = `    <testcase classname="${escapeXml(classname)}" name="${escapeXml(inv.name)}" time="0">`;
-  const detail = `expected ${inv.expected}; observed ${inv.observed}${inv.witnesses?.length ? `; witness slots ${inv.witnesses.join(", ")}` : ""}`;
-  if (inv.status === "fail") return `${open}\n      <failure message="${escapeXml(detail)}" type="InvariantViolation">${escapeXml(detail)}</failure>\n    </testcase>`;
-  if (inv.status === "inconclusive") return `${open}\n      <skipped message="${escapeXml(`inconclusive: ${detail}`)}"/>\n    </testcase>`;
-  return `${open}</testcase>`;
-}
-
 function renderSuite(stage: StageResult): { xml: string; tests: number; failures: number; skipped: number } {
   const cases: string[] = [];
   const all: InvariantResult[] = [];
   for (const c of stage.cases) {
     for (const inv of c.invariants) {
-      cases.push(testcase(`dedupe-cli.verify.${stage.name}.${c.name}`, inv));
+      cases.push(renderTestcase(`dedupe-cli.verify.${stage.name}.${c.name}`, inv));
       all.push(inv);
     }
   }
   for (const inv of stage.checks) {
-    cases.push(testcase(`dedupe-cli.verify.${stage.name}`, inv));
+    cases.push(renderTestcase(`dedupe-cli.verify.${stage.name}`, inv));
     all.push(inv);
   }
   if (!stage.completed) {
     // An interrupted or unstarted stage must not read as green.
     const inv: InvariantResult = { name: "stage-completed", expected: "the stage ran to the end", observed: stage.notes.join("; ") || "no", status: "inconclusive" };
-    cases.push(testcase(`dedupe-cli.verify.${stage.name}`, inv));
+    cases.push(renderTestcase(`dedupe-cli.verify.${stage.name}`, inv));
     all.push(inv);
   }
   const failures = all.filter((i) => i.status === "fail").length;
@@ -86,7 +77,7 @@ function renderSuite(stage: StageResult): { xml: string; tests: number; failures
   return { xml, tests: all.length, failures, skipped };
 }
 
-export function renderVerifyJunit(result: VerifyResult): string {
+function renderVerifyJunit(result: VerifyResult): string {
   const suites = result.stages.map(renderSuite);
   const total = (k: "tests" | "failures" | "skipped") => suites.reduce((s, x) => s + x[k], 0);
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="dedupe-cli verify" tests="${total("tests")}" failures="${total("failures")}" skipped="${total("skipped")}" errors="0" time="${(result.durationMs / 1000).toFixed(3)}">\n${suites.map((s) => s.xml).join("\n")}\n</testsuites>\n`;

@@ -3,22 +3,18 @@
 // more and check that nothing new is enqueued. Each stage is judged on its
 // own, so a report names the stage, the fixture and the promise that broke.
 // A stage that fails does not stop the later ones: one run shows everything.
-import type { ConflictStrategy } from "../core/messages.js";
-import type { DbHandle } from "../db/client.js";
 import { countRows } from "../db/sql.js";
 import { countOpenJobsForMessages, listJobsForMessages, type RunJobRow } from "../db/verify-run-sql.js";
 import { drainJobs } from "../jobs/runner.js";
 import type { DrainProgress, DrainSummary } from "../jobs/summary.js";
 import type { JobHandlerMap } from "../jobs/types.js";
-import type { EngineTarget } from "./engine.js";
+import { describeStrategy, describeTarget, type EngineTarget } from "./engine.js";
 import { runRace } from "./race.js";
 import { runReplay } from "./replay.js";
 import { combineVerdicts } from "./stats.js";
-import type { CaseResult, HarnessResult, InvariantResult, InvariantStatus } from "./types.js";
-import type { IdForm } from "./verify.js";
+import type { CaseResult, HarnessResult, HarnessRunOptions, InvariantResult, InvariantStatus } from "./types.js";
 
-export const VERIFY_STAGES = ["replay", "race", "drain", "late-duplicates"] as const;
-export type VerifyStageName = (typeof VERIFY_STAGES)[number];
+export type VerifyStageName = "replay" | "race" | "drain" | "late-duplicates";
 
 /** One fixture (or race round, or fixture's jobs) within a stage. */
 export interface StageCase {
@@ -68,26 +64,14 @@ export type VerifyDrain =
   /** The user's own workers run the jobs; verify waits for them up to timeoutMs. */
   | { kind: "external"; timeoutMs: number; pollMs?: number };
 
-export interface VerifyOptions {
-  /** The database the receiver writes to (in-process: also the receiver's). */
-  db: DbHandle;
-  /** Fixture files or directories. */
-  paths: string[];
+export interface VerifyOptions extends Omit<HarnessRunOptions, "provider"> {
   /** Deliveries per race round, and rounds per fixture. */
   n: number;
   rounds: number;
-  target?: EngineTarget;
-  strategy?: ConflictStrategy;
   drain?: VerifyDrain;
-  idForm?: IdForm;
-  clientsFile?: string;
-  createClients?: boolean;
   /** In-process: the pool size, which caps the concurrency a race can reach. */
   concurrencyCap?: number;
-  timeoutMs?: number;
-  onProgress?: (line: string) => void;
   onDrainProgress?: (progress: DrainProgress) => void;
-  signal?: AbortSignal;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -97,8 +81,9 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
   const progress = options.onProgress ?? (() => undefined);
   const target: EngineTarget = options.target ?? { kind: "in-process" };
   const drain: VerifyDrain = options.drain ?? { kind: "in-process" };
-  const common = {
+  const common: HarnessRunOptions = {
     db: options.db,
+    paths: options.paths,
     target,
     strategy: options.strategy,
     idForm: options.idForm,
@@ -136,7 +121,7 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
   };
 
   await run(1, "replay", "every fixture delivered, then delivered again", async () => {
-    const result = await runReplay({ ...common, paths: options.paths, times: 2, concurrency: 1, freshIds: false, onProgress: (l) => progress(`  replay ${l}`) });
+    const result = await runReplay({ ...common, times: 2, concurrency: 1, freshIds: false, onProgress: (l) => progress(`  replay ${l}`) });
     remember(result);
     return fromHarness("replay", result, {
       fixtures: result.cases.length,
@@ -148,7 +133,6 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
   await run(2, "race", `N=${options.n} identical deliveries released together, ${options.rounds} round(s) per fixture`, async () => {
     const result = await runRace({
       ...common,
-      fixtures: options.paths,
       n: options.n,
       rounds: options.rounds,
       concurrencyCap: target.kind === "in-process" ? options.concurrencyCap : undefined,
@@ -179,8 +163,8 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
     command: "verify",
     verdict,
     mode: target.kind === "in-process" ? "in-process" : "http",
-    target: target.kind === "in-process" ? "in-process router" : (target.url ?? target.baseUrl ?? ""),
-    strategy: target.kind === "in-process" ? (options.strategy ?? "on-conflict") : null,
+    target: describeTarget(target),
+    strategy: describeStrategy(target, options.strategy),
     n: options.n,
     rounds: options.rounds,
     paths: options.paths,
@@ -288,13 +272,13 @@ function judgeJobs(jobs: readonly RunJobRow[]): InvariantResult[] {
 
 async function lateDuplicateStage(
   options: VerifyOptions,
-  common: Omit<Parameters<typeof runReplay>[0], "paths">,
+  common: HarnessRunOptions,
   progress: (line: string) => void,
 ): Promise<StageResult> {
   const before = await countRows(options.db.prisma);
   // Replay's bytes again (the fixtures as they are, so each names a message
   // the replay stage stored and whose jobs have now run): one delivery each.
-  const result = await runReplay({ ...common, paths: options.paths, times: 1, concurrency: 1, freshIds: false, onProgress: (l) => progress(`  late ${l}`) });
+  const result = await runReplay({ ...common, times: 1, concurrency: 1, freshIds: false, onProgress: (l) => progress(`  late ${l}`) });
   const after = await countRows(options.db.prisma);
   const stage = fromHarness("late-duplicates", result, {
     fixtures: result.cases.length,

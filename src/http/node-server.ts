@@ -1,8 +1,10 @@
-// node:http in front of the Fetch handlers: IncomingMessage → Request with
-// the raw body bytes, Response → ServerResponse. Closing stops accepting at
-// once and lets in-flight requests finish.
+// node:http in front of the Fetch handlers: IncomingMessage → Request,
+// Response → ServerResponse. The body is read here once, capped, and handed
+// to the handler's readBodyWithLimit as is (the Request carries no stream of
+// it). Closing stops accepting at once and lets in-flight requests finish.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { createPrereadRequest } from "../providers/http.js";
 import type { FetchHandler } from "../providers/types.js";
 
 export interface NodeServer {
@@ -16,6 +18,7 @@ export interface NodeServer {
 }
 
 export interface StartServerOptions {
+  /** Gets Requests carrying the (capped) body; readBodyWithLimit (src/providers/http.ts) returns it without streaming. */
   handler: FetchHandler;
   host: string;
   port: number;
@@ -24,7 +27,7 @@ export interface StartServerOptions {
   onError?: (error: unknown) => void;
 }
 
-export function createNodeListener(handler: FetchHandler, bodyLimit: number, onError: (error: unknown) => void = () => undefined) {
+function createNodeListener(handler: FetchHandler, bodyLimit: number, onError: (error: unknown) => void = () => undefined) {
   return (req: http.IncomingMessage, res: http.ServerResponse) => {
     serveRequest(handler, bodyLimit, req, res).catch((error) => {
       onError(error);
@@ -37,18 +40,21 @@ export function createNodeListener(handler: FetchHandler, bodyLimit: number, onE
 async function serveRequest(handler: FetchHandler, bodyLimit: number, req: http.IncomingMessage, res: http.ServerResponse) {
   const headers = new Headers();
   for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
-  const hasBody = req.method !== "GET" && req.method !== "HEAD";
-  let body: Buffer | undefined;
+  const url = `http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`;
+  const method = req.method ?? "GET";
+  let request: Request;
   let truncated = false;
-  if (hasBody) {
+  if (method !== "GET" && method !== "HEAD") {
+    // limit + 1 bytes at most, so an oversized body still trips the handler's cap.
+    let body: Buffer;
     ({ body, truncated } = await readCapped(req, bodyLimit + 1));
-    // The Request carries the bytes we hold (limit + 1 at most, so an oversized
-    // body still reaches the handler's cap); a stale length would contradict them.
+    // The handler gets the bytes we hold; a stale length would contradict them.
     headers.delete("content-length");
     headers.delete("transfer-encoding");
+    request = createPrereadRequest(url, { method, headers }, body);
+  } else {
+    request = new Request(url, { method, headers });
   }
-  const url = `http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`;
-  const request = new Request(url, { method: req.method, headers, body: hasBody ? body : undefined });
   const response = await handler(request);
 
   const outHeaders: Record<string, string | string[]> = {};

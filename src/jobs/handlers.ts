@@ -2,7 +2,7 @@
 // checkable database work (see src/db/job-handlers-sql.ts) and is idempotent.
 import { BackgroundJobType } from "../generated/prisma/enums.js";
 import { findMessageLeadId, postProcessInboundMessage, scoreLead } from "../db/job-handlers-sql.js";
-import type { JobHandler, JobHandlerMap } from "./types.js";
+import type { JobHandler } from "./types.js";
 
 /** Marks the message processed, counts it on its lead once, creates its one reply draft. */
 export const postProcessInbound: JobHandler = async (job, ctx) => {
@@ -29,7 +29,3 @@ export const BUILTIN_HANDLERS: Readonly<Record<BackgroundJobType, JobHandler>> =
   [BackgroundJobType.INSTANTLY_INBOUND_POST_PROCESS]: postProcessInbound,
   [BackgroundJobType.LEAD_SCORING_POST_PROCESS]: scoreLeadHandler,
 };
-
-export function copyBuiltinHandlers(): JobHandlerMap {
-  return { ...BUILTIN_HANDLERS };
-}

@@ -7,21 +7,20 @@ import { completeJobs, failJobs, type JobAttempt, type JobFailure } from "../db/
 import { withRetries } from "./waker.js";
 
 export type Settlement = "succeeded" | "failed" | "retried" | "lost";
-export type TypedFailure = JobFailure & { type: string };
 
 export interface OutcomeBatcherOptions {
   db: DbHandle;
   workerId: string;
   flushSize: number;
   flushDelayMs: number;
-  /** Called once per job when its outcome is written (or found to be no longer ours: "lost"). */
-  onSettled(id: string, settlement: Settlement, retry?: { runAt: Date; delayMs: number }): void;
+  /** Called once per job when its outcome is written (or found to be no longer ours: "lost"); retryDelayMs only for "retried". */
+  onSettled(id: string, settlement: Settlement, retryDelayMs?: number): void;
   onError(error: Error): void;
 }
 
 export class OutcomeBatcher {
   private completions: JobAttempt[] = [];
-  private failures: TypedFailure[] = [];
+  private failures: JobFailure[] = [];
   private flushing: Promise<void> = Promise.resolve();
   private flushQueued = false;
   private timer?: NodeJS.Timeout;
@@ -33,7 +32,7 @@ export class OutcomeBatcher {
     this.schedule();
   }
 
-  recordFailure(failure: TypedFailure): void {
+  recordFailure(failure: JobFailure): void {
     this.failures.push(failure);
     this.schedule();
   }
@@ -77,12 +76,12 @@ export class OutcomeBatcher {
       ]);
       const doneIds = new Set(done);
       for (const { id } of completions) onSettled(id, doneIds.has(id) ? "succeeded" : "lost");
-      const byId = new Map(outcomes.map((o) => [o.id, o]));
+      const statusById = new Map(outcomes.map((o) => [o.id, o.status]));
       for (const failure of failures) {
-        const outcome = byId.get(failure.id);
-        if (!outcome) onSettled(failure.id, "lost");
-        else if (outcome.status === "FAILED") onSettled(failure.id, "failed");
-        else onSettled(failure.id, "retried", { runAt: outcome.runAt, delayMs: failure.retryDelayMs });
+        const status = statusById.get(failure.id);
+        if (!status) onSettled(failure.id, "lost");
+        else if (status === "FAILED") onSettled(failure.id, "failed");
+        else onSettled(failure.id, "retried", failure.retryDelayMs);
       }
     } catch (error) {
       this.options.onError(error as Error);

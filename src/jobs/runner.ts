@@ -17,12 +17,12 @@ import {
   type ClaimedJobRow,
   type JobAttempt,
 } from "../db/jobs-sql.js";
-import { OutcomeBatcher } from "./outcomes.js";
+import { OutcomeBatcher, type Settlement } from "./outcomes.js";
 import { computeRetryDelay, DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
 import { createWorkerId, type DrainJobsOptions } from "./options.js";
 import { createHandlerRegistry, type HandlerRegistry } from "./registry.js";
 import { DrainCounters, jobsPerSecond, type DrainProgress, type DrainSummary, type StopReason } from "./summary.js";
-import type { JobInfo } from "./types.js";
+import type { JobHandlerContext, JobInfo } from "./types.js";
 import { Waker, withRetries } from "./waker.js";
 
 type HeldState = "queued" | "running" | "finishing";
@@ -87,10 +87,10 @@ class DrainRun {
       workerId: this.workerId,
       flushSize: options.flushSize ?? this.batch,
       flushDelayMs: options.flushDelayMs ?? 2,
-      onSettled: (id, settlement, retry) => {
+      onSettled: (id, settlement, retryDelayMs) => {
         this.settle(id, settlement);
         // A retry of our own is due later; in watch mode wake up for it rather than wait for a poll.
-        if (retry && this.mode === "watch") this.waker.wakeAt(retry.runAt, retry.delayMs);
+        if (retryDelayMs !== undefined && this.mode === "watch") this.waker.wakeAfter(retryDelayMs);
       },
       onError: (error) => this.fail(error),
     });
@@ -214,24 +214,26 @@ class DrainRun {
     const handler = this.registry.find(row.type);
     if (!handler) {
       held.state = "finishing";
-      this.outcomes.recordFailure({ ...attemptOf(row), type: row.type, error: `no handler for type ${row.type}`, retryDelayMs: 0, permanent: true });
+      this.outcomes.recordFailure({ ...attemptOf(row), error: `no handler for type ${row.type}`, retryDelayMs: 0, permanent: true });
       return;
     }
     held.abort = new AbortController();
+    // A copy: a handler that mutates its job must not change what the runner's guarded writes use.
     const job: JobInfo = { ...row };
     const builtin = this.registry.builtin(row.type);
+    const ctx: JobHandlerContext = {
+      db: this.db.prisma,
+      pool: this.db.pool,
+      workerId: this.workerId,
+      signal: held.abort.signal,
+      runBuiltin: async () => {
+        if (!builtin) throw new Error(`no built-in handler for type ${row.type}`);
+        await builtin(job, { ...ctx, runBuiltin: () => Promise.reject(new Error("nested runBuiltin")) });
+      },
+    };
     let error: unknown;
     try {
-      await handler(job, {
-        db: this.db.prisma,
-        pool: this.db.pool,
-        workerId: this.workerId,
-        signal: held.abort.signal,
-        runBuiltin: async () => {
-          if (!builtin) throw new Error(`no built-in handler for type ${row.type}`);
-          await builtin(job, { db: this.db.prisma, pool: this.db.pool, workerId: this.workerId, signal: held.abort!.signal, runBuiltin: () => Promise.reject(new Error("nested runBuiltin")) });
-        },
-      });
+      await handler(job, ctx);
     } catch (caught) {
       error = caught ?? new Error("handler threw a nullish value");
     }
@@ -244,7 +246,6 @@ class DrainRun {
       const message = error instanceof Error ? error.message : String(error);
       this.outcomes.recordFailure({
         ...attemptOf(row),
-        type: row.type,
         error: message.slice(0, 2_000) || "handler failed without a message",
         retryDelayMs: computeRetryDelay(row.attempts, this.backoff),
         permanent: false,
@@ -252,7 +253,7 @@ class DrainRun {
     }
   }
 
-  private settle(id: string, field: "succeeded" | "failed" | "retried" | "lost"): void {
+  private settle(id: string, field: Settlement): void {
     const held = this.held.get(id);
     if (!held) return;
     this.held.delete(id);

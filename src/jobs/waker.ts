@@ -20,7 +20,7 @@ export class Waker {
   }
 
   /** Wakes once `delayMs` has passed (a retry of ours falls due). */
-  wakeAt(_runAt: Date, delayMs: number): void {
+  wakeAfter(delayMs: number): void {
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       this.wake();

@@ -1,18 +1,12 @@
 // What each provider folder exports to the router: a pure planner and its
 // authentication checks. The router owns everything else (body limits,
 // content types, client lookup, the single ingest statement).
+import type { ClientSecretColumn } from "../db/clients.js";
 import type { GhlKeys } from "./auth.js";
 import type { DeliveryPlan, ProviderName } from "./types.js";
 
 /** The Client columns authentication needs (selected once, cached by the router). */
-export interface ResolvedClient {
-  id: string;
-  slug: string;
-  emailBisonWebhookToken: string | null;
-  smartleadWebhookSecret: string | null;
-  unipileWebhookSecret: string | null;
-  instantlyWebhookSecret: string | null;
-}
+export type ResolvedClient = { id: string; slug: string } & Record<ClientSecretColumn, string | null>;
 
 export interface SignatureContext {
   rawBody: Uint8Array;

@@ -2,6 +2,9 @@
 // with timingSafeEqual, so neither their content nor their length leaks
 // through timing; nothing here logs or returns a secret.
 import { createHash, createPublicKey, timingSafeEqual, verify, type KeyObject } from "node:crypto";
+import type { ClientSecretColumn } from "../db/clients.js";
+import type { ResolvedClient } from "./adapter.js";
+import { WebhookAuthError } from "./errors.js";
 import { GHL_PUBLISHED_ED25519_PUBLIC_KEY, GHL_PUBLISHED_RSA_PUBLIC_KEY } from "./ghl/keys.js";
 
 /** True when `given` equals `expected`; false when either is missing or empty. */
@@ -18,6 +21,25 @@ export function matchesAnySecret(candidates: Array<string | null | undefined>, e
   // Compare every candidate so the time taken does not say which one matched.
   for (const candidate of candidates) if (compareSecret(candidate, expected)) matched = true;
   return matched;
+}
+
+/**
+ * The shared-secret check every secret-based provider makes against the
+ * resolved client. Each failure says which secret is missing or wrong and
+ * how to set it, never its value. Throws WebhookAuthError.
+ */
+export function requireSecret(
+  client: ResolvedClient,
+  column: ClientSecretColumn,
+  given: Array<string | null | undefined>,
+  names: { provider: string; sentAs: string; flag: string },
+): void {
+  const expected = client[column];
+  if (!expected) {
+    throw new WebhookAuthError(`client ${client.slug} has no ${names.provider} webhook secret configured (dedupe-cli clients add --slug ${client.slug} ${names.flag} <secret>)`);
+  }
+  if (!given.some(Boolean)) throw new WebhookAuthError(`missing ${names.provider} secret: send it as ${names.sentAs}`);
+  if (!matchesAnySecret(given, expected)) throw new WebhookAuthError(`${names.provider} secret does not match the client's (sent as ${names.sentAs})`);
 }
 
 /** Header value, with GHL's literal "N/A" (and blanks) treated as absent. */

@@ -28,7 +28,7 @@ export const clientConfigSchema = z.strictObject({
 
 export type ClientConfig = z.infer<typeof clientConfigSchema>;
 
-export const clientsFileSchema = z.object({
+const clientsFileSchema = z.object({
   $comment: z.string().optional(),
   clients: z.array(clientConfigSchema).min(1),
 });

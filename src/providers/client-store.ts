@@ -2,7 +2,7 @@
 // by slug so loading the same file twice, or from two processes at once,
 // leaves one row per slug.
 import type { Db } from "../db/client.js";
-import { upsertClientStatement, type ClientUpsertRow } from "../db/clients.js";
+import { upsertClientStatement, type ClientIdentityColumns, type ClientSecretColumn, type ClientUpsertRow } from "../db/clients.js";
 import { readUniqueViolation } from "../core/prisma-errors.js";
 import { ConfigError } from "../errors.js";
 import { normaliseInstanceUrl } from "./clients.js";
@@ -63,19 +63,10 @@ export async function upsertClients(db: Db, configs: readonly ClientConfig[]): P
   return results;
 }
 
-export interface ClientSummary {
-  id: string;
-  slug: string;
-  name: string;
-  ghlLocationId: string | null;
-  emailBisonInstanceUrl: string;
-  emailBisonWorkspaceId: string | null;
-  unipileAccountId: string | null;
-  instantlyWorkspaceId: string | null;
-  smartleadClientId: string | null;
+export type ClientSummary = { id: string } & ClientIdentityColumns & {
   /** Which secrets are set, never their values. */
-  secrets: { emailBisonWebhookToken: boolean; smartleadWebhookSecret: boolean; unipileWebhookSecret: boolean; instantlyWebhookSecret: boolean };
-}
+  secrets: Record<ClientSecretColumn, boolean>;
+};
 
 export async function listClients(db: Db): Promise<ClientSummary[]> {
   const rows = await db.client.findMany({ orderBy: { slug: "asc" } });

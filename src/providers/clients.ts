@@ -3,7 +3,7 @@
 // Misses are not cached, so a client added a moment ago is found at once.
 import type { Db } from "../db/client.js";
 import type { ResolvedClient } from "./adapter.js";
-import { sha256Hex } from "./common.js";
+import { isUuid, sha256Hex } from "./common.js";
 import type { ClientRef } from "./types.js";
 
 const CLIENT_SELECT = {
@@ -16,13 +16,15 @@ const CLIENT_SELECT = {
   instantlyWebhookSecret: true,
 } as const;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export const DEFAULT_CLIENT_CACHE_TTL_MS = 5_000;
+const DEFAULT_CLIENT_CACHE_TTL_MS = 5_000;
 
 export interface ClientResolver {
   resolve(ref: ClientRef): Promise<ResolvedClient | null>;
-  clear(): void;
+}
+
+/** `?clientId=` and the CLI take a slug or the client's uuid; only a well-formed uuid is compared with the uuid column. */
+export function whereSlugOrId(value: string): { slug: string } | { OR: [{ id: string }, { slug: string }] } {
+  return isUuid(value) ? { OR: [{ id: value }, { slug: value }] } : { slug: value };
 }
 
 /** Trailing slashes are noise in an instance URL; both stored and incoming values are compared without them. */
@@ -41,6 +43,21 @@ export function describeClientRef(ref: ClientRef): string {
     default:
       return `${ref.by} ${JSON.stringify(ref.value)}`;
   }
+}
+
+const REGISTER_FLAGS: Record<Exclude<ClientRef["by"], "slug">, string> = {
+  ghlLocationId: "--ghl-location-id",
+  emailBisonWorkspace: "--emailbison-workspace-id",
+  unipileAccountId: "--unipile-account-id",
+  instantlyWorkspaceId: "--instantly-workspace-id",
+  smartleadSecret: "--smartlead-secret",
+};
+
+/** What to run so that `ref` resolves (for 404 answers); never echoes a secret. */
+export function describeClientRegistration(ref: ClientRef): string {
+  if (ref.by === "slug") return "dedupe-cli clients list shows the slugs and ids";
+  const flag = REGISTER_FLAGS[ref.by];
+  return `register it with dedupe-cli clients add --slug <slug> ${flag} <value>, or put ?clientId=<slug> on the webhook URL`;
 }
 
 function cacheKey(ref: ClientRef): string {
@@ -72,24 +89,21 @@ export function createClientResolver(db: Db, ttlMs = DEFAULT_CLIENT_CACHE_TTL_MS
       if (client && ttlMs > 0) cache.set(key, { client, expires: Date.now() + ttlMs });
       return client;
     },
-    clear() {
-      cache.clear();
-    },
   };
 }
 
-async function findClient(db: Db, ref: ClientRef): Promise<ResolvedClient | null> {
+function findClient(db: Db, ref: ClientRef): Promise<ResolvedClient | null> {
   switch (ref.by) {
     case "slug":
-      return pick(await db.client.findFirst({ where: UUID.test(ref.value) ? { OR: [{ id: ref.value }, { slug: ref.value }] } : { slug: ref.value }, select: CLIENT_SELECT }));
+      return db.client.findFirst({ where: whereSlugOrId(ref.value), select: CLIENT_SELECT });
     case "ghlLocationId":
-      return pick(await db.client.findUnique({ where: { ghlLocationId: ref.value }, select: CLIENT_SELECT }));
+      return db.client.findUnique({ where: { ghlLocationId: ref.value }, select: CLIENT_SELECT });
     case "unipileAccountId":
-      return pick(await db.client.findUnique({ where: { unipileAccountId: ref.value }, select: CLIENT_SELECT }));
+      return db.client.findUnique({ where: { unipileAccountId: ref.value }, select: CLIENT_SELECT });
     case "instantlyWorkspaceId":
-      return pick(await db.client.findUnique({ where: { instantlyWorkspaceId: ref.value }, select: CLIENT_SELECT }));
+      return db.client.findUnique({ where: { instantlyWorkspaceId: ref.value }, select: CLIENT_SELECT });
     case "smartleadSecret":
-      return pick(await db.client.findUnique({ where: { smartleadWebhookSecret: ref.value }, select: CLIENT_SELECT }));
+      return db.client.findUnique({ where: { smartleadWebhookSecret: ref.value }, select: CLIENT_SELECT });
     case "emailBisonWorkspace":
       return findEmailBisonClient(db, ref.workspaceId, normaliseInstanceUrl(ref.instanceUrl));
   }
@@ -107,18 +121,6 @@ async function findEmailBisonClient(db: Db, workspaceId: string, instanceUrl: st
     select: CLIENT_SELECT,
     take: 3,
   });
-  if (instanceUrl) return pick(rows.find((r) => r.emailBisonInstanceUrl === instanceUrl) ?? rows.find((r) => r.emailBisonInstanceUrl === ""));
-  return rows.length === 1 ? pick(rows[0]) : null;
-}
-
-function pick(row: (ResolvedClient & { emailBisonInstanceUrl?: string }) | null | undefined): ResolvedClient | null {
-  if (!row) return null;
-  return {
-    id: row.id,
-    slug: row.slug,
-    emailBisonWebhookToken: row.emailBisonWebhookToken,
-    smartleadWebhookSecret: row.smartleadWebhookSecret,
-    unipileWebhookSecret: row.unipileWebhookSecret,
-    instantlyWebhookSecret: row.instantlyWebhookSecret,
-  };
+  if (instanceUrl) return rows.find((r) => r.emailBisonInstanceUrl === instanceUrl) ?? rows.find((r) => r.emailBisonInstanceUrl === "") ?? null;
+  return rows.length === 1 ? rows[0]! : null;
 }

@@ -1,10 +1,14 @@
 // Small pieces every provider adapter shares: zod parsing that names the
-// offending field, tolerant scalars for ids and timestamps, and the ?clientId=
-// override.
+// offending field, tolerant scalars for ids and timestamps, the ?clientId=
+// override, and building a plan (and the core's ingest input from one).
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import type { ClientRef } from "./types.js";
+import type { IngestInput } from "../core/ingest.js";
+import { buildStoredUniqueId, type MessageUniqueKey } from "../core/unique-keys.js";
+import { PROVIDER_ENUM, type ClientRef, type DeliveryPlan, type ProviderName } from "./types.js";
 import { PayloadValidationError } from "./errors.js";
+
+export type MessagePlan = DeliveryPlan & { kind: "message" };
 
 /** Parses with `schema`; the first issue becomes a PayloadValidationError naming its path (e.g. data.reply.id). */
 export function parsePayload<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
@@ -57,6 +61,52 @@ export function readClientIdParam(url: URL): string | undefined {
 
 export function slugRef(value: string): ClientRef {
   return { by: "slug", value };
+}
+
+/**
+ * Client and scope for a payload that names its workspace (`workspaceScope`,
+ * undefined when absent): ?clientId= picks the client when present, and
+ * stands in as the scope when the payload names none. `field` is what a 400
+ * names when neither is there.
+ */
+export function resolveWorkspaceClient(url: URL | null, field: string, workspaceScope: string | null | undefined, workspaceRef: () => ClientRef): { client: ClientRef; scope: string } {
+  const clientId = url ? readClientIdParam(url) : undefined;
+  const scope = workspaceScope || clientId;
+  if (!scope) throw new PayloadValidationError(field, "required (or put ?clientId= on the webhook URL)");
+  return { client: clientId ? slugRef(clientId) : workspaceRef(), scope: sanitiseScope(scope) };
+}
+
+/** A message plan whose stored id is namespaced by provider and scope (see core/unique-keys.ts). */
+export function buildMessagePlan(
+  provider: ProviderName,
+  id: { key: MessageUniqueKey; rawId: string; scope: string },
+  fields: Omit<MessagePlan, "kind" | "provider" | "unique">,
+): MessagePlan {
+  const unique = { ...id, value: buildStoredUniqueId(PROVIDER_ENUM[provider], id.scope, id.rawId) };
+  return { kind: "message", provider, unique, ...fields };
+}
+
+/** What the core ingests for a planned message of `clientId` (the router, the history import and test receivers all use this). */
+export function toIngestInput(plan: MessagePlan, clientId: string): IngestInput {
+  return {
+    clientId,
+    provider: PROVIDER_ENUM[plan.provider],
+    channel: plan.channel,
+    direction: plan.direction,
+    subject: plan.subject,
+    body: plan.body,
+    sentAt: plan.sentAt,
+    unique: { key: plan.unique.key, value: plan.unique.value },
+    lead: plan.lead,
+    eventType: plan.eventType,
+    jobTypes: plan.jobTypes,
+  };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
 }
 
 /** Namespace scopes are joined with ':' in stored ids, so a scope must not contain one. */

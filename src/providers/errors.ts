@@ -20,11 +20,3 @@ export class WebhookAuthError extends Error {
     this.name = "WebhookAuthError";
   }
 }
-
-/** No Client row matches the delivery's ClientRef: 404. */
-export class UnknownClientError extends Error {
-  constructor(readonly description: string) {
-    super(`no client matches ${description}`);
-    this.name = "UnknownClientError";
-  }
-}

@@ -4,7 +4,20 @@ import type { AcceptedResponse } from "./types.js";
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 /** Seconds a provider should wait before retrying while the database is down. */
-export const RETRY_AFTER_SECONDS = 5;
+const RETRY_AFTER_SECONDS = 5;
+
+// Bodies a server already read (capped) off the socket, by Request. Handing
+// the bytes over saves streaming them back out of the Request on every
+// delivery; the Request still carries them, so any other Fetch consumer
+// (request.json(), a user's route code) sees a normal request.
+const prereadBodies = new WeakMap<Request, Buffer>();
+
+/** A Request whose body `readBodyWithLimit` answers with `body` (the bytes node-server read) without streaming. */
+export function createPrereadRequest(url: string, init: { method: string; headers: Headers }, body: Buffer): Request {
+  const request = new Request(url, { ...init, body });
+  prereadBodies.set(request, body);
+  return request;
+}
 
 export class BodyTooLargeError extends Error {
   constructor(readonly limit: number) {
@@ -13,11 +26,17 @@ export class BodyTooLargeError extends Error {
 }
 
 /**
- * Reads the whole body, stopping as soon as it passes `limit` bytes.
+ * Reads the whole body, stopping as soon as it passes `limit` bytes (a
+ * pre-read body is returned as is, after the same check).
  * Content-Length is only a shortcut for an early 413: a chunked body or a
  * lying header is still cut off by the count of bytes actually read.
  */
 export async function readBodyWithLimit(request: Request, limit: number): Promise<Buffer> {
+  const preread = prereadBodies.get(request);
+  if (preread) {
+    if (preread.length > limit) throw new BodyTooLargeError(limit);
+    return preread;
+  }
   const declared = Number(request.headers.get("content-length"));
   if (Number.isFinite(declared) && declared > limit) throw new BodyTooLargeError(limit);
   if (!request.body) return Buffer.alloc(0);

@@ -12,11 +12,12 @@ import { ingestMessage } from "../core/ingest.js";
 import { DraftNotFoundError, sendAIDraft } from "../core/drafts.js";
 import { isPrismaConnectionError } from "../core/prisma-errors.js";
 import { resolveGhlKeys, type GhlKeys } from "./auth.js";
-import { createClientResolver, describeClientRef, type ClientResolver } from "./clients.js";
-import { PayloadValidationError, UnknownClientError, WebhookAuthError } from "./errors.js";
+import { createClientResolver, describeClientRef, describeClientRegistration, type ClientResolver } from "./clients.js";
+import { isUuid, toIngestInput } from "./common.js";
+import { PayloadValidationError, WebhookAuthError } from "./errors.js";
 import { BodyTooLargeError, DEFAULT_BODY_LIMIT, isJsonContentType, readBodyWithLimit, respondAccepted, respondError, respondUnavailable } from "./http.js";
 import { PROVIDER_ADAPTERS, providerForPath } from "./registry.js";
-import { PROVIDER_ENUM, type FetchHandler, type ProviderName, type WebhookDeps } from "./types.js";
+import { PROVIDER_ROUTES, type FetchHandler, type ProviderName, type WebhookDeps } from "./types.js";
 
 export interface HandlerOptions extends WebhookDeps {
   /** Client cache lifetime (default 5 s; 0 disables caching). */
@@ -41,7 +42,12 @@ interface HandlerState {
 }
 
 const DRAFT_ROUTE = /^\/api\/drafts\/([^/]+)\/send\/?$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const KNOWN_ROUTES = [...Object.values(PROVIDER_ROUTES), "/api/drafts/<id>/send", "/healthz"].join(", ");
+
+/** One JSON line per event, as serve and the default reporter print them. */
+export function formatHandlerEvent(event: HandlerEvent): string {
+  return `${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`;
+}
 
 function createState(deps: HandlerOptions): HandlerState {
   return {
@@ -50,7 +56,7 @@ function createState(deps: HandlerOptions): HandlerState {
     ghlKeys: resolveGhlKeys(deps),
     clients: createClientResolver(deps.db, deps.clientCacheTtlMs),
     bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
-    report: deps.onEvent ?? ((event) => event.level === "error" && process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`)),
+    report: deps.onEvent ?? ((event) => event.level === "error" && process.stderr.write(formatHandlerEvent(event))),
   };
 }
 
@@ -64,7 +70,7 @@ export function createWebhookHandler(deps: HandlerOptions): FetchHandler {
     const draft = DRAFT_ROUTE.exec(url.pathname);
     if (draft) return handleDraftSend(state, request, decodeURIComponent(draft[1]!));
     if (url.pathname === "/healthz" && request.method === "GET") return Response.json({ ok: true });
-    return respondError(404, `no route for ${url.pathname}`);
+    return respondError(404, `no route for ${url.pathname}; routes: ${KNOWN_ROUTES}`);
   };
 }
 
@@ -73,12 +79,6 @@ export function createProviderHandler(provider: ProviderName, deps: HandlerOptio
   const state = createState(deps);
   return (request) => handleProviderRequest(state, provider, request, new URL(request.url));
 }
-
-export const createEmailBisonHandler = (deps: HandlerOptions) => createProviderHandler("emailbison", deps);
-export const createGhlSmsHandler = (deps: HandlerOptions) => createProviderHandler("ghl", deps);
-export const createUnipileHandler = (deps: HandlerOptions) => createProviderHandler("unipile", deps);
-export const createSmartleadHandler = (deps: HandlerOptions) => createProviderHandler("smartlead", deps);
-export const createInstantlyHandler = (deps: HandlerOptions) => createProviderHandler("instantly", deps);
 
 /** The draft-send endpoint alone. */
 export function createDraftSendHandler(deps: HandlerOptions): FetchHandler {
@@ -104,7 +104,7 @@ async function handleProviderRequest(state: HandlerState, provider: ProviderName
   try {
     rawBody = await readBodyWithLimit(request, state.bodyLimit);
   } catch (error) {
-    if (error instanceof BodyTooLargeError) return reject(413, error.message);
+    if (error instanceof BodyTooLargeError) return reject(413, `${error.message} (serve --body-limit raises the limit)`);
     return reject(400, "could not read the request body");
   }
   try {
@@ -120,31 +120,14 @@ async function handleProviderRequest(state: HandlerState, provider: ProviderName
     if (plan.kind === "ignored") return respondAccepted({ success: true, deduped: false, eventType: plan.eventType, messageId: null, ignored: true });
 
     const client = await state.clients.resolve(plan.client);
-    if (!client) throw new UnknownClientError(describeClientRef(plan.client));
+    if (!client) return reject(404, `no client matches ${describeClientRef(plan.client)}; ${describeClientRegistration(plan.client)}`);
     if (!state.deps.allowUnsigned) adapter.verifySecret?.({ headers: request.headers, url, body, client });
 
-    const result = await ingestMessage(
-      state.deps.db,
-      {
-        clientId: client.id,
-        provider: PROVIDER_ENUM[provider],
-        channel: plan.channel,
-        direction: plan.direction,
-        subject: plan.subject,
-        body: plan.body,
-        sentAt: plan.sentAt,
-        unique: { key: plan.unique.key, value: plan.unique.value },
-        lead: plan.lead,
-        eventType: plan.eventType,
-        jobTypes: plan.jobTypes,
-      },
-      { strategy: state.deps.strategy, logger: state.deps.logger },
-    );
+    const result = await ingestMessage(state.deps.db, toIngestInput(plan, client.id), { strategy: state.deps.strategy, logger: state.deps.logger });
     return respondAccepted({ success: true, deduped: result.deduped, eventType: plan.eventType, messageId: result.messageId });
   } catch (error) {
     if (error instanceof PayloadValidationError) return reject(400, error.message, error.field);
     if (error instanceof WebhookAuthError) return reject(401, error.reason);
-    if (error instanceof UnknownClientError) return reject(404, error.message);
     return respondFailure(state, route, error);
   }
 }
@@ -154,7 +137,7 @@ async function handleDraftSend(state: HandlerState, request: Request, draftId: s
   if (request.method !== "POST") return respondError(405, "use POST", { headers: { allow: "POST" } });
   // The body is not used, but draining it keeps keep-alive connections reusable.
   await request.arrayBuffer().catch(() => undefined);
-  if (!UUID.test(draftId)) return respondError(400, "draft id must be a UUID", { field: "id" });
+  if (!isUuid(draftId)) return respondError(400, "draft id must be a UUID", { field: "id" });
   try {
     const result = await sendAIDraft(state.deps.db, draftId, { strategy: state.deps.strategy, logger: state.deps.logger });
     return respondAccepted({ success: true, deduped: result.deduped, eventType: "AI_DRAFT_SEND", messageId: result.messageId });

@@ -9,7 +9,7 @@ import type { ClientConfig } from "./client-config.js";
 import { PROVIDER_ROUTES, type ProviderName } from "./types.js";
 
 /** fixtures/keys relative to this module (works from src/ under vitest and from dist/). */
-export const DEFAULT_TEST_KEYS_DIR = fileURLToPath(new URL("../../fixtures/keys/", import.meta.url));
+const DEFAULT_TEST_KEYS_DIR = fileURLToPath(new URL("../../fixtures/keys/", import.meta.url));
 
 export interface GhlTestKeys {
   ed25519PrivateKey: string;

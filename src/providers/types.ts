@@ -22,13 +22,13 @@ export const PROVIDER_ROUTES: Record<ProviderName, string> = {
   instantly: "/api/webhooks/instantly",
 };
 
-export const PROVIDER_ENUM: Record<ProviderName, Provider> = {
+export const PROVIDER_ENUM = {
   emailbison: "EMAILBISON",
   ghl: "GHL",
   unipile: "UNIPILE",
   smartlead: "SMARTLEAD",
   instantly: "INSTANTLY",
-};
+} as const satisfies Record<ProviderName, Provider>;
 
 /** How a delivery names its client (workspace); resolved against Client rows. */
 export type ClientRef =

@@ -6,8 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createEmptyDatabase, createTestDatabase, type TestDatabase } from "../helpers/db.js";
-import { spawn } from "node:child_process";
-import { BIN, ROOT, runBin } from "../helpers/cli.js";
+import { runBin, spawnBin } from "../helpers/cli.js";
 import { inject } from "vitest";
 
 const cleanup: Array<() => Promise<void> | void> = [];
@@ -113,12 +112,10 @@ describe("embedded server lifecycle", () => {
   it("Ctrl-C (SIGINT) on a long-running command stops the embedded PostgreSQL it started", async () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), "dedupe-home-int-"));
     cleanup.push(() => fs.rmSync(home, { recursive: true, force: true }));
-    const env: NodeJS.ProcessEnv = { ...process.env, DEDUPE_HOME: home };
-    delete env.DATABASE_URL;
-    const child = spawn(process.execPath, [BIN, "serve", "--port", "0"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    const { child, done } = spawnBin(["serve", "--port", "0"], { env: { DEDUPE_HOME: home, DATABASE_URL: undefined } });
     let stderr = "";
     child.stderr.on("data", (d) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const exited = done.then((r) => r.code);
     await new Promise<void>((resolve, reject) => {
       let stdout = "";
       child.stdout.on("data", (d) => {
@@ -157,7 +154,7 @@ describe("usage errors", () => {
   it("--help lists every command", async () => {
     const r = await runBin(["--help"]);
     expect(r.code).toBe(0);
-    for (const name of ["migrate", "status"]) expect(r.stdout).toContain(name);
+    for (const name of ["migrate", "status", "drain-jobs"]) expect(r.stdout).toContain(name);
     expect(r.stdout).toMatch(/Exit codes: 0 pass, 1 invariant violated, 2 usage or configuration error, 3 inconclusive/);
   });
 });

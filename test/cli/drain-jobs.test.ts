@@ -1,17 +1,15 @@
 // drain-jobs as users run it: the real CLI in child processes against a real
 // PostgreSQL. Several workers at once, a worker SIGKILLed mid-job, SIGTERM
 // mid-drain, and the exit codes.
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
-import { countJobsByStatus, seedMessagesWithJobs } from "../../src/db/job-fixtures-sql.js";
+import { countJobsByStatusAndAttempts, seedMessagesWithJobs } from "../../src/db/job-fixtures-sql.js";
 import type { DrainSummary } from "../../src/jobs/summary.js";
+import { ROOT, spawnBin, type BinRun } from "../helpers/cli.js";
 import { useTestDb } from "../helpers/db.js";
 import { createClient } from "../helpers/seed.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const HANDLERS = path.join(ROOT, "test/cli/fixtures/drain-handlers.mjs");
 const db = await useTestDb(10);
 let clientId: string;
@@ -20,23 +18,8 @@ beforeAll(async () => {
   clientId = (await createClient(db.prisma)).id;
 });
 
-interface Run {
-  child: ChildProcess;
-  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
-}
-
-function runCli(args: string[], env: Record<string, string> = {}): Run {
-  const child = spawn(process.execPath, ["bin/dedupe-cli.js", "drain-jobs", "--database-url", db.url, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: "", CI: "true", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (c) => (stdout += c));
-  child.stderr!.on("data", (c) => (stderr += c));
-  const done = new Promise<Awaited<Run["done"]>>((resolve) => child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr })));
-  return { child, done };
+function runCli(args: string[], env: Record<string, string> = {}): BinRun {
+  return spawnBin(["drain-jobs", "--database-url", db.url, ...args], { env: { DATABASE_URL: "", CI: "true", ...env } });
 }
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs = 20_000) {
@@ -68,7 +51,7 @@ describe("drain-jobs CLI", () => {
     expect(summaries.reduce((sum, s) => sum + s.totals.claimed, 0)).toBe(5_000);
     expect(summaries.filter((s) => s.totals.claimed > 0).length).toBeGreaterThanOrEqual(2);
 
-    expect(await countJobsByStatus(db.prisma)).toEqual([{ status: "SUCCEEDED", attempts: 1, n: 5_000 }]);
+    expect(await countJobsByStatusAndAttempts(db.prisma)).toEqual([{ status: "SUCCEEDED", attempts: 1, n: 5_000 }]);
     const leads = await leadsOf(prefix);
     expect(leads.map((l) => l.inboundCount)).toEqual(Array(50).fill(100));
     expect(await draftsOf(prefix)).toBe(5_000);
@@ -92,7 +75,7 @@ describe("drain-jobs CLI", () => {
     const summary = JSON.parse(b.stdout) as DrainSummary;
     expect(summary.totals).toMatchObject({ recovered: 1, claimed: 1, succeeded: 1, failed: 0 });
 
-    expect(await countJobsByStatus(db.prisma)).toEqual([
+    expect(await countJobsByStatusAndAttempts(db.prisma)).toEqual([
       { status: "SUCCEEDED", attempts: 1, n: 19 },
       { status: "SUCCEEDED", attempts: 2, n: 1 },
     ]);
@@ -132,7 +115,7 @@ describe("drain-jobs CLI", () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/EMAIL_INBOUND_POST_PROCESS/);
     expect(result.stderr).toMatch(/2 job\(s\) reached FAILED/);
-    expect(await countJobsByStatus(db.prisma)).toEqual([{ status: "FAILED", attempts: 1, n: 2 }]);
+    expect(await countJobsByStatusAndAttempts(db.prisma)).toEqual([{ status: "FAILED", attempts: 1, n: 2 }]);
   });
 
   it.each([
@@ -145,6 +128,6 @@ describe("drain-jobs CLI", () => {
     const result = await runCli(args).done;
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(message);
-    expect(await countJobsByStatus(db.prisma)).toEqual([{ status: "PENDING", attempts: 0, n: 1 }]);
+    expect(await countJobsByStatusAndAttempts(db.prisma)).toEqual([{ status: "PENDING", attempts: 0, n: 1 }]);
   });
 });

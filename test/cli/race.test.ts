@@ -5,11 +5,12 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openDb } from "../../src/db/client.js";
 import { countRows } from "../../src/db/sql.js";
 import { loadClientsConfig } from "../../src/providers/client-config.js";
 import { upsertClient } from "../../src/providers/client-store.js";
-import { runBin } from "../helpers/cli.js";
-import { useTestDb } from "../helpers/db.js";
+import { runBinJson } from "../helpers/cli-json.js";
+import { createTestDatabase, useTestDb } from "../helpers/db.js";
 import { startRacyReceiver, type RacyMode } from "../helpers/racy-receiver.js";
 import { startServe } from "../helpers/serve.js";
 
@@ -28,16 +29,7 @@ interface RaceJson {
   cases: Array<{ verdict: string; releaseSpreadMs: number; peakConcurrency: number; invariants: Array<{ name: string; status: string; witnesses?: number[] }> }>;
 }
 
-async function race(args: string[]) {
-  const result = await runBin(["race", "--database-url", db.database.url, "--json", ...args], { env });
-  let json: RaceJson | undefined;
-  try {
-    json = JSON.parse(result.stdout) as RaceJson;
-  } catch {
-    json = undefined;
-  }
-  return { ...result, json };
-}
+const race = (args: string[]) => runBinJson<RaceJson>(["race", "--database-url", db.database.url, "--json", ...args], { env });
 
 const failedInvariants = (json: RaceJson | undefined) => [...new Set(json?.cases.flatMap((c) => c.invariants.filter((i) => i.status === "fail").map((i) => i.name)))];
 
@@ -84,6 +76,23 @@ describe("race in-process", () => {
     expect(r.code).toBe(3);
     expect(r.json!.verdict).toBe("inconclusive");
     expect(r.stderr).toMatch(/achieved concurrency 1 is below/);
+  });
+
+  it("a client missing for any fixture stops --all-fixtures before the first race: exit 2, nothing written", async () => {
+    // Only acme: the emailbison and ghl fixtures (raced first) have their client, the globex ones do not.
+    const partial = await createTestDatabase();
+    const handle = openDb({ url: partial.url, poolSize: 2 });
+    try {
+      for (const client of loadClientsConfig("fixtures/clients.json").clients.filter((c) => c.slug === "acme")) await upsertClient(handle.prisma, client);
+      const before = await countRows(handle.prisma);
+      const r = await runBinJson(["race", "--database-url", partial.url, "--json", "--all-fixtures", "--n", "5"], { env });
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/dedupe-cli clients load/);
+      expect(await countRows(handle.prisma)).toEqual(before);
+    } finally {
+      await handle.close();
+      await partial.drop();
+    }
   });
 
   it("bad flags exit 2 before anything is written", async () => {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { countRows } from "../../src/db/sql.js";
 import { loadClientsConfig } from "../../src/providers/client-config.js";
 import { upsertClient } from "../../src/providers/client-store.js";
-import { runBin } from "../helpers/cli.js";
+import { runBinJson } from "../helpers/cli-json.js";
 import { createTestDatabase, useTestDb } from "../helpers/db.js";
 import { startRacyReceiver } from "../helpers/racy-receiver.js";
 import { startServe } from "../helpers/serve.js";
@@ -28,16 +28,7 @@ interface ReplayJson {
   cases: Array<{ name: string; verdict: string; kind: string; notes: string[]; invariants: Array<{ name: string; status: string }> }>;
 }
 
-async function replay(args: string[], databaseUrl = db.database.url) {
-  const result = await runBin(["replay", "--database-url", databaseUrl, "--json", ...args], { env });
-  let json: ReplayJson | undefined;
-  try {
-    json = JSON.parse(result.stdout) as ReplayJson;
-  } catch {
-    json = undefined;
-  }
-  return { ...result, json };
-}
+const replay = (args: string[], databaseUrl = db.database.url) => runBinJson<ReplayJson>(["replay", "--database-url", databaseUrl, "--json", ...args], { env });
 
 describe("replay", () => {
   it("every fixture passes in-process: first delivery writes the plan, the duplicate dedupes and writes nothing", async () => {

@@ -176,4 +176,10 @@ describe("dedupe-cli clients", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--slug/);
   });
+
+  it("a bad value names the flag as typed, not the config field", async () => {
+    const bad = await runBin(["clients", "add", "--slug", "ok", "--emailbison-workspace-id", " ", "--database-url", "postgresql://nobody@127.0.0.1:1/none"], { env });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--emailbison-workspace-id:/);
+  });
 });

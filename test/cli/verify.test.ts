@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { countRows } from "../../src/db/sql.js";
 import { loadClientsConfig } from "../../src/providers/client-config.js";
 import { upsertClient } from "../../src/providers/client-store.js";
-import { BIN, ROOT, runBin } from "../helpers/cli.js";
+import { BIN, ROOT } from "../helpers/cli.js";
+import { runBinJson } from "../helpers/cli-json.js";
 import { useTestDb } from "../helpers/db.js";
 import { startRacyReceiver } from "../helpers/racy-receiver.js";
 import { startServe } from "../helpers/serve.js";
@@ -40,16 +41,9 @@ interface VerifyJson {
   }>;
 }
 
-async function verify(args: string[], options: { databaseUrl?: string | null; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) {
+function verify(args: string[], options: { databaseUrl?: string | null; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) {
   const dbArgs = options.databaseUrl === null ? [] : ["--database-url", options.databaseUrl ?? db.database.url];
-  const result = await runBin(["verify", ...dbArgs, ...args], { env: options.env ?? env, timeoutMs: options.timeoutMs });
-  let json: VerifyJson | undefined;
-  try {
-    json = JSON.parse(result.stdout) as VerifyJson;
-  } catch {
-    json = undefined;
-  }
-  return { ...result, json };
+  return runBinJson<VerifyJson>(["verify", ...dbArgs, ...args], { env: options.env ?? env, timeoutMs: options.timeoutMs });
 }
 
 const stage = (json: VerifyJson | undefined, name: string) => json!.stages.find((s) => s.name === name)!;

@@ -1,10 +1,9 @@
 // Releasing N prepared calls at once, so the database sees them concurrently.
-import type { DbHandle } from "../../src/db/client.js";
+import { warmPool as warmPgPool, type DbHandle } from "../../src/db/client.js";
 
 /** Opens n pool connections at once so no call in the race waits for a connect. */
 export async function warmPool(db: DbHandle, n: number): Promise<void> {
-  const clients = await Promise.all(Array.from({ length: n }, () => db.pool.connect()));
-  for (const client of clients) client.release();
+  await warmPgPool(db.pool, n);
 }
 
 /** Runs fn(i) for i < n, all released by one barrier; settles every call. */

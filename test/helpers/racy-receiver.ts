@@ -11,11 +11,11 @@ import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { buildJobDedupeKey, enqueueBackgroundJob, ingestMessage, insertMessage } from "../../src/core/index.js";
-import { openDb } from "../../src/db/client.js";
+import { openDb, warmPool } from "../../src/db/client.js";
 import { upsertLead } from "../../src/db/sql.js";
 import { createClientResolver } from "../../src/providers/clients.js";
+import { toIngestInput } from "../../src/providers/common.js";
 import { planDeliveryFor, providerForPath } from "../../src/providers/registry.js";
-import { PROVIDER_ENUM } from "../../src/providers/types.js";
 
 export type RacyMode = "check-then-create" | "500-on-duplicate" | "job-per-delivery" | "correct";
 
@@ -42,24 +42,12 @@ export async function startRacyReceiver(databaseUrl: string, mode: RacyMode, poo
       if (plan.kind === "ignored") return answer(200, { success: true, deduped: false, ignored: true, eventType: plan.eventType, messageId: null });
       const clientId = (await clients.resolve(plan.client))?.id;
       if (!clientId) return answer(404, { error: "unknown client" });
-      const input = {
-        clientId,
-        provider: PROVIDER_ENUM[provider],
-        channel: plan.channel,
-        direction: plan.direction,
-        subject: plan.subject,
-        body: plan.body,
-        sentAt: plan.sentAt,
-        unique: { key: plan.unique.key, value: plan.unique.value },
-        lead: plan.lead,
-        eventType: plan.eventType,
-        jobTypes: plan.jobTypes,
-      };
+      const input = toIngestInput(plan, clientId);
       let messageId: string;
       let deduped: boolean;
       if (mode === "check-then-create") {
         const lead = await upsertLead(db.prisma, clientId, plan.lead);
-        const inserted = await insertMessage(db.prisma, { ...input, key: input.unique.key, value: input.unique.value, leadId: lead.id }, "check-then-create");
+        const inserted = await insertMessage(db.prisma, { ...input, subject: plan.subject, key: input.unique.key, value: input.unique.value, leadId: lead.id }, "check-then-create");
         for (const type of plan.jobTypes) {
           await enqueueBackgroundJob(db.prisma, { type, clientId, leadId: lead.id, messageId: inserted.messageId, dedupeKey: buildJobDedupeKey(clientId, inserted.messageId, type) });
         }
@@ -79,8 +67,7 @@ export async function startRacyReceiver(databaseUrl: string, mode: RacyMode, poo
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   // Warm the pool so the race meets open connections, as `serve` would after traffic.
-  const warm = await Promise.all(Array.from({ length: Math.min(50, poolSize) }, () => db.pool.connect()));
-  for (const c of warm) c.release();
+  await warmPool(db.pool, Math.min(50, poolSize));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,

@@ -4,7 +4,7 @@
 // unstarted jobs back without spending an attempt.
 import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
-import { countJobsByStatus, seedMessagesWithJobs } from "../../src/db/job-fixtures-sql.js";
+import { countJobsByStatusAndAttempts, seedMessagesWithJobs } from "../../src/db/job-fixtures-sql.js";
 import { explainClaim } from "../../src/db/jobs-sql.js";
 import { drainJobs } from "../../src/jobs/runner.js";
 import type { JobInfo } from "../../src/jobs/types.js";
@@ -39,7 +39,7 @@ describe("built-in handlers", () => {
     const summary = await drainJobs(db, { concurrency: 8, batch: 50 });
     expect(summary.totals).toMatchObject({ claimed: 600, succeeded: 600, retried: 0, failed: 0, lost: 0 });
     expect(summary.stoppedBy).toBe("drained");
-    expect(await countJobsByStatus(db.prisma)).toEqual([{ status: "SUCCEEDED", attempts: 1, n: 600 }]);
+    expect(await countJobsByStatusAndAttempts(db.prisma)).toEqual([{ status: "SUCCEEDED", attempts: 1, n: 600 }]);
 
     const leads = await db.prisma.lead.findMany({ where: { clientId, email: { startsWith: `${prefix}-` } } });
     expect(leads).toHaveLength(10);
@@ -194,7 +194,7 @@ describe("stopping", () => {
     // bound is loose so a busy machine cannot fail it, yet far below 5 s.
     expect(elapsed).toBeLessThan(2_500);
     expect(summary.totals.succeeded).toBeGreaterThan(5);
-    const rows = await countJobsByStatus(db.prisma);
+    const rows = await countJobsByStatusAndAttempts(db.prisma);
     expect(rows.filter((r) => r.status === "RUNNING")).toEqual([]);
     expect(rows.find((r) => r.status === "PENDING")).toMatchObject({ attempts: 0 });
   });

@@ -110,6 +110,8 @@ describe("shared secrets", () => {
     const before = await countRows(db.prisma);
     const response = await handler(buildRequest(fixture, { rawBody: body, headers: { "x-instantly-secret": "anything" } }));
     expect(response.status).toBe(401);
+    // Names the missing secret and the flag that sets it.
+    expect((await readJson(response)).error).toMatch(/no-secret has no Instantly webhook secret.*--instantly-secret/);
     expect(await countRows(db.prisma)).toEqual(before);
   });
 

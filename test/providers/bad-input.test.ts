@@ -150,13 +150,17 @@ describe.each(Object.entries(SPECS) as [ProviderName, RouteSpec][])("%s route", 
     await expectRejected(buildRequest(fixture(), { rawBody: mutated(spec.fixture, spec.wrongSecret.mutate), ...spec.wrongSecret.overrides }), 401);
   });
   it("missing secret / signature → 401", async () => {
-    await expectRejected(buildRequest(fixture(), { rawBody: mutated(spec.fixture, spec.missingSecret.mutate), ...spec.missingSecret.overrides }), 401);
+    const { body } = await expectRejected(buildRequest(fixture(), { rawBody: mutated(spec.fixture, spec.missingSecret.mutate), ...spec.missingSecret.overrides }), 401);
+    // Says what to send, not just "unauthorized".
+    expect(String(body.error)).toMatch(/missing/i);
   });
   it("unknown client → 404", async () => {
-    await expectRejected(buildRequest(fixture(), { rawBody: mutated(spec.fixture, spec.unknownClient) }), 404);
+    const { body } = await expectRejected(buildRequest(fixture(), { rawBody: mutated(spec.fixture, spec.unknownClient) }), 404);
+    expect(String(body.error)).toMatch(/dedupe-cli clients add --slug <slug> --[a-z-]+ <value>, or put \?clientId=/);
   });
   it("unknown ?clientId= → 404", async () => {
-    await expectRejected(buildRequest(fixture(), { query: { clientId: "no-such-client" } }), 404);
+    const { body } = await expectRejected(buildRequest(fixture(), { query: { clientId: "no-such-client" } }), 404);
+    expect(String(body.error)).toContain('"no-such-client"');
   });
   it("wrong content type → 415", async () => {
     await expectRejected(buildRequest(fixture(), { headers: { "content-type": "text/plain" } }), 415);

@@ -3,7 +3,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadClientsConfig, loadFixtures } from "../../src/harness/fixtures.js";
+import { loadFixtures } from "../../src/harness/fixtures.js";
+import { loadClientsConfig } from "../../src/providers/client-config.js";
 import { planDeliveryFor } from "../../src/providers/registry.js";
 import { FIXTURES_DIR } from "./support.js";
 

@@ -2,7 +2,8 @@
 // database, TEST GHL keys, and signed Requests built the way a replay builds them.
 import { fileURLToPath } from "node:url";
 import type { Db } from "../../src/db/client.js";
-import { loadClientsConfig, loadFixtures, type ClientConfig, type Fixture } from "../../src/harness/fixtures.js";
+import { loadFixtures, type Fixture } from "../../src/harness/fixtures.js";
+import { loadClientsConfig, type ClientConfig } from "../../src/providers/client-config.js";
 import { upsertClients } from "../../src/providers/client-store.js";
 import { buildDeliveryRequest, loadTestGhlKeys, type GhlScheme } from "../../src/providers/sign.js";
 import type { ProviderName } from "../../src/providers/types.js";

@@ -13,15 +13,14 @@
 // Client.emailBisonWebhookToken.
 import { z } from "zod";
 import type { BackgroundJobType } from "../../generated/prisma/enums.js";
-import { buildStoredUniqueId } from "../../core/unique-keys.js";
 import { jobTypesForMessage } from "../../core/jobs.js";
-import { compareSecret } from "../auth.js";
-import { PayloadValidationError, WebhookAuthError } from "../errors.js";
-import { firstText, idSchema, normaliseEmail, optionalDate, optionalText, parsePayload, pickDate, readClientIdParam, sanitiseScope, slugRef } from "../common.js";
+import { requireSecret } from "../auth.js";
+import { PayloadValidationError } from "../errors.js";
+import { buildMessagePlan, firstText, idSchema, normaliseEmail, optionalDate, optionalText, parsePayload, pickDate, resolveWorkspaceClient } from "../common.js";
 import type { ProviderAdapter, SecretContext } from "../adapter.js";
 import type { ClientRef, DeliveryPlan } from "../types.js";
 
-export const HANDLED_EVENTS = ["LEAD_REPLIED", "LEAD_INTERESTED", "UNTRACKED_REPLY_RECEIVED", "EMAIL_BOUNCED", "EMAIL_SENT"] as const;
+const HANDLED_EVENTS = ["LEAD_REPLIED", "LEAD_INTERESTED", "UNTRACKED_REPLY_RECEIVED", "EMAIL_BOUNCED", "EMAIL_SENT"] as const;
 
 const envelopeSchema = z.looseObject({
   event: z.looseObject({
@@ -80,13 +79,10 @@ export function planDelivery(body: unknown, url: URL): DeliveryPlan {
 }
 
 function resolveClient(envelope: Envelope, url: URL): { client: ClientRef; scope: string } {
-  const clientId = readClientIdParam(url);
   const workspaceId = envelope.event.workspace_id;
   const instanceUrl = envelope.event.instance_url?.trim() ?? "";
-  const scope = workspaceId != null ? `ws-${workspaceId}${instanceUrl ? `@${instanceHost(instanceUrl)}` : ""}` : clientId;
-  if (!scope) throw new PayloadValidationError("event.workspace_id", "required (or put ?clientId= on the webhook URL)");
-  const client: ClientRef = clientId ? slugRef(clientId) : { by: "emailBisonWorkspace", instanceUrl, workspaceId: workspaceId! };
-  return { client, scope: sanitiseScope(scope) };
+  const workspaceScope = workspaceId != null ? `ws-${workspaceId}${instanceUrl ? `@${instanceHost(instanceUrl)}` : ""}` : undefined;
+  return resolveWorkspaceClient(url, "event.workspace_id", workspaceScope, () => ({ by: "emailBisonWorkspace", instanceUrl, workspaceId: workspaceId! }));
 }
 
 function instanceHost(instanceUrl: string): string {
@@ -117,12 +113,9 @@ function planReply(envelope: Envelope, eventType: string, client: ClientRef, sco
     : firstText(data.lead?.email, reply.from_email_address);
   if (!leadEmail) throw new PayloadValidationError("data.reply.from_email_address", "required when data.lead.email is absent");
   const jobTypes: BackgroundJobType[] = isBounce ? [] : jobTypesForMessage("EMAILBISON", "INBOUND");
-  return {
-    kind: "message",
-    provider: "emailbison",
+  return buildMessagePlan("emailbison", { key: "emailBisonReplyId", rawId: reply.id, scope }, {
     eventType,
     client,
-    unique: { key: "emailBisonReplyId", rawId: reply.id, scope, value: buildStoredUniqueId("EMAILBISON", scope, reply.id) },
     lead: { key: "email", value: normaliseEmail(leadEmail), firstName: data.lead?.first_name ?? null, lastName: data.lead?.last_name ?? null },
     channel: "EMAIL",
     direction: "INBOUND",
@@ -130,18 +123,15 @@ function planReply(envelope: Envelope, eventType: string, client: ClientRef, sco
     body: text,
     sentAt: pickDate(reply.date_received, reply.created_at, data.campaign_event?.created_at),
     jobTypes,
-  };
+  });
 }
 
 function planSent(envelope: Envelope, eventType: string, client: ClientRef, scope: string): DeliveryPlan {
   const data = parsePayload(sentEnvelopeSchema, envelope).data;
   const sent = data.scheduled_email;
-  return {
-    kind: "message",
-    provider: "emailbison",
+  return buildMessagePlan("emailbison", { key: "inboxxiaScheduledEmailId", rawId: sent.id, scope }, {
     eventType,
     client,
-    unique: { key: "inboxxiaScheduledEmailId", rawId: sent.id, scope, value: buildStoredUniqueId("EMAILBISON", scope, sent.id) },
     lead: { key: "email", value: normaliseEmail(data.lead.email), firstName: data.lead.first_name ?? null, lastName: data.lead.last_name ?? null },
     channel: "EMAIL",
     direction: "OUTBOUND",
@@ -149,18 +139,21 @@ function planSent(envelope: Envelope, eventType: string, client: ClientRef, scop
     body: sent.email_body ?? "",
     sentAt: pickDate(sent.sent_at, data.campaign_event?.created_at),
     jobTypes: [],
-  };
+  });
 }
 
 /** The failed address in a DSN ("Final-Recipient: rfc822; x@y"), when the bounce text carries one. */
-export function findBouncedRecipient(text: string): string | null {
+function findBouncedRecipient(text: string): string | null {
   const match = /(?:Final|Original)-Recipient:\s*rfc822;\s*<?([^\s<>;]+@[^\s<>;]+)>?/i.exec(text);
   return match?.[1] ?? null;
 }
 
 function verifySecret({ url, client }: SecretContext): void {
-  if (!client.emailBisonWebhookToken) throw new WebhookAuthError(`client ${client.slug} has no EmailBison webhook token configured`);
-  if (!compareSecret(url.searchParams.get("token"), client.emailBisonWebhookToken)) throw new WebhookAuthError("?token= is missing or wrong");
+  requireSecret(client, "emailBisonWebhookToken", [url.searchParams.get("token")], {
+    provider: "EmailBison",
+    sentAs: "?token= on the webhook URL",
+    flag: "--emailbison-token",
+  });
 }
 
 export const emailBisonAdapter: ProviderAdapter = { name: "emailbison", planDelivery, verifySecret };

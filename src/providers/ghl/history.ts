@@ -10,10 +10,9 @@ import { z } from "zod";
 import type { Db } from "../../db/client.js";
 import { ingestMessage } from "../../core/ingest.js";
 import { ConfigError } from "../../errors.js";
-import { idSchema, optionalDate, optionalText, parsePayload } from "../common.js";
+import { idSchema, optionalDate, optionalText, parsePayload, toIngestInput, type MessagePlan } from "../common.js";
 import { PayloadValidationError } from "../errors.js";
-import type { DeliveryPlan } from "../types.js";
-import { planGhlMessage } from "./index.js";
+import { isSmsMessageType, planGhlMessage } from "./index.js";
 
 const historyMessageSchema = z.looseObject({
   id: idSchema.nullish(),
@@ -55,7 +54,7 @@ export function readGhlHistoryFile(path: string): unknown[] {
 export async function importGhlHistory(db: Db, clientId: string, messages: readonly unknown[], options: { concurrency?: number } = {}): Promise<GhlHistoryResult> {
   const client = await db.client.findUnique({ where: { id: clientId }, select: { ghlLocationId: true } });
   if (!client) throw new ConfigError(`No client with id ${clientId}.`);
-  const plans: Array<DeliveryPlan & { kind: "message" }> = [];
+  const plans: MessagePlan[] = [];
   let skipped = 0;
   messages.forEach((message, index) => {
     try {
@@ -68,33 +67,15 @@ export async function importGhlHistory(db: Db, clientId: string, messages: reado
     }
   });
   const limit = pLimit(options.concurrency ?? 8);
-  const results = await Promise.all(
-    plans.map((plan) =>
-      limit(() =>
-        ingestMessage(db, {
-          clientId,
-          provider: "GHL",
-          channel: plan.channel,
-          direction: plan.direction,
-          subject: null,
-          body: plan.body,
-          sentAt: plan.sentAt,
-          unique: { key: plan.unique.key, value: plan.unique.value },
-          lead: plan.lead,
-          eventType: "GHL_HISTORY_IMPORT",
-          jobTypes: [],
-        }),
-      ),
-    ),
-  );
+  const results = await Promise.all(plans.map((plan) => limit(() => ingestMessage(db, { ...toIngestInput(plan, clientId), jobTypes: [] }))));
   const created = results.filter((r) => !r.deduped).length;
   return { total: messages.length, created, deduped: results.length - created, skipped };
 }
 
 /** null for non-SMS messages. */
-export function planHistoryMessage(message: unknown, clientLocationId: string | null): (DeliveryPlan & { kind: "message" }) | null {
+function planHistoryMessage(message: unknown, clientLocationId: string | null): MessagePlan | null {
   const m = parsePayload(historyMessageSchema, message);
-  if (m.messageType && !["SMS", "TYPE_SMS"].includes(m.messageType)) return null;
+  if (!isSmsMessageType(m.messageType)) return null;
   const direction =
     m.type === "InboundMessage" || m.direction?.toLowerCase() === "inbound"
       ? "INBOUND"

@@ -15,17 +15,21 @@
 // Auth: X-GHL-Signature (Ed25519, base64) or legacy X-WH-Signature
 // (RSA-SHA256, base64) over the raw body bytes; see ../auth.ts.
 import { z } from "zod";
-import { buildStoredUniqueId } from "../../core/unique-keys.js";
 import { jobTypesForMessage } from "../../core/jobs.js";
 import type { Direction } from "../../generated/prisma/enums.js";
 import { verifyGhlSignature } from "../auth.js";
 import { PayloadValidationError, WebhookAuthError } from "../errors.js";
-import { idSchema, optionalDate, optionalText, parsePayload, pickDate, readClientIdParam, sanitiseScope, sha256Hex, slugRef } from "../common.js";
+import { buildMessagePlan, idSchema, optionalDate, optionalText, parsePayload, pickDate, resolveWorkspaceClient, sha256Hex, type MessagePlan } from "../common.js";
 import type { ProviderAdapter, SignatureContext } from "../adapter.js";
-import type { ClientRef, DeliveryPlan } from "../types.js";
+import type { DeliveryPlan } from "../types.js";
 
 const MESSAGE_TYPES = { InboundMessage: "INBOUND", OutboundMessage: "OUTBOUND" } as const satisfies Record<string, Direction>;
 const SMS_TYPES = new Set(["SMS", "TYPE_SMS"]);
+
+/** An absent messageType is taken as SMS (both the SMS route and history exports omit it for SMS). */
+export function isSmsMessageType(messageType: string | null | undefined): boolean {
+  return !messageType || SMS_TYPES.has(messageType);
+}
 
 const smsSchema = z.looseObject({
   type: z.string().min(1),
@@ -42,7 +46,7 @@ const smsSchema = z.looseObject({
   attachments: z.array(z.unknown()).nullish(),
 });
 
-export interface GhlMessageFields {
+interface GhlMessageFields {
   locationId: string | null;
   contactId: string | null;
   dateAdded: string | null;
@@ -51,7 +55,7 @@ export interface GhlMessageFields {
 }
 
 /** The documented fallback when a message has no id (see the header comment). */
-export function buildGhlFallbackId(fields: GhlMessageFields): string {
+function buildGhlFallbackId(fields: GhlMessageFields): string {
   const parts = [fields.locationId ?? "", fields.contactId ?? "", fields.dateAdded ?? "", fields.direction.toLowerCase(), fields.body];
   return `fb-${sha256Hex(parts.join("\n"))}`;
 }
@@ -60,8 +64,8 @@ export function planDelivery(body: unknown, url: URL): DeliveryPlan {
   const sms = parsePayload(smsSchema, body);
   const direction = MESSAGE_TYPES[sms.type as keyof typeof MESSAGE_TYPES];
   if (!direction) return { kind: "ignored", provider: "ghl", eventType: sms.type, reason: `GHL ${sms.type} is not a message event` };
-  // An absent messageType is taken as SMS (this is the SMS route); another channel is acknowledged and ignored.
-  if (sms.messageType && !SMS_TYPES.has(sms.messageType)) {
+  // Another channel on the SMS route is acknowledged and ignored.
+  if (!isSmsMessageType(sms.messageType)) {
     return { kind: "ignored", provider: "ghl", eventType: sms.type, reason: `GHL ${sms.messageType} messages are not handled by the SMS route` };
   }
   return planGhlMessage({ ...sms, direction, eventType: sms.type }, url);
@@ -82,13 +86,8 @@ export function planGhlMessage(
     to?: string | null;
   },
   url: URL | null,
-  fallbackScope?: string,
-): DeliveryPlan & { kind: "message" } {
-  const clientId = url ? readClientIdParam(url) : undefined;
-  const scopeSource = sms.locationId ?? fallbackScope ?? clientId;
-  if (!scopeSource) throw new PayloadValidationError("locationId", "required (or put ?clientId= on the webhook URL)");
-  const scope = sanitiseScope(scopeSource);
-  const client: ClientRef = clientId ? slugRef(clientId) : { by: "ghlLocationId", value: sms.locationId! };
+): MessagePlan {
+  const { client, scope } = resolveWorkspaceClient(url, "locationId", sms.locationId, () => ({ by: "ghlLocationId", value: sms.locationId! }));
   const text = sms.body ?? "";
   let rawId = (sms.direction === "OUTBOUND" ? sms.originalMessageId : null) ?? sms.messageId ?? null;
   if (!rawId) {
@@ -100,12 +99,9 @@ export function planGhlMessage(
   const phone = sms.direction === "INBOUND" ? sms.from : sms.to;
   const lead = sms.contactId ? { key: "ghlContactId" as const, value: sms.contactId } : phone ? { key: "phone" as const, value: phone } : null;
   if (!lead) throw new PayloadValidationError("contactId", "required (or a phone number in from/to)");
-  return {
-    kind: "message",
-    provider: "ghl",
+  return buildMessagePlan("ghl", { key: "ghlId", rawId, scope }, {
     eventType: sms.eventType,
     client,
-    unique: { key: "ghlId", rawId, scope, value: buildStoredUniqueId("GHL", scope, rawId) },
     lead,
     channel: "SMS",
     direction: sms.direction,
@@ -113,7 +109,7 @@ export function planGhlMessage(
     body: text,
     sentAt: pickDate(sms.dateAdded),
     jobTypes: jobTypesForMessage("GHL", sms.direction),
-  };
+  });
 }
 
 function verifySignature({ rawBody, headers, ghlKeys }: SignatureContext): void {

@@ -7,13 +7,11 @@
 // header (X-Instantly-Secret: <secret>, or Authorization: Bearer <secret>),
 // compared with Client.instantlyWebhookSecret.
 import { z } from "zod";
-import { buildStoredUniqueId } from "../../core/unique-keys.js";
 import { jobTypesForMessage } from "../../core/jobs.js";
-import { matchesAnySecret, readBearerToken, readHeader } from "../auth.js";
-import { PayloadValidationError, WebhookAuthError } from "../errors.js";
-import { firstText, idSchema, normaliseEmail, optionalDate, optionalText, parsePayload, pickDate, readClientIdParam, sanitiseScope, slugRef } from "../common.js";
+import { readBearerToken, readHeader, requireSecret } from "../auth.js";
+import { buildMessagePlan, firstText, idSchema, normaliseEmail, optionalDate, optionalText, parsePayload, pickDate, resolveWorkspaceClient } from "../common.js";
 import type { ProviderAdapter, SecretContext } from "../adapter.js";
-import type { ClientRef, DeliveryPlan } from "../types.js";
+import type { DeliveryPlan } from "../types.js";
 
 const eventSchema = z.looseObject({ event_type: z.string().min(1) });
 
@@ -38,20 +36,13 @@ export function planDelivery(body: unknown, url: URL): DeliveryPlan {
     return { kind: "ignored", provider: "instantly", eventType, reason: `Instantly ${eventType} is not a message event` };
   }
   const msg = parsePayload(instantlySchema, body);
-  const clientId = readClientIdParam(url);
-  const scopeSource = msg.workspace ?? clientId;
-  if (!scopeSource) throw new PayloadValidationError("workspace", "required (or put ?clientId= on the webhook URL)");
-  const scope = sanitiseScope(scopeSource);
-  const client: ClientRef = clientId ? slugRef(clientId) : { by: "instantlyWorkspaceId", value: msg.workspace! };
+  const { client, scope } = resolveWorkspaceClient(url, "workspace", msg.workspace, () => ({ by: "instantlyWorkspaceId", value: msg.workspace! }));
   const reply = eventType === "reply_received";
   const direction = reply ? "INBOUND" : "OUTBOUND";
   const key = reply ? "emailBisonReplyId" : "inboxxiaScheduledEmailId";
-  return {
-    kind: "message",
-    provider: "instantly",
+  return buildMessagePlan("instantly", { key, rawId: msg.email_id, scope }, {
     eventType,
     client,
-    unique: { key, rawId: msg.email_id, scope, value: buildStoredUniqueId("INSTANTLY", scope, msg.email_id) },
     lead: { key: "email", value: normaliseEmail(msg.lead_email) },
     channel: "EMAIL",
     direction,
@@ -59,14 +50,15 @@ export function planDelivery(body: unknown, url: URL): DeliveryPlan {
     body: (reply ? firstText(msg.reply_text, msg.reply_text_snippet, msg.reply_html) : firstText(msg.email_text, msg.email_html)) ?? "",
     sentAt: pickDate(msg.timestamp),
     jobTypes: jobTypesForMessage("INSTANTLY", direction),
-  };
+  });
 }
 
 function verifySecret({ headers, client }: SecretContext): void {
-  if (!client.instantlyWebhookSecret) throw new WebhookAuthError(`client ${client.slug} has no Instantly webhook secret configured`);
-  const given = [readHeader(headers, "x-instantly-secret"), readBearerToken(headers)];
-  if (!given.some(Boolean)) throw new WebhookAuthError("missing X-Instantly-Secret header");
-  if (!matchesAnySecret(given, client.instantlyWebhookSecret)) throw new WebhookAuthError("X-Instantly-Secret is wrong");
+  requireSecret(client, "instantlyWebhookSecret", [readHeader(headers, "x-instantly-secret"), readBearerToken(headers)], {
+    provider: "Instantly",
+    sentAs: "X-Instantly-Secret header (or Authorization: Bearer)",
+    flag: "--instantly-secret",
+  });
 }
 
 export const instantlyAdapter: ProviderAdapter = { name: "instantly", planDelivery, verifySecret };

@@ -13,11 +13,10 @@
 // Auth: secret_key in the body, or x-smartlead-secret, or Authorization: Bearer,
 // compared with Client.smartleadWebhookSecret.
 import { z } from "zod";
-import { buildStoredUniqueId } from "../../core/unique-keys.js";
 import { jobTypesForMessage } from "../../core/jobs.js";
-import { matchesAnySecret, readBearerToken, readHeader } from "../auth.js";
-import { PayloadValidationError, WebhookAuthError } from "../errors.js";
-import { firstText, idSchema, normaliseEmail, optionalDate, optionalText, parsePayload, pickDate, readClientIdParam, sanitiseScope, sha256Hex, slugRef } from "../common.js";
+import { readBearerToken, readHeader, requireSecret } from "../auth.js";
+import { PayloadValidationError } from "../errors.js";
+import { buildMessagePlan, firstText, idSchema, normaliseEmail, optionalDate, optionalText, parsePayload, pickDate, readClientIdParam, sanitiseScope, sha256Hex, slugRef } from "../common.js";
 import type { ProviderAdapter, SecretContext } from "../adapter.js";
 import type { ClientRef, DeliveryPlan } from "../types.js";
 
@@ -79,12 +78,9 @@ function leadEmail(field: string, ...candidates: Array<string | null | undefined
 function planReply(sl: SmartleadBody, eventType: string, client: ClientRef, scope: string): DeliveryPlan {
   const rawId = firstText(sl.reply_message?.message_id, sl.message_id);
   if (!rawId) throw new PayloadValidationError("message_id", "required: the reply's Message-ID (reply_message.message_id or message_id)");
-  return {
-    kind: "message",
-    provider: "smartlead",
+  return buildMessagePlan("smartlead", { key: "emailBisonReplyId", rawId, scope }, {
     eventType,
     client,
-    unique: { key: "emailBisonReplyId", rawId, scope, value: buildStoredUniqueId("SMARTLEAD", scope, rawId) },
     lead: { key: "email", value: leadEmail("sl_lead_email", sl.sl_lead_email, sl.to_email) },
     channel: "EMAIL",
     direction: "INBOUND",
@@ -92,18 +88,15 @@ function planReply(sl: SmartleadBody, eventType: string, client: ClientRef, scop
     body: firstText(sl.reply_message?.text, sl.reply_body, sl.preview_text, sl.reply_message?.html) ?? "",
     sentAt: pickDate(sl.reply_message?.time, sl.time_replied, sl.event_timestamp),
     jobTypes: jobTypesForMessage("SMARTLEAD", "INBOUND"),
-  };
+  });
 }
 
 function planSent(sl: SmartleadBody, eventType: string, client: ClientRef, scope: string): DeliveryPlan {
   const rawId = sl.stats_id ?? firstText(sl.sent_message?.message_id, sl.message_id);
   if (!rawId) throw new PayloadValidationError("stats_id", "required: the sent email's id (stats_id or message_id)");
-  return {
-    kind: "message",
-    provider: "smartlead",
+  return buildMessagePlan("smartlead", { key: "inboxxiaScheduledEmailId", rawId, scope }, {
     eventType,
     client,
-    unique: { key: "inboxxiaScheduledEmailId", rawId, scope, value: buildStoredUniqueId("SMARTLEAD", scope, rawId) },
     lead: { key: "email", value: leadEmail("to_email", sl.to_email, sl.sl_lead_email) },
     channel: "EMAIL",
     direction: "OUTBOUND",
@@ -111,15 +104,16 @@ function planSent(sl: SmartleadBody, eventType: string, client: ClientRef, scope
     body: firstText(sl.sent_message?.text, sl.sent_message?.html, sl.custom_email_message, sl.email_body) ?? "",
     sentAt: pickDate(sl.sent_message?.time, sl.time_sent, sl.event_timestamp),
     jobTypes: [],
-  };
+  });
 }
 
 function verifySecret({ headers, body, client }: SecretContext): void {
-  if (!client.smartleadWebhookSecret) throw new WebhookAuthError(`client ${client.slug} has no SmartLead webhook secret configured`);
-  const bodySecret = typeof (body as { secret_key?: unknown })?.secret_key === "string" ? (body as { secret_key: string }).secret_key : undefined;
-  const given = [bodySecret, readHeader(headers, "x-smartlead-secret"), readBearerToken(headers)];
-  if (!given.some(Boolean)) throw new WebhookAuthError("missing secret: send secret_key in the body, x-smartlead-secret or Authorization: Bearer");
-  if (!matchesAnySecret(given, client.smartleadWebhookSecret)) throw new WebhookAuthError("SmartLead secret is wrong");
+  const bodySecret = (body as { secret_key?: unknown })?.secret_key;
+  requireSecret(client, "smartleadWebhookSecret", [typeof bodySecret === "string" ? bodySecret : undefined, readHeader(headers, "x-smartlead-secret"), readBearerToken(headers)], {
+    provider: "SmartLead",
+    sentAs: "secret_key in the body, x-smartlead-secret or Authorization: Bearer",
+    flag: "--smartlead-secret",
+  });
 }
 
 export const smartleadAdapter: ProviderAdapter = { name: "smartlead", planDelivery, verifySecret };

@@ -9,13 +9,12 @@
 // (Unipile-Auth: <secret>, X-Unipile-Auth also accepted) that Unipile echoes
 // on every delivery, compared with Client.unipileWebhookSecret.
 import { z } from "zod";
-import { buildStoredUniqueId } from "../../core/unique-keys.js";
 import { jobTypesForMessage } from "../../core/jobs.js";
-import { matchesAnySecret, readHeader } from "../auth.js";
-import { PayloadValidationError, WebhookAuthError } from "../errors.js";
-import { idSchema, optionalDate, optionalText, parsePayload, pickDate, readClientIdParam, sanitiseScope, slugRef, splitName } from "../common.js";
+import { readHeader, requireSecret } from "../auth.js";
+import { PayloadValidationError } from "../errors.js";
+import { buildMessagePlan, idSchema, optionalDate, optionalText, parsePayload, pickDate, resolveWorkspaceClient, splitName } from "../common.js";
 import type { ProviderAdapter, SecretContext } from "../adapter.js";
-import type { ClientRef, DeliveryPlan } from "../types.js";
+import type { DeliveryPlan } from "../types.js";
 
 const attendeeSchema = z.looseObject({
   attendee_id: optionalText,
@@ -44,12 +43,7 @@ export function planDelivery(body: unknown, url: URL): DeliveryPlan {
   const { event } = parsePayload(eventSchema, body);
   if (event !== "message_received") return { kind: "ignored", provider: "unipile", eventType: event, reason: `Unipile ${event} is not a new message` };
   const msg = parsePayload(messageSchema, body);
-
-  const clientId = readClientIdParam(url);
-  const scopeSource = msg.account_id ?? clientId;
-  if (!scopeSource) throw new PayloadValidationError("account_id", "required (or put ?clientId= on the webhook URL)");
-  const scope = sanitiseScope(scopeSource);
-  const client: ClientRef = clientId ? slugRef(clientId) : { by: "unipileAccountId", value: msg.account_id! };
+  const { client, scope } = resolveWorkspaceClient(url, "account_id", msg.account_id, () => ({ by: "unipileAccountId", value: msg.account_id! }));
 
   const selfId = msg.account_info?.user_id ?? null;
   const outbound = selfId !== null && msg.sender.attendee_provider_id === selfId;
@@ -59,12 +53,9 @@ export function planDelivery(body: unknown, url: URL): DeliveryPlan {
     throw new PayloadValidationError(outbound ? "attendees" : "sender.attendee_provider_id", "no LinkedIn id for the other party of this message");
   }
   const direction = outbound ? "OUTBOUND" : "INBOUND";
-  return {
-    kind: "message",
-    provider: "unipile",
+  return buildMessagePlan("unipile", { key: "unipileMessageId", rawId: msg.message_id, scope }, {
     eventType: event,
     client,
-    unique: { key: "unipileMessageId", rawId: msg.message_id, scope, value: buildStoredUniqueId("UNIPILE", scope, msg.message_id) },
     lead: { key: "linkedinId", value: linkedinId, ...splitName(counterpart?.attendee_name) },
     channel: "LINKEDIN",
     direction,
@@ -72,14 +63,15 @@ export function planDelivery(body: unknown, url: URL): DeliveryPlan {
     body: msg.message ?? "",
     sentAt: pickDate(msg.timestamp),
     jobTypes: jobTypesForMessage("UNIPILE", direction),
-  };
+  });
 }
 
 function verifySecret({ headers, client }: SecretContext): void {
-  if (!client.unipileWebhookSecret) throw new WebhookAuthError(`client ${client.slug} has no Unipile webhook secret configured`);
-  const given = [readHeader(headers, "unipile-auth"), readHeader(headers, "x-unipile-auth")];
-  if (!given.some(Boolean)) throw new WebhookAuthError("missing Unipile-Auth header");
-  if (!matchesAnySecret(given, client.unipileWebhookSecret)) throw new WebhookAuthError("Unipile-Auth header is wrong");
+  requireSecret(client, "unipileWebhookSecret", [readHeader(headers, "unipile-auth"), readHeader(headers, "x-unipile-auth")], {
+    provider: "Unipile",
+    sentAs: "Unipile-Auth header",
+    flag: "--unipile-secret",
+  });
 }
 
 export const unipileAdapter: ProviderAdapter = { name: "unipile", planDelivery, verifySecret };
