@@ -57,6 +57,10 @@ export async function startEmbeddedPostgres(options: StartEmbeddedOptions): Prom
   const binaries = await loadBinaries();
   const logs: string[] = [];
   const owner = await resolveServerOwner();
+  // Run as the postgres system user, the server must be able to reach its
+  // own binaries: a checkout under a private directory (mktemp -d is 0700)
+  // would otherwise fail with EACCES at spawn.
+  if (owner.uid !== undefined) makeTraversable(path.dirname(binaries.postgres));
   const port = await findFreePort();
 
   let initialised = false;
