@@ -1,23 +1,11 @@
 // HTTP plumbing for the Fetch handlers: a body reader with a real streaming
 // cap, content-type checks and the JSON answers every route shares.
+import { createJsonResponse, findPrereadBody } from "../http/fetch-objects.js";
 import type { AcceptedResponse } from "./types.js";
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 /** Seconds a provider should wait before retrying while the database is down. */
 const RETRY_AFTER_SECONDS = 5;
-
-// Bodies a server already read (capped) off the socket, by Request. Handing
-// the bytes over saves streaming them back out of the Request on every
-// delivery; the Request still carries them, so any other Fetch consumer
-// (request.json(), a user's route code) sees a normal request.
-const prereadBodies = new WeakMap<Request, Buffer>();
-
-/** A Request whose body `readBodyWithLimit` answers with `body` (the bytes node-server read) without streaming. */
-export function createPrereadRequest(url: string, init: { method: string; headers: Headers }, body: Buffer): Request {
-  const request = new Request(url, { ...init, body });
-  prereadBodies.set(request, body);
-  return request;
-}
 
 export class BodyTooLargeError extends Error {
   constructor(readonly limit: number) {
@@ -32,7 +20,7 @@ export class BodyTooLargeError extends Error {
  * lying header is still cut off by the count of bytes actually read.
  */
 export async function readBodyWithLimit(request: Request, limit: number): Promise<Buffer> {
-  const preread = prereadBodies.get(request);
+  const preread = findPrereadBody(request);
   if (preread) {
     if (preread.length > limit) throw new BodyTooLargeError(limit);
     return preread;
@@ -64,13 +52,13 @@ export function isJsonContentType(value: string | null): boolean {
 }
 
 export function respondAccepted(body: AcceptedResponse): Response {
-  return Response.json(body, { status: 200 });
+  return createJsonResponse(body, 200);
 }
 
 export function respondError(status: number, error: string, extra: { field?: string; headers?: Record<string, string> } = {}): Response {
   const payload: { success: false; error: string; field?: string } = { success: false, error };
   if (extra.field) payload.field = extra.field;
-  return Response.json(payload, { status, headers: extra.headers });
+  return createJsonResponse(payload, status, extra.headers);
 }
 
 export function respondUnavailable(): Response {
