@@ -4,11 +4,15 @@
 // keep-alive connections) for both. Runs against the built dist/ (npm run build).
 //
 //   node bench/serve.mjs [--seconds 5] [--connections 50] [--distinct 50] [--fixture emailbison/lead_replied.json]
-//                        [--servers in-process|process] [--json]
+//                        [--servers in-process|process] [--no-batch] [--json]
 //
 // --servers process runs the real `dedupe-cli serve` and a bare server each
 // in a child process (the generator stays here); the default keeps both
 // servers in this process, sharing the generator's event loop.
+//
+// --no-batch: serve as `dedupe-cli serve --no-batch`, one statement per
+// delivery, instead of serve's default (the deliveries of one event-loop turn
+// share a statement: src/db/ingest-batch.ts).
 //
 // --distinct n: n stored messages (each with its own lead) re-delivered round
 // robin, like the ingest bench's duplicates; --distinct 1 is a retry storm on
@@ -37,12 +41,14 @@ const { values: args } = parseArgs({
     fixture: { type: "string", default: "emailbison/lead_replied.json" },
     distinct: { type: "string", default: "50" },
     servers: { type: "string", default: "in-process" },
+    "no-batch": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
   },
 });
 if (!["process", "in-process"].includes(args.servers)) throw new Error("--servers must be process or in-process");
 const SECONDS = Number(args.seconds);
 const CONNECTIONS = Number(args.connections);
+const BATCH = !args["no-batch"];
 
 const [{ openDb }, { applyMigrations }, { startEmbeddedPostgres }, { createWebhookHandler }, { startNodeServer }, { loadFixtures }, { loadClientsConfig }, { upsertClients }, { buildDeliveryRequest, loadTestGhlKeys }] =
   await Promise.all([
@@ -163,12 +169,13 @@ try {
   const inProcess = args.servers === "in-process";
   const server = inProcess
     ? await startNodeServer({
-        handler: createWebhookHandler({ db: db.prisma, ghlEd25519PublicKey: keys.ed25519PublicKey, ghlRsaPublicKey: keys.rsaPublicKey }),
+        // The handler options `dedupe-cli serve` uses (src/cli/serve.ts).
+        handler: createWebhookHandler({ db: db.prisma, batchDeliveries: BATCH, ghlEd25519PublicKey: keys.ed25519PublicKey, ghlRsaPublicKey: keys.rsaPublicKey }),
         host: "127.0.0.1",
         port: 0,
         bodyLimit: 1024 * 1024,
       })
-    : await spawnServer([path.join(ROOT, "bin/dedupe-cli.js"), "serve", "--port", "0", "--database-url", database.url, "--ghl-test-keys", "--pool-size", "64"]);
+    : await spawnServer([path.join(ROOT, "bin/dedupe-cli.js"), "serve", "--port", "0", "--database-url", database.url, "--ghl-test-keys", "--pool-size", "64", ...(BATCH ? [] : ["--no-batch"])]);
   const distinct = fixture.provider === "emailbison" ? Math.max(1, Number(args.distinct)) : 1;
   const bodies = Array.from({ length: distinct }, (_, i) => {
     if (distinct === 1) return fixture.rawBody;
@@ -225,6 +232,7 @@ try {
     fixture: args.fixture,
     distinct,
     servers: args.servers,
+    batch: BATCH,
     connections: CONNECTIONS,
     seconds: SECONDS,
     database: database.source,
@@ -239,7 +247,7 @@ try {
   if (args.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   else {
     process.stdout.write(
-      `fixture:            ${args.fixture}, ${distinct} distinct stored message(s), ${CONNECTIONS} connections, ${SECONDS}s, servers ${args.servers}\n` +
+      `fixture:            ${args.fixture}, ${distinct} distinct stored message(s), ${CONNECTIONS} connections, ${SECONDS}s, servers ${args.servers}, ${BATCH ? "batched statements (serve default)" : "--no-batch"}\n` +
       `serve (duplicates): ${result.serveRps} req/s (${result.serveErrors} non-200)\n` +
         `bare node:http:     ${result.bareRps} req/s\n` +
         `ratio:              ${result.ratio} (target >= 0.2)\n` +

@@ -28,6 +28,7 @@ const optionsSchema = databaseOptionsSchema.extend({
   ghlRsaPublicKey: z.string().min(1).optional(),
   ghlTestKeys: z.boolean().default(false),
   clientCacheMs: intFlag(0, 3_600_000).default(5_000),
+  batch: z.boolean().default(true),
 });
 
 const SERVE_HELP = `
@@ -58,6 +59,8 @@ secret_key (or x-smartlead-secret), each compared with the client's secret (dedu
 Answers: 200 accepted (duplicates too: "deduped": true; ignored events: "ignored": true), 400 bad JSON or
 schema (names the field), 401 auth (says which secret), 404 unknown client or route, 405 not POST,
 413 body too large, 415 not JSON, 503 + Retry-After while the database is unreachable.
+Deliveries that arrive together share one database statement, duplicates within it resolved by the
+statement itself (--no-batch: one statement per delivery).
 Failures (5xx) are logged on stderr as JSON lines; --verbose (or DEDUPE_VERBOSE=1) logs every rejected
 delivery too, with its status and reason.`;
 
@@ -71,6 +74,7 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--body-limit <bytes>", "largest accepted body; larger ones get 413", String(DEFAULT_BODY_LIMIT))
     .option("--pool-size <n>", "database connections", "64")
     .option("--client-cache-ms <ms>", "how long a client's ids and secrets are cached; a changed secret applies after this (0: look up every delivery)", "5000")
+    .option("--no-batch", "one statement per delivery (default: the deliveries that arrive in one event-loop turn share one statement; on-conflict only)")
     .option("--migrate", "apply pending migrations to --database-url first", false)
     .option("--ghl-ed25519-public-key <key>", "PEM, base64 SPKI or @file (default: $GHL_ED25519_PUBLIC_KEY, else GHL's published key)")
     .option("--ghl-rsa-public-key <key>", "PEM, base64 SPKI or @file (default: $GHL_RSA_PUBLIC_KEY, else GHL's published key)")
@@ -94,6 +98,7 @@ export function register(program: Command, ctx: CliContext): Command {
       const deps: HandlerOptions = {
         db: session.db.prisma,
         strategy: opts.strategy,
+        batchDeliveries: opts.batch && opts.strategy === "on-conflict",
         allowUnsigned: opts.allowUnsigned,
         bodyLimit: opts.bodyLimit,
         clientCacheTtlMs: opts.clientCacheMs,

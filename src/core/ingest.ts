@@ -4,6 +4,7 @@
 // insert and the enqueue heals on the provider's retry.
 import type { BackgroundJobType, Channel, Direction, Provider } from "../generated/prisma/enums.js";
 import type { Db } from "../db/client.js";
+import type { DeliveryBatcher } from "../db/ingest-batch.js";
 import { ingestMessageStatement, upsertLead, type LeadRef } from "../db/sql.js";
 import { buildJobDedupeKey, DEFAULT_MAX_ATTEMPTS, enqueueBackgroundJobs, jobTypesForMessage } from "./jobs.js";
 import { silentLogger, type DedupeLogger } from "./log.js";
@@ -39,6 +40,12 @@ export interface IngestOptions {
   strategy?: ConflictStrategy;
   logger?: DedupeLogger;
   maxAttempts?: number;
+  /**
+   * on-conflict only: send this delivery's statement together with the
+   * others of the same event-loop turn (createDeliveryBatcher). A receiver
+   * under load sets this; one-off callers need not.
+   */
+  batcher?: DeliveryBatcher;
 }
 
 export async function ingestMessage(db: Db, input: IngestInput, options: IngestOptions = {}): Promise<IngestResult> {
@@ -59,10 +66,12 @@ export async function ingestMessage(db: Db, input: IngestInput, options: IngestO
 
   let result: IngestResult;
   if (strategy === "on-conflict") {
-    // One round trip for the whole delivery (the per-delivery floor).
+    // One round trip for the whole delivery (or for a whole batch of them).
     let fused;
     for (let attempt = 0; attempt < SNAPSHOT_RETRIES && !fused; attempt++) {
-      fused = await ingestMessageStatement(db, row, input.lead, jobTypes, maxAttempts);
+      fused = options.batcher
+        ? await options.batcher.ingest({ message: row, lead: input.lead, jobTypes, maxAttempts })
+        : await ingestMessageStatement(db, row, input.lead, jobTypes, maxAttempts);
     }
     if (!fused) throw new Error(`message ${row.key}=${row.value} neither inserted nor found after ${SNAPSHOT_RETRIES} attempts`);
     result = { messageId: fused.id, leadId: fused.leadId, deduped: fused.deduped, jobsEnqueued: fused.jobsEnqueued, jobTypes };

@@ -19,7 +19,7 @@ export const MESSAGE_KEY_COLUMNS: Record<MessageUniqueKey, Prisma.Sql> = {
 
 export type LeadKey = "email" | "phone" | "ghlContactId" | "linkedinId";
 
-const LEAD_KEY_COLUMNS: Record<LeadKey, Prisma.Sql> = {
+export const LEAD_KEY_COLUMNS: Record<LeadKey, Prisma.Sql> = {
   email: Prisma.raw(`"email"`),
   phone: Prisma.raw(`"phone"`),
   ghlContactId: Prisma.raw(`"ghlContactId"`),
@@ -113,6 +113,8 @@ export async function ingestMessageStatement(
       SELECT t."type"::"BackgroundJobType", ${message.clientId} || ':' || msg."id" || ':' || t."type",
              ${message.clientId}::uuid, msg."leadId", msg."id", ${maxAttempts}
       FROM msg CROSS JOIN unnest(${jobTypes as BackgroundJobType[]}::text[]) AS t("type")
+      -- dedupeKey order, as the batched statement inserts: one lock order for everyone.
+      ORDER BY t."type"
       ON CONFLICT ("dedupeKey") DO NOTHING
       RETURNING 1
     )
@@ -132,7 +134,7 @@ const hotStatementNames = new Map<string, string>();
  * receiver's CPU (bench/serve). The result columns are cast in SQL to types
  * pg returns as plain JS values.
  */
-async function runHotQuery<T>(db: Db, query: Prisma.Sql): Promise<T[]> {
+export async function runHotQuery<T>(db: Db, query: Prisma.Sql): Promise<T[]> {
   const pool = findPool(db);
   if (!pool) return db.$queryRaw<T[]>(query);
   let name = hotStatementNames.get(query.text);

@@ -9,6 +9,7 @@
 // the single ingest statement. Any database failure that means "not there"
 // is a 503 with Retry-After, never a 500, so providers retry later.
 import { ingestMessage } from "../core/ingest.js";
+import { createDeliveryBatcher, type DeliveryBatcher } from "../db/ingest-batch.js";
 import { DraftNotFoundError, sendAIDraft } from "../core/drafts.js";
 import { isPrismaConnectionError } from "../core/prisma-errors.js";
 import { resolveGhlKeys, type GhlKeys } from "./auth.js";
@@ -20,6 +21,11 @@ import { PROVIDER_ADAPTERS, providerForPath } from "./registry.js";
 import { PROVIDER_ROUTES, type FetchHandler, type ProviderName, type WebhookDeps } from "./types.js";
 
 export interface HandlerOptions extends WebhookDeps {
+  /**
+   * Send the deliveries of one event-loop turn as one statement (on-conflict
+   * strategy only; see src/db/ingest-batch.ts). serve turns this on.
+   */
+  batchDeliveries?: boolean;
   /** Client cache lifetime (default 5 s; 0 disables caching). */
   clientCacheTtlMs?: number;
   /** One JSON-able record per rejected delivery or failure (never contains secrets). Default: failures only, on stderr. */
@@ -37,6 +43,7 @@ interface HandlerState {
   deps: HandlerOptions;
   ghlKeys: GhlKeys;
   clients: ClientResolver;
+  batcher: DeliveryBatcher | undefined;
   bodyLimit: number;
   report: (event: HandlerEvent) => void;
 }
@@ -55,6 +62,7 @@ function createState(deps: HandlerOptions): HandlerState {
     // Parsing keys once here makes a bad configured key fail at startup, not per request.
     ghlKeys: resolveGhlKeys(deps),
     clients: createClientResolver(deps.db, deps.clientCacheTtlMs),
+    batcher: deps.batchDeliveries ? createDeliveryBatcher(deps.db) : undefined,
     bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
     report: deps.onEvent ?? ((event) => event.level === "error" && process.stderr.write(formatHandlerEvent(event))),
   };
@@ -123,7 +131,11 @@ async function handleProviderRequest(state: HandlerState, provider: ProviderName
     if (!client) return reject(404, `no client matches ${describeClientRef(plan.client)}; ${describeClientRegistration(plan.client)}`);
     if (!state.deps.allowUnsigned) adapter.verifySecret?.({ headers: request.headers, url, body, client });
 
-    const result = await ingestMessage(state.deps.db, toIngestInput(plan, client.id), { strategy: state.deps.strategy, logger: state.deps.logger });
+    const result = await ingestMessage(state.deps.db, toIngestInput(plan, client.id), {
+      strategy: state.deps.strategy,
+      logger: state.deps.logger,
+      batcher: state.batcher,
+    });
     return respondAccepted({ success: true, deduped: result.deduped, eventType: plan.eventType, messageId: result.messageId });
   } catch (error) {
     if (error instanceof PayloadValidationError) return reject(400, error.message, error.field);
