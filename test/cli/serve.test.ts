@@ -2,6 +2,7 @@
 // HTTP, SIGTERM ending it with exit 0 after in-flight requests finished; and
 // `clients` configuring what deliveries resolve to.
 import { spawn, type ChildProcess } from "node:child_process";
+import { Agent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { countJobsForMessage, countRows } from "../../src/db/sql.js";
 import { useTestDb } from "../helpers/db.js";
@@ -42,9 +43,10 @@ async function startServe(extra: string[] = []): Promise<Served> {
   return { child, url, stderr: () => stderr, exited };
 }
 
-async function post(served: Served, fixture: Pick<Fixture, "provider" | "rawBody" | "meta">, overrides = {}) {
+/** `agent`: send on these connections instead of the global pool (keep a burst's sockets out of later tests). */
+async function post(served: Served, fixture: Pick<Fixture, "provider" | "rawBody" | "meta">, overrides = {}, agent?: Agent) {
   const { url, headers, body } = buildParts(fixture, overrides, served.url);
-  const response = await fetch(url, { method: "POST", headers, body });
+  const response = agent ? await undiciFetch(url, { method: "POST", headers, body, dispatcher: agent }) : await fetch(url, { method: "POST", headers, body });
   return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, unknown> };
 }
 
@@ -120,6 +122,40 @@ describe("dedupe-cli serve", () => {
     if (response instanceof Response) expect(response.status).toBe(413);
     else expect(String(response.cause ?? response)).toMatch(/socket|closed|reset|terminated|EPIPE/i);
   });
+
+  // serve batches the deliveries of one event-loop turn into one statement by
+  // default; a burst of mixed new and duplicate deliveries must still leave
+  // one Message and one deduped:false per reply, with and without batching.
+  it.each([["batched (default)", []], ["--no-batch", ["--no-batch", "--pool-size", "10"]]] as const)(
+    "a burst of 10 replies x 5 copies over HTTP, %s: one message and one deduped:false per reply",
+    async (_label, flags) => {
+      const receiver = flags.length === 0 ? served : await startServe([...flags]);
+      const agent = new Agent();
+      try {
+        await clearMessages(db.prisma);
+        const fixture = loadFixture("emailbison/lead_replied.json");
+        const bodies = Array.from({ length: 10 }, (_, i) => {
+          const body = JSON.parse(fixture.rawBody.toString());
+          body.data.reply.id = 9_000_000 + i;
+          body.data.lead.email = `burst-${i % 3}@example.com`;
+          return Buffer.from(JSON.stringify(body));
+        });
+        const deliveries = bodies.flatMap((rawBody, i) => Array.from({ length: 5 }, () => ({ i, rawBody })));
+        const answers = await Promise.all(deliveries.map(async ({ i, rawBody }) => ({ i, ...(await post(receiver, { ...fixture, rawBody }, {}, agent)) })));
+        expect(answers.filter((a) => a.status !== 200)).toEqual([]);
+        for (let i = 0; i < bodies.length; i++) {
+          const mine = answers.filter((a) => a.i === i);
+          expect(mine.filter((a) => a.body.deduped === false)).toHaveLength(1);
+          expect(new Set(mine.map((a) => a.body.messageId)).size).toBe(1);
+        }
+        expect(await db.prisma.message.count()).toBe(10);
+        expect(await db.prisma.backgroundJob.count()).toBe(10 * (fixture.meta.expect?.jobs ?? []).length);
+      } finally {
+        await agent.close();
+        if (receiver !== served) receiver.child.kill("SIGTERM");
+      }
+    },
+  );
 
   it("SIGTERM lets in-flight requests finish, then exits 0", async () => {
     await clearMessages(db.prisma);
