@@ -5,7 +5,7 @@
 import type { BackgroundJobType, Channel, Direction, Provider } from "../generated/prisma/enums.js";
 import type { Db } from "../db/client.js";
 import type { DeliveryBatcher } from "../db/ingest-batch.js";
-import { ingestMessageStatement, upsertLead, type LeadRef } from "../db/sql.js";
+import { ingestMessageStatement, upsertLead, type LeadRef, type MessageRow } from "../db/sql.js";
 import { buildJobDedupeKey, DEFAULT_MAX_ATTEMPTS, enqueueBackgroundJobs, jobTypesForMessage } from "./jobs.js";
 import { silentLogger, type DedupeLogger } from "./log.js";
 import { DEFAULT_CONFLICT_STRATEGY, insertMessage, SNAPSHOT_RETRIES, type ConflictStrategy } from "./messages.js";
@@ -48,11 +48,9 @@ export interface IngestOptions {
   batcher?: DeliveryBatcher;
 }
 
-export async function ingestMessage(db: Db, input: IngestInput, options: IngestOptions = {}): Promise<IngestResult> {
-  const strategy = options.strategy ?? DEFAULT_CONFLICT_STRATEGY;
-  const jobTypes = input.jobTypes ?? jobTypesForMessage(input.provider, input.direction);
-  const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
-  const row = {
+/** The Message columns an ingest input carries (everything but the lead). */
+export function buildMessageRow(input: IngestInput): MessageRow {
+  return {
     clientId: input.clientId,
     provider: input.provider,
     channel: input.channel,
@@ -63,6 +61,13 @@ export async function ingestMessage(db: Db, input: IngestInput, options: IngestO
     key: input.unique.key,
     value: input.unique.value,
   };
+}
+
+export async function ingestMessage(db: Db, input: IngestInput, options: IngestOptions = {}): Promise<IngestResult> {
+  const strategy = options.strategy ?? DEFAULT_CONFLICT_STRATEGY;
+  const jobTypes = input.jobTypes ?? jobTypesForMessage(input.provider, input.direction);
+  const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  const row = buildMessageRow(input);
 
   let result: IngestResult;
   if (strategy === "on-conflict") {

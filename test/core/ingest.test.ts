@@ -7,7 +7,6 @@ import { beforeAll, describe, expect, it } from "vitest";
 import {
   buildJobDedupeKey,
   ingestMessage,
-  insertMessage,
   MESSAGE_UNIQUE_KEYS,
   sendAIDraft,
   type ConflictStrategy,
@@ -17,7 +16,7 @@ import {
 import { countJobsForMessage, countMessagesByKey } from "../../src/db/sql.js";
 import { useTestDb } from "../helpers/db.js";
 import { releaseTogether, warmPool } from "../helpers/race.js";
-import { createClient, createLead } from "../helpers/seed.js";
+import { buildIngestInput, createClient, createLead, insertMessageWithoutJobs } from "../helpers/seed.js";
 
 const N = 50;
 const db = await useTestDb(N + 10);
@@ -36,18 +35,7 @@ async function buildInput(key: MessageUniqueKey): Promise<IngestInput> {
     const draft = await db.prisma.aIDraft.create({ data: { clientId, leadId: lead.id, channel: "EMAIL", body: "hi" } });
     value = draft.id;
   }
-  return {
-    clientId,
-    provider: "EMAILBISON",
-    channel: "EMAIL",
-    direction: "INBOUND",
-    subject: "Re: hello",
-    body: "Sounds interesting",
-    sentAt: new Date("2026-04-01T10:00:00Z"),
-    unique: { key, value },
-    lead: { key: "email", value: `${randomUUID().slice(0, 8)}@example.com` },
-    eventType: "LEAD_REPLIED",
-  };
+  return buildIngestInput(clientId, { unique: { key, value } });
 }
 
 describe.each<ConflictStrategy>(["on-conflict", "catch-p2002"])("strategy %s", (strategy) => {
@@ -102,20 +90,8 @@ describe("AI drafts", () => {
 describe("crash between insert and enqueue", () => {
   it("a duplicate delivery enqueues the jobs the first delivery never wrote", async () => {
     const input = await buildInput("emailBisonReplyId");
-    const lead = await db.prisma.lead.create({ data: { clientId, email: input.lead.value } });
     // Simulate the crash: the message row exists, its jobs do not.
-    const first = await insertMessage(db.prisma, {
-      clientId,
-      leadId: lead.id,
-      provider: input.provider,
-      channel: input.channel,
-      direction: input.direction,
-      subject: input.subject ?? null,
-      body: input.body,
-      sentAt: input.sentAt,
-      key: input.unique.key,
-      value: input.unique.value,
-    });
+    const first = await insertMessageWithoutJobs(db.prisma, input);
     expect(await countJobsForMessage(db.prisma, first.messageId)).toEqual([]);
 
     const retry = await ingestMessage(db.prisma, input);

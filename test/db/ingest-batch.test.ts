@@ -5,12 +5,12 @@
 // (several receivers) racing over the same keys.
 import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
-import { buildJobDedupeKey, ingestMessage, insertMessage, type IngestInput, type IngestResult } from "../../src/core/index.js";
+import { buildJobDedupeKey, ingestMessage, type IngestInput, type IngestResult } from "../../src/core/index.js";
 import { createDeliveryBatcher } from "../../src/db/ingest-batch.js";
 import { countJobsForMessage, countMessagesByKey } from "../../src/db/sql.js";
 import { useTestDb } from "../helpers/db.js";
 import { releaseTogether, warmPool } from "../helpers/race.js";
-import { createClient } from "../helpers/seed.js";
+import { buildIngestInput, createClient, insertMessageWithoutJobs } from "../helpers/seed.js";
 
 const db = await useTestDb(40);
 let clientId: string;
@@ -22,19 +22,13 @@ beforeAll(async () => {
 });
 
 function buildInput(value: string, leadEmail: string, overrides: Partial<IngestInput> = {}): IngestInput {
-  return {
-    clientId,
-    provider: "EMAILBISON",
-    channel: "EMAIL",
-    direction: "INBOUND",
-    subject: "Re: hello",
+  return buildIngestInput(clientId, {
     body: `reply ${value}`,
     sentAt: new Date("2026-04-01T10:00:00.123Z"),
     unique: { key: "emailBisonReplyId", value },
     lead: { key: "email", value: leadEmail, firstName: "Ada" },
-    eventType: "LEAD_REPLIED",
     ...overrides,
-  };
+  });
 }
 
 /** `values` distinct replies, each delivered `copies` times, spread over `leads` leads; in a shuffled order. */
@@ -97,19 +91,7 @@ describe("createDeliveryBatcher", () => {
   it("answers a stored message as a duplicate and writes the jobs a crash left out", async () => {
     const batcher = createDeliveryBatcher(db.prisma);
     const input = buildInput(`emailbison:test:${randomUUID()}`, `healed-${randomUUID().slice(0, 8)}@example.com`);
-    const lead = await db.prisma.lead.create({ data: { clientId, email: input.lead.value } });
-    const stored = await insertMessage(db.prisma, {
-      clientId,
-      leadId: lead.id,
-      provider: input.provider,
-      channel: input.channel,
-      direction: input.direction,
-      subject: null,
-      body: input.body,
-      sentAt: input.sentAt,
-      key: input.unique.key,
-      value: input.unique.value,
-    });
+    const stored = await insertMessageWithoutJobs(db.prisma, input);
     const others = buildDeliveries(3, 1, 3);
     const results = await Promise.all([input, input, ...others].map((i) => ingestMessage(db.prisma, i, { batcher })));
     expect(batcher.stats().batches).toBe(1);
