@@ -31,3 +31,11 @@ export function readEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd: string 
     ghlRsaPublicKey: nonEmpty(env.GHL_RSA_PUBLIC_KEY),
   };
 }
+
+/**
+ * The environment a child process (initdb, postgres) inherits, with
+ * `overrides` on top: children get ours unread, as a shell would pass it.
+ */
+export function buildChildEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
+  return { ...process.env, ...overrides };
+}

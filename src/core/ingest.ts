@@ -5,10 +5,10 @@
 import type { BackgroundJobType, Channel, Direction, Provider } from "../generated/prisma/enums.js";
 import type { Db } from "../db/client.js";
 import type { DeliveryBatcher } from "../db/ingest-batch.js";
-import { ingestMessageStatement, upsertLead, type LeadRef, type MessageRow } from "../db/sql.js";
+import { ingestMessageStatement, retryOnSnapshotMiss, upsertLead, type LeadRef, type MessageRow } from "../db/sql.js";
 import { buildJobDedupeKey, DEFAULT_MAX_ATTEMPTS, enqueueBackgroundJobs, jobTypesForMessage } from "./jobs.js";
 import { silentLogger, type DedupeLogger } from "./log.js";
-import { DEFAULT_CONFLICT_STRATEGY, insertMessage, SNAPSHOT_RETRIES, type ConflictStrategy } from "./messages.js";
+import { DEFAULT_CONFLICT_STRATEGY, insertMessage, type ConflictStrategy } from "./messages.js";
 import type { MessageUniqueKey } from "./unique-keys.js";
 
 export interface IngestInput {
@@ -72,13 +72,14 @@ export async function ingestMessage(db: Db, input: IngestInput, options: IngestO
   let result: IngestResult;
   if (strategy === "on-conflict") {
     // One round trip for the whole delivery (or for a whole batch of them).
-    let fused;
-    for (let attempt = 0; attempt < SNAPSHOT_RETRIES && !fused; attempt++) {
-      fused = options.batcher
-        ? await options.batcher.ingest({ message: row, lead: input.lead, jobTypes, maxAttempts })
-        : await ingestMessageStatement(db, row, input.lead, jobTypes, maxAttempts);
-    }
-    if (!fused) throw new Error(`message ${row.key}=${row.value} neither inserted nor found after ${SNAPSHOT_RETRIES} attempts`);
+    const { batcher } = options;
+    const fused = await retryOnSnapshotMiss(
+      () =>
+        batcher
+          ? batcher.ingest({ message: row, lead: input.lead, jobTypes, maxAttempts })
+          : ingestMessageStatement(db, row, input.lead, jobTypes, maxAttempts),
+      `message ${row.key}=${row.value}`,
+    );
     result = { messageId: fused.id, leadId: fused.leadId, deduped: fused.deduped, jobsEnqueued: fused.jobsEnqueued, jobTypes };
   } else {
     const lead = await upsertLead(db, input.clientId, input.lead);

@@ -2,12 +2,12 @@
 // deliveries of one message enqueue each of its jobs exactly once.
 import { BackgroundJobType, Direction, Provider } from "../generated/prisma/enums.js";
 import type { Db } from "../db/client.js";
-import { insertJobsOnConflict, type JobRow } from "../db/sql.js";
+import { DEFAULT_JOB_MAX_ATTEMPTS, insertJobsOnConflict, type JobRow } from "../db/sql.js";
 
 /** One job to enqueue: type, dedupeKey, clientId, leadId, messageId, optional runAt and maxAttempts. */
 export type EnqueueJobParams = JobRow;
 
-export const DEFAULT_MAX_ATTEMPTS = 5;
+export const DEFAULT_MAX_ATTEMPTS = DEFAULT_JOB_MAX_ATTEMPTS;
 
 /** `${clientId}:${messageId}:${type}` (the format the seed application's jobs already carry). */
 export function buildJobDedupeKey(clientId: string, messageId: string, type: BackgroundJobType): string {

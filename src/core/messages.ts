@@ -17,7 +17,7 @@
 // statement where catch-p2002 pays a failed INSERT, a thrown error and a
 // SELECT.
 import type { Db } from "../db/client.js";
-import { insertMessageOnConflict, type MessageRow } from "../db/sql.js";
+import { insertMessageOnConflict, retryOnSnapshotMiss, type MessageRow } from "../db/sql.js";
 import { isPrismaUniqueConstraintError } from "./prisma-errors.js";
 import { messageUniqueIndexName, type MessageUniqueKey } from "./unique-keys.js";
 
@@ -32,9 +32,6 @@ export interface InsertMessageResult {
   deduped: boolean;
 }
 
-/** How often to re-run an on-conflict insert that lost the snapshot race (see ingestMessageStatement). */
-export const SNAPSHOT_RETRIES = 5;
-
 export async function insertMessage(db: Db, message: NewMessage, strategy: ConflictStrategy = DEFAULT_CONFLICT_STRATEGY): Promise<InsertMessageResult> {
   switch (strategy) {
     case "on-conflict":
@@ -47,11 +44,8 @@ export async function insertMessage(db: Db, message: NewMessage, strategy: Confl
 }
 
 async function insertWithOnConflict(db: Db, message: NewMessage): Promise<InsertMessageResult> {
-  for (let attempt = 0; attempt < SNAPSHOT_RETRIES; attempt++) {
-    const row = await insertMessageOnConflict(db, message);
-    if (row) return { messageId: row.id, deduped: row.deduped };
-  }
-  throw new Error(`message ${message.key}=${message.value} neither inserted nor found after ${SNAPSHOT_RETRIES} attempts`);
+  const row = await retryOnSnapshotMiss(() => insertMessageOnConflict(db, message), `message ${message.key}=${message.value}`);
+  return { messageId: row.id, deduped: row.deduped };
 }
 
 function toCreateData(message: NewMessage) {

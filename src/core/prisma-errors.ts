@@ -62,7 +62,10 @@ const CONNECTION_CODES = new Set([
   "ENOTFOUND",
   "EHOSTUNREACH",
   "57P01", // admin_shutdown
+  "57P02", // crash_shutdown
   "57P03", // cannot_connect_now
+  "53300", // too_many_connections (raw pg errors: the hot statement skips Prisma)
+  "3D000", // invalid_catalog_name: the database is gone
 ]);
 
 const CONNECTION_KINDS = new Set(["DatabaseNotReachable", "ConnectionClosed", "SocketTimeout", "TooManyConnections", "DatabaseDoesNotExist"]);
@@ -72,7 +75,8 @@ export function isPrismaConnectionError(error: unknown): boolean {
   for (let current = error, depth = 0; current && depth < 5; depth++) {
     if (typeof current !== "object") return false;
     const e = current as PrismaLikeError & { cause?: unknown; name?: unknown };
-    if (typeof e.code === "string" && CONNECTION_CODES.has(e.code)) return true;
+    // 08xxx: SQLSTATE class "connection exception".
+    if (typeof e.code === "string" && (CONNECTION_CODES.has(e.code) || /^08[0-9A-Z]{3}$/.test(e.code))) return true;
     const kind = e.meta?.driverAdapterError?.cause?.kind;
     if (typeof kind === "string" && CONNECTION_KINDS.has(kind)) return true;
     if (e.name === "PrismaClientInitializationError") return true;

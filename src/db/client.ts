@@ -49,7 +49,7 @@ export function openDb(options: OpenDbOptions): DbHandle {
   const adapter = new PrismaPg(pool, {
     // Named statements let PostgreSQL reuse plans for our few hot queries;
     // the name is derived from the SQL text so identical queries share it.
-    statementNameGenerator: createStatementNamer(),
+    statementNameGenerator: (query) => nameStatement(query.sql),
   });
   const prisma = new PrismaClient({ adapter });
   poolsByClient.set(prisma, pool);
@@ -67,17 +67,19 @@ export function openDb(options: OpenDbOptions): DbHandle {
   };
 }
 
-function createStatementNamer() {
-  const names = new Map<string, string>();
-  return (query: { sql: string }) => {
-    let name = names.get(query.sql);
-    if (!name) {
-      // A content hash keeps one name per SQL text across pools and processes.
-      name = `dd_${createHash("sha1").update(query.sql).digest("hex").slice(0, 20)}`;
-      names.set(query.sql, name);
-    }
-    return name;
-  };
+const statementNames = new Map<string, string>();
+
+/**
+ * The prepared-statement name for a SQL text: a content hash, so one text has
+ * one name across pools and processes (shared by the Prisma adapter and runHotQuery).
+ */
+export function nameStatement(sql: string): string {
+  let name = statementNames.get(sql);
+  if (!name) {
+    name = `dd_${createHash("sha1").update(sql).digest("hex").slice(0, 20)}`;
+    statementNames.set(sql, name);
+  }
+  return name;
 }
 
 /** Opens n connections at once and returns them to the pool, so a burst finds them ready. */

@@ -10,6 +10,7 @@ import os from "node:os";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import pg from "pg";
+import { buildChildEnv } from "../config.js";
 import { ConfigError } from "../errors.js";
 
 const EMBEDDED_DATABASE = "dedupe";
@@ -49,7 +50,14 @@ export async function startEmbeddedPostgres(options: StartEmbeddedOptions): Prom
   }
   if (running) {
     const url = buildUrl(running.port, database);
-    await ensureDatabase(running.port, database);
+    await ensureDatabase(running.port, database).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== "ECONNREFUSED") throw error;
+      // A crashed server leaves postmaster.pid behind, and its pid may since belong to another process.
+      throw new ConfigError(
+        `${path.join(dataDir, "postmaster.pid")} says a PostgreSQL server (pid ${running.pid}) owns ${dataDir}, but nothing answers on port ${running.port}.`,
+        { hint: `If no PostgreSQL runs from that directory, delete ${path.join(dataDir, "postmaster.pid")} and try again.`, cause: error },
+      );
+    });
     return { url, dataDir, attached: true, initialised: false, startMs: performance.now() - began, stop: async () => undefined };
   }
   if (options.fresh) await fsp.rm(dataDir, { recursive: true, force: true });
@@ -161,7 +169,7 @@ async function runInitdb(initdb: string, dataDir: string, owner: ServerOwner, lo
       const proc = spawn(
         initdb,
         [`--pgdata=${dataDir}`, "--auth=scram-sha-256", `--username=${EMBEDDED_USER}`, `--pwfile=${passwordFile}`, "--encoding=UTF8", "--locale=C", "--no-sync"],
-        { ...owner, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LC_ALL: "C" } },
+        { ...owner, stdio: ["ignore", "pipe", "pipe"], env: buildChildEnv({ LC_ALL: "C" }) },
       );
       proc.stdout.on("data", (chunk) => logs.push(String(chunk)));
       proc.stderr.on("data", (chunk) => logs.push(String(chunk)));
@@ -194,7 +202,7 @@ function spawnServer(postgres: string, dataDir: string, port: number, owner: Ser
       // detached: Ctrl-C in a terminal signals the whole foreground process
       // group; the server must outlive that signal so that in-flight work can
       // finish before *we* stop it.
-      { ...owner, detached: true, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, LC_MESSAGES: "C" } },
+      { ...owner, detached: true, stdio: ["ignore", "ignore", "pipe"], env: buildChildEnv({ LC_MESSAGES: "C" }) },
     );
     let ready = false;
     proc.stderr!.on("data", (chunk) => {

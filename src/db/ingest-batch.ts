@@ -11,8 +11,9 @@
 // others are duplicates of it), and concurrent batches meet at the unique
 // indexes exactly as single statements do. Every insert runs in key order,
 // so two batches cannot deadlock by taking the same keys in opposite orders.
-// If a batch fails for any reason its deliveries are re-run one statement
-// each, so one bad delivery cannot fail the others.
+// If a batch fails for any reason but a lost database, its deliveries are
+// re-run one statement each, so one bad delivery cannot fail the others.
+import { isPrismaConnectionError } from "../core/prisma-errors.js";
 import { Prisma } from "../generated/prisma/client.js";
 import type { BackgroundJobType } from "../generated/prisma/enums.js";
 import type { MessageUniqueKey } from "../core/unique-keys.js";
@@ -200,8 +201,14 @@ async function runGroup(db: Db, group: Pending[], stats: BatcherStats): Promise<
     let rows: (IngestRow | undefined)[] | undefined;
     try {
       rows = await ingestMessageBatchStatement(db, group.map((p) => p.delivery));
-    } catch {
-      // Fall through: each delivery alone, so only a bad one fails.
+    } catch (error) {
+      // The database is not there: one statement each would only wait for
+      // it once per delivery. Every delivery gets the error (a 503) at once.
+      if (isPrismaConnectionError(error)) {
+        for (const p of group) p.reject(error);
+        return;
+      }
+      // Otherwise each delivery alone, so only a bad one fails.
       stats.fallbacks++;
     }
     if (rows) {

@@ -3,6 +3,7 @@
 // setting up a 5,000-job drain takes milliseconds, not a minute of inserts.
 import type { BackgroundJobType } from "../generated/prisma/enums.js";
 import type { Db } from "./client.js";
+import { DEFAULT_JOB_MAX_ATTEMPTS } from "./sql.js";
 
 export interface SeedJobsOptions {
   clientId: string;
@@ -33,7 +34,7 @@ export async function seedMessagesWithJobs(db: Db, o: SeedJobsOptions): Promise<
     ), jobs AS (
       INSERT INTO "BackgroundJob" ("type", "dedupeKey", "clientId", "leadId", "messageId", "maxAttempts")
       SELECT t."type"::"BackgroundJobType", ${o.clientId} || ':' || m."id" || ':' || t."type", ${o.clientId}::uuid, m."leadId", m."id",
-             ${o.maxAttempts ?? 5}::int
+             ${o.maxAttempts ?? DEFAULT_JOB_MAX_ATTEMPTS}::int
       FROM msgs m CROSS JOIN unnest(${o.types as BackgroundJobType[]}::text[]) AS t("type")
       RETURNING 1
     )

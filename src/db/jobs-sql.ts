@@ -134,6 +134,22 @@ export async function failJobs(db: Db, workerId: string, failures: readonly JobF
 }
 
 /**
+ * Where this worker's attempts ended up, for outcomes a guarded write did
+ * not return: a write retried after a lost connection may have committed the
+ * first time (the retry then matches nothing). A job another worker took
+ * over no longer carries our workerId and comes back as absent.
+ */
+export async function readOwnSettledJobs(db: Db, workerId: string, jobs: readonly JobAttempt[]): Promise<Array<{ id: string; status: "PENDING" | "SUCCEEDED" | "FAILED"; runAt: Date }>> {
+  if (jobs.length === 0) return [];
+  return db.$queryRaw`
+    SELECT j."id"::text AS "id", j."status"::text AS "status", j."runAt"
+    FROM "BackgroundJob" j
+    JOIN unnest(${jobs.map((j) => j.id)}::uuid[], ${jobs.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
+      ON j."id" = d."id" AND j."attempts" = d."attempts"
+    WHERE j."lockedBy" = ${workerId} AND j."status"::text <> 'RUNNING'`;
+}
+
+/**
  * Hands claimed jobs back (shutdown, time budget) without spending an
  * attempt: attempts - 1, so a job released N times still gets all its tries.
  */
@@ -233,7 +249,7 @@ export async function listenForJobs(url: string, onNotify: () => void, onError: 
   await client.connect();
   try {
     // A constant, not built from input: LISTEN takes no bind parameters.
-    await client.query(`LISTEN "dedupe_jobs"`);
+    await client.query(`LISTEN ${client.escapeIdentifier(JOB_NOTIFY_CHANNEL)}`);
   } catch (error) {
     await client.end().catch(() => undefined);
     throw error;

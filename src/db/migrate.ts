@@ -31,6 +31,18 @@ export interface MigrationReport {
 }
 
 export function readLocalMigrations(dir: string = DEFAULT_MIGRATIONS_DIR): LocalMigration[] {
+  try {
+    return readMigrationFiles(dir);
+  } catch (error) {
+    // Raised here, before any connection, so it is never mistaken for a database failure.
+    throw new ConfigError(`Cannot read the migrations in ${dir}: ${(error as Error).message}`, {
+      hint: "Check that prisma/migrations is present and readable (it ships with the package).",
+      cause: error,
+    });
+  }
+}
+
+function readMigrationFiles(dir: string): LocalMigration[] {
   return fs
     .readdirSync(dir, { withFileTypes: true })
     .filter((entry) => entry.isDirectory() && fs.existsSync(path.join(dir, entry.name, "migration.sql")))
@@ -40,6 +52,22 @@ export function readLocalMigrations(dir: string = DEFAULT_MIGRATIONS_DIR): Local
       const sql = fs.readFileSync(path.join(dir, name, "migration.sql"), "utf8");
       return { name, sql, checksum: createHash("sha256").update(sql).digest("hex") };
     });
+}
+
+/** Waits for Prisma's migrate lock, but not forever: a stuck `prisma migrate` elsewhere must not hang us silently. */
+async function lockMigrations(client: pg.Client): Promise<void> {
+  await client.query("SET lock_timeout = '60s'");
+  try {
+    await client.query("SELECT pg_advisory_lock($1)", [PRISMA_MIGRATE_LOCK_KEY]);
+  } catch (error) {
+    if ((error as { code?: string }).code !== "55P03") throw error;
+    throw new ConfigError("Another migration has held Prisma's migrate lock on this database for 60 s.", {
+      hint: "Wait for the other `dedupe-cli migrate` / `prisma migrate` to finish, or end its session (pg_stat_activity), then run again.",
+      cause: error,
+    });
+  } finally {
+    await client.query("RESET lock_timeout").catch(() => undefined);
+  }
 }
 
 const CREATE_MIGRATIONS_TABLE = `
@@ -67,7 +95,7 @@ export async function applyMigrations(url: string, dir: string = DEFAULT_MIGRATI
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, application_name: "dedupe-cli migrate" });
   await client.connect();
   try {
-    await client.query("SELECT pg_advisory_lock($1)", [PRISMA_MIGRATE_LOCK_KEY]);
+    await lockMigrations(client);
     try {
       await client.query(CREATE_MIGRATIONS_TABLE);
       const rows = await readAppliedRows(client);

@@ -134,8 +134,7 @@ async function runMigrations(url: string): Promise<MigrationReport> {
     return await applyMigrations(url);
   } catch (error) {
     if (error instanceof ConfigError) throw error;
-    if ((error as { code?: string }).code) throw describeConnectionFailure(url, error);
-    throw new ConfigError((error as Error).message, { hint: "Check that prisma/migrations is present and readable.", cause: error });
+    throw describeConnectionFailure(url, error);
   }
 }
 

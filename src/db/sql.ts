@@ -5,8 +5,7 @@
 import { Prisma } from "../generated/prisma/client.js";
 import type { BackgroundJobType, Channel, Direction, Provider } from "../generated/prisma/enums.js";
 import type { MessageUniqueKey } from "../core/unique-keys.js";
-import { createHash } from "node:crypto";
-import { findPool, type Db } from "./client.js";
+import { findPool, nameStatement, type Db } from "./client.js";
 
 /** Quoted column per unique key: the only identifiers interpolated into message SQL. */
 export const MESSAGE_KEY_COLUMNS: Record<MessageUniqueKey, Prisma.Sql> = {
@@ -123,8 +122,6 @@ export async function ingestMessageStatement(
   return rows[0];
 }
 
-const hotStatementNames = new Map<string, string>();
-
 /**
  * Runs a Prisma.sql tagged template, through the client's own pg.Pool when
  * openDb created it (same text, same parameters, a named prepared statement),
@@ -137,22 +134,19 @@ const hotStatementNames = new Map<string, string>();
 export async function runHotQuery<T>(db: Db, query: Prisma.Sql): Promise<T[]> {
   const pool = findPool(db);
   if (!pool) return db.$queryRaw<T[]>(query);
-  let name = hotStatementNames.get(query.text);
-  if (!name) {
-    name = `dd_hot_${createHash("sha1").update(query.text).digest("hex").slice(0, 16)}`;
-    hotStatementNames.set(query.text, name);
-  }
+  // Prisma.Sql#text rebuilds the string on every read: read it once.
+  const text = query.text;
   // Dates as ISO UTC strings: a timestamp(3) column takes the wall-clock UTC
   // time, as Prisma writes it, whatever the process time zone.
   const values = query.values.map((v) => (v instanceof Date ? v.toISOString() : v));
-  const result = await pool.query({ name, text: query.text, values });
+  const result = await pool.query({ name: nameStatement(text), text, values });
   return result.rows as T[];
 }
 
 /** INSERT ... ON CONFLICT DO NOTHING RETURNING for a message whose lead is known. */
 export async function insertMessageOnConflict(
   db: Db,
-  message: MessageRow & { leadId: string; aiDraftId?: string },
+  message: MessageRow & { leadId: string },
 ): Promise<{ id: string; deduped: boolean } | undefined> {
   const col = MESSAGE_KEY_COLUMNS[message.key];
   const value = keyValue(message.key, message.value);
@@ -170,10 +164,28 @@ export async function insertMessageOnConflict(
   return rows[0];
 }
 
+/** How often to re-run an on-conflict statement that lost the snapshot race (see ingestMessageStatement). */
+export const SNAPSHOT_RETRIES = 5;
+
+/**
+ * Runs an insert-or-find statement until it returns a row. It returns none
+ * only when a concurrent transaction committed the same key after the
+ * statement's snapshot was taken; the next statement's snapshot sees it.
+ */
+export async function retryOnSnapshotMiss<T>(run: () => Promise<T | undefined>, what: string): Promise<T> {
+  for (let attempt = 0; attempt < SNAPSHOT_RETRIES; attempt++) {
+    const row = await run();
+    if (row) return row;
+  }
+  throw new Error(
+    `${what} neither inserted nor found after ${SNAPSHOT_RETRIES} attempts: concurrent writers kept committing the same key; nothing was lost, and the delivery is safe to retry`,
+  );
+}
+
 /** Race-safe find-or-create of a lead by one identifier (no write when it exists). */
 export async function upsertLead(db: Db, clientId: string, lead: LeadRef): Promise<{ id: string; created: boolean }> {
   const leadCol = LEAD_KEY_COLUMNS[lead.key];
-  for (let attempt = 0; attempt < 5; attempt++) {
+  return retryOnSnapshotMiss(async () => {
     const rows = await db.$queryRaw<{ id: string; created: boolean }[]>`
       WITH ins AS (
         INSERT INTO "Lead" ("clientId", ${leadCol}, "firstName", "lastName")
@@ -185,11 +197,12 @@ export async function upsertLead(db: Db, clientId: string, lead: LeadRef): Promi
       UNION ALL
       SELECT l."id"::text, false FROM "Lead" l
       WHERE l."clientId" = ${clientId}::uuid AND l.${leadCol} = ${lead.value} AND NOT EXISTS (SELECT 1 FROM ins)`;
-    // Empty only when a concurrent insert committed after our snapshot; the next statement sees it.
-    if (rows[0]) return rows[0];
-  }
-  throw new Error(`lead ${lead.key}=${lead.value} neither inserted nor found`);
+    return rows[0];
+  }, `lead ${lead.key}=${lead.value}`);
 }
+
+/** Attempts a job gets unless its enqueuer says otherwise (the schema's default too). */
+export const DEFAULT_JOB_MAX_ATTEMPTS = 5;
 
 export interface JobRow {
   type: BackgroundJobType;
@@ -207,11 +220,11 @@ export async function insertJobsOnConflict(db: Db, jobs: readonly JobRow[]): Pro
   const rows = await db.$queryRaw<{ dedupeKey: string }[]>`
     INSERT INTO "BackgroundJob" ("type", "dedupeKey", "clientId", "leadId", "messageId", "runAt", "maxAttempts")
     SELECT j."type"::"BackgroundJobType", j."dedupeKey", j."clientId"::uuid, j."leadId"::uuid, j."messageId"::uuid,
-           COALESCE(j."runAt", now()), COALESCE(j."maxAttempts", 5)
+           COALESCE(j."runAt", now()), j."maxAttempts"
     FROM unnest(
       ${jobs.map((j) => j.type)}::text[], ${jobs.map((j) => j.dedupeKey)}::text[], ${jobs.map((j) => j.clientId)}::text[],
       ${jobs.map((j) => j.leadId)}::text[], ${jobs.map((j) => j.messageId)}::text[],
-      ${jobs.map((j) => j.runAt ?? null)}::timestamp(3)[], ${jobs.map((j) => j.maxAttempts ?? null)}::int[]
+      ${jobs.map((j) => j.runAt ?? null)}::timestamp(3)[], ${jobs.map((j) => j.maxAttempts ?? DEFAULT_JOB_MAX_ATTEMPTS)}::int[]
     ) AS j("type", "dedupeKey", "clientId", "leadId", "messageId", "runAt", "maxAttempts")
     ON CONFLICT ("dedupeKey") DO NOTHING
     RETURNING "dedupeKey"`;

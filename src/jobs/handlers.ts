@@ -10,7 +10,7 @@ export const postProcessInbound: JobHandler = async (job, ctx) => {
   const result = await postProcessInboundMessage(ctx.db, job.messageId);
   // A message that vanished will not come back; retrying cannot help, but a
   // thrown error records why in lastError instead of succeeding silently.
-  if (!result.found) throw new Error(`message ${job.messageId} not found`);
+  if (!result.found) throw new Error(`${job.type} job ${job.id}: message ${job.messageId} not found (deleted after the job was enqueued)`);
 };
 
 /** Recomputes Lead.score from the lead's messages (deterministic, so idempotent). */
@@ -18,7 +18,7 @@ export const scoreLeadHandler: JobHandler = async (job, ctx) => {
   const leadId = job.leadId ?? (job.messageId ? await findMessageLeadId(ctx.db, job.messageId) : undefined);
   if (!leadId) throw new Error(`LEAD_SCORING_POST_PROCESS job ${job.id} has no lead`);
   const score = await scoreLead(ctx.db, leadId);
-  if (score === undefined) throw new Error(`lead ${leadId} not found`);
+  if (score === undefined) throw new Error(`${job.type} job ${job.id}: lead ${leadId} not found (deleted after the job was enqueued)`);
 };
 
 export const BUILTIN_HANDLERS: Readonly<Record<BackgroundJobType, JobHandler>> = {

@@ -3,7 +3,7 @@
 // statement each, which is most of why draining beats one-write-per-job
 // runners. Batches are serialised so outcomes are never written out of order.
 import type { DbHandle } from "../db/client.js";
-import { completeJobs, failJobs, type JobAttempt, type JobFailure } from "../db/jobs-sql.js";
+import { completeJobs, failJobs, readOwnSettledJobs, type JobAttempt, type JobFailure } from "../db/jobs-sql.js";
 import { withRetries } from "./waker.js";
 
 export type Settlement = "succeeded" | "failed" | "retried" | "lost";
@@ -75,8 +75,16 @@ export class OutcomeBatcher {
         withRetries(() => failJobs(db.prisma, workerId, failures)),
       ]);
       const doneIds = new Set(done);
+      const statusById = new Map<string, string>(outcomes.map((o) => [o.id, o.status]));
+      // Rare: an outcome missing from the write's answer. Either the lease
+      // was taken over (really lost) or a retried write had committed the
+      // first time; the row tells which.
+      const missing = [...completions.filter((c) => !doneIds.has(c.id)), ...failures.filter((f) => !statusById.has(f.id))];
+      for (const row of await readOwnSettledJobs(db.prisma, workerId, missing)) {
+        if (row.status === "SUCCEEDED") doneIds.add(row.id);
+        else statusById.set(row.id, row.status);
+      }
       for (const { id } of completions) onSettled(id, doneIds.has(id) ? "succeeded" : "lost");
-      const statusById = new Map(outcomes.map((o) => [o.id, o.status]));
       for (const failure of failures) {
         const status = statusById.get(failure.id);
         if (!status) onSettled(failure.id, "lost");

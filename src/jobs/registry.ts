@@ -14,8 +14,6 @@ export interface HandlerRegistry {
   /** The handler for a type, or undefined (the job then fails permanently). */
   find(type: string): JobHandler | undefined;
   builtin(type: string): JobHandler | undefined;
-  /** Types with a handler, for reports. */
-  types(): string[];
 }
 
 export function createHandlerRegistry(overrides: JobHandlerMap = {}, options: { builtins?: boolean } = {}): HandlerRegistry {
@@ -24,7 +22,6 @@ export function createHandlerRegistry(overrides: JobHandlerMap = {}, options: { 
   return {
     find: (type) => (Object.hasOwn(merged, type) ? merged[type] : undefined),
     builtin: (type) => (Object.hasOwn(builtins, type) ? builtins[type] : undefined),
-    types: () => Object.keys(merged).filter((t) => merged[t]),
   };
 }
 

@@ -34,8 +34,6 @@ interface Held {
 
 const ALL_TYPES = Object.values(BackgroundJobType);
 
-export { createWorkerId, type DrainJobsOptions };
-
 /** Runs due jobs until the drain's stop condition; never throws for a failing job, only for a broken database. */
 export async function drainJobs(db: DbHandle, options: DrainJobsOptions = {}): Promise<DrainSummary> {
   return new DrainRun(db, options).run();
@@ -214,7 +212,7 @@ class DrainRun {
     const handler = this.registry.find(row.type);
     if (!handler) {
       held.state = "finishing";
-      this.outcomes.recordFailure({ ...attemptOf(row), error: `no handler for type ${row.type}`, retryDelayMs: 0, permanent: true });
+      this.outcomes.recordFailure({ ...attemptOf(row), error: `no handler for type ${row.type} (export ${row.type} from the --handlers module, or drop --no-builtins)`, retryDelayMs: 0, permanent: true });
       return;
     }
     held.abort = new AbortController();
@@ -227,15 +225,15 @@ class DrainRun {
       workerId: this.workerId,
       signal: held.abort.signal,
       runBuiltin: async () => {
-        if (!builtin) throw new Error(`no built-in handler for type ${row.type}`);
-        await builtin(job, { ...ctx, runBuiltin: () => Promise.reject(new Error("nested runBuiltin")) });
+        if (!builtin) throw new Error(`no built-in handler for type ${row.type}; remove the ctx.runBuiltin() call`);
+        await builtin(job, { ...ctx, runBuiltin: () => Promise.reject(new Error("ctx.runBuiltin() was called from inside a built-in handler; call it only from your own handler")) });
       },
     };
     let error: unknown;
     try {
       await handler(job, ctx);
     } catch (caught) {
-      error = caught ?? new Error("handler threw a nullish value");
+      error = caught ?? new Error("the handler threw null or undefined; throw an Error instead");
     }
     // Abandoned (shutdown timeout) or lost (lease taken over): the outcome is no longer ours to record.
     if (this.held.get(row.id) !== held || held.state !== "running") return;

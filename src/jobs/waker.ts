@@ -1,6 +1,7 @@
 // Small timing helpers for the runner: a wake-up that NOTIFY, retry timers
 // and stop() can all trigger, and retries for queue statements that hit a
 // passing database hiccup.
+import { isPrismaConnectionError } from "../core/prisma-errors.js";
 
 export class Waker {
   private waiters: Array<() => void> = [];
@@ -36,13 +37,21 @@ export class Waker {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(done, timeoutMs);
-      function done() {
+      const done = () => {
         clearTimeout(timer);
+        // A timed-out waiter must leave the list: left there, it would swallow
+        // the next wake (which then never sets `pending`) and pile up per poll.
+        this.waiters = this.waiters.filter((w) => w !== done);
         resolve();
-      }
+      };
+      const timer = setTimeout(done, timeoutMs);
       this.waiters.push(done);
     });
+  }
+
+  /** Waiters currently parked (for tests). */
+  get waiting(): number {
+    return this.waiters.length;
   }
 
   dispose(): void {
@@ -52,13 +61,16 @@ export class Waker {
   }
 }
 
-/** Runs fn, retrying up to `tries` times with a growing pause; rethrows the last error. */
+/**
+ * Runs fn, retrying a lost connection up to `tries` times with a growing
+ * pause; any other error (a bug in a statement) surfaces at once.
+ */
 export async function withRetries<T>(fn: () => Promise<T>, tries = 4, firstPauseMs = 100): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
     } catch (error) {
-      if (attempt >= tries) throw error;
+      if (attempt >= tries || !isPrismaConnectionError(error)) throw error;
       await new Promise((resolve) => setTimeout(resolve, firstPauseMs * 2 ** (attempt - 1)));
     }
   }

@@ -85,6 +85,19 @@ describe("AI drafts", () => {
     expect(await db.prisma.message.count({ where: { aiDraftId: draft.id } })).toBe(1);
     expect((await db.prisma.aIDraft.findUniqueOrThrow({ where: { id: draft.id } })).status).toBe("SENT");
   });
+
+  it("negative control: the same checks catch check-then-create sends", async () => {
+    let caught = 0;
+    for (let round = 0; round < 5 && caught === 0; round++) {
+      const lead = await createLead(db.prisma, clientId);
+      const draft = await db.prisma.aIDraft.create({ data: { clientId, leadId: lead.id, channel: "EMAIL", body: "Thanks!" } });
+      const results = await releaseTogether(N, () => sendAIDraft(db.prisma, draft.id, { strategy: "check-then-create" }));
+      const rejected = results.filter((r) => r.status === "rejected").length;
+      const fresh = results.filter((r) => r.status === "fulfilled" && !r.value.deduped).length;
+      if (rejected > 0 || fresh > 1) caught++;
+    }
+    expect(caught).toBeGreaterThan(0);
+  });
 });
 
 describe("crash between insert and enqueue", () => {

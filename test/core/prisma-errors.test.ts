@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { createJsonLogger, ingestMessage, isPrismaConnectionError, isPrismaUniqueConstraintError, readUniqueViolation } from "../../src/core/index.js";
 import { openDb } from "../../src/db/client.js";
 import { useTestDb } from "../helpers/db.js";
-import { createClient } from "../helpers/seed.js";
+import { buildIngestInput, createClient } from "../helpers/seed.js";
 
 const db = await useTestDb(5);
 
@@ -45,22 +45,37 @@ describe("isPrismaConnectionError", () => {
   });
 });
 
+describe("isPrismaConnectionError on raw pg errors (the hot statement skips Prisma)", () => {
+  it("recognises a database that does not exist, through ingestMessage", async () => {
+    const url = new URL(db.database.url);
+    url.pathname = `/dedupe_missing_${randomUUID().slice(0, 8)}`;
+    const missing = openDb({ url: url.toString(), poolSize: 1 });
+    try {
+      const error = await ingestMessage(missing.prisma, buildIngestInput(randomUUID())).catch((e: unknown) => e);
+      expect((error as { code?: string }).code).toBe("3D000");
+      expect(isPrismaConnectionError(error)).toBe(true);
+    } finally {
+      await missing.close();
+    }
+  });
+
+  it("recognises SQLSTATE class 08 and too many connections, and nothing else by code", () => {
+    for (const code of ["08006", "08001", "53300", "57P02"]) expect(isPrismaConnectionError({ code }), code).toBe(true);
+    for (const code of ["23505", "42P01", "0800"]) expect(isPrismaConnectionError({ code }), code).toBe(false);
+  });
+});
+
 describe("dedupe decision log", () => {
   it("writes one JSON line per decision with the fields operators filter on", async () => {
     const client = await createClient(db.prisma);
     const lines: string[] = [];
     const logger = createJsonLogger((line) => lines.push(line));
-    const input = {
-      clientId: client.id,
-      provider: "EMAILBISON" as const,
-      channel: "EMAIL" as const,
-      direction: "INBOUND" as const,
+    const input = buildIngestInput(client.id, {
       body: "hi",
       sentAt: new Date(),
-      unique: { key: "emailBisonReplyId" as const, value: `emailbison:1:${randomUUID()}` },
-      lead: { key: "email" as const, value: "log@example.com" },
-      eventType: "LEAD_REPLIED",
-    };
+      unique: { key: "emailBisonReplyId", value: `emailbison:1:${randomUUID()}` },
+      lead: { key: "email", value: "log@example.com" },
+    });
     await ingestMessage(db.prisma, input, { logger });
     await ingestMessage(db.prisma, input, { logger });
     expect(lines).toHaveLength(2);

@@ -5,7 +5,8 @@
 // (several receivers) racing over the same keys.
 import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
-import { buildJobDedupeKey, ingestMessage, type IngestInput, type IngestResult } from "../../src/core/index.js";
+import { openDb } from "../../src/db/client.js";
+import { buildJobDedupeKey, ingestMessage, isPrismaConnectionError, type IngestInput, type IngestResult } from "../../src/core/index.js";
 import { createDeliveryBatcher } from "../../src/db/ingest-batch.js";
 import { countJobsForMessage, countMessagesByKey } from "../../src/db/sql.js";
 import { useTestDb } from "../helpers/db.js";
@@ -145,6 +146,20 @@ describe("createDeliveryBatcher", () => {
     expect(results[4]!.status).toBe("rejected");
     expect(batcher.stats()).toMatchObject({ batches: 1, fallbacks: 1, singles: 5 });
     expect(await countMessagesByKey(db.prisma, "emailBisonReplyId", bad.unique.value)).toBe(0);
+  });
+
+  it("fails a whole batch at once when the database is not there, without re-running it one by one", async () => {
+    const url = new URL(db.database.url);
+    url.pathname = `/dedupe_missing_${randomUUID().slice(0, 8)}`;
+    const missing = openDb({ url: url.toString(), poolSize: 2 });
+    try {
+      const batcher = createDeliveryBatcher(missing.prisma);
+      const results = await Promise.allSettled(buildDeliveries(5, 1, 5).map((input) => ingestMessage(missing.prisma, input, { batcher })));
+      expect(results.map((r) => r.status === "rejected" && isPrismaConnectionError(r.reason))).toEqual(Array(5).fill(true));
+      expect(batcher.stats()).toMatchObject({ batches: 1, fallbacks: 0, singles: 0 });
+    } finally {
+      await missing.close();
+    }
   });
 
   it("leaves AI-draft sends to the single statement", async () => {

@@ -6,6 +6,7 @@ import path from "node:path";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { applyMigrations, DEFAULT_MIGRATIONS_DIR, readLocalMigrations } from "../../src/db/migrate.js";
+import { ConfigError } from "../../src/errors.js";
 // @ts-expect-error plain ESM script without types
 import { diffSchema, hasChanges } from "../../scripts/schema-diff.mjs";
 import { openDb } from "../../src/db/client.js";
@@ -177,3 +178,17 @@ function readRuntimeModels(): Record<string, string[]> {
     Object.entries(model.models).map(([name, m]) => [name, m.fields.filter((f) => f.kind !== "object").map((f) => f.name)]),
   );
 }
+
+describe("readLocalMigrations", () => {
+  it("reports a missing migrations folder as a configuration error naming it, before any connection", () => {
+    let error: unknown;
+    try {
+      readLocalMigrations("/nonexistent/prisma/migrations");
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message).toContain("/nonexistent/prisma/migrations");
+    expect((error as ConfigError).hint).toMatch(/prisma\/migrations is present/);
+  });
+});

@@ -4,8 +4,9 @@
 import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { seedMessagesWithJobs } from "../../src/db/job-fixtures-sql.js";
-import { claimJobs, completeJobs, failJobs, recoverExpiredLeases, releaseJobs, renewLeases } from "../../src/db/jobs-sql.js";
+import { claimJobs, completeJobs, failJobs, readOwnSettledJobs, recoverExpiredLeases, releaseJobs, renewLeases } from "../../src/db/jobs-sql.js";
 import { useTestDb } from "../helpers/db.js";
+import { releaseTogether, warmPool } from "../helpers/race.js";
 import { createClient } from "../helpers/seed.js";
 
 const db = await useTestDb(10);
@@ -64,15 +65,54 @@ describe("a stale worker after its lease expired", () => {
     expect(row.finishedAt).not.toBeNull();
   });
 
-  it("recovery run by many workers at once recovers each job exactly once", async () => {
+  /** 50 claimed jobs whose leases all expired; then `recover` run by 8 workers released together. Returns [claimed, recovered ids]. */
+  async function raceRecovery(recover: () => Promise<{ id: string }[]>): Promise<[number, string[]]> {
     await db.prisma.backgroundJob.deleteMany({});
     await seedMessagesWithJobs(db.prisma, { clientId, prefix: `r-${randomUUID().slice(0, 8)}`, messages: 50, leads: 2, types: ALL });
     const claimed = await claimJobs(db.prisma, "worker-A", 50, ALL);
     await db.prisma.backgroundJob.updateMany({ data: { lockedAt: new Date(Date.now() - 3_600_000) } });
-    const results = await Promise.all(Array.from({ length: 8 }, () => recoverExpiredLeases(db.prisma, 1_000)));
-    const ids = results.flat().map((r) => r.id);
-    expect(ids).toHaveLength(claimed.length);
-    expect(new Set(ids).size).toBe(claimed.length);
+    const results = await releaseTogether(8, recover);
+    return [claimed.length, results.flatMap((r) => (r.status === "fulfilled" ? r.value.map((x) => x.id) : []))];
+  }
+
+  it("recovery run by many workers at once recovers each job exactly once", async () => {
+    await warmPool(db, 8);
+    const [claimed, ids] = await raceRecovery(() => recoverExpiredLeases(db.prisma, 1_000));
+    expect(ids).toHaveLength(claimed);
+    expect(new Set(ids).size).toBe(claimed);
+  });
+
+  it("negative control: the same check catches a recovery that reads, then updates without re-checking", async () => {
+    await warmPool(db, 8);
+    // Read the expired ids, then update them by id alone: two workers can both read a job before either updates it.
+    const naiveRecover = async () => {
+      const expired = await db.prisma.$queryRaw<{ id: string }[]>`
+        SELECT "id"::text AS "id" FROM "BackgroundJob" WHERE "status" = 'RUNNING' AND "lockedAt" < now() - interval '1 second'`;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      return db.prisma.$queryRaw<{ id: string }[]>`
+        UPDATE "BackgroundJob" SET "status" = 'PENDING', "lockedBy" = NULL, "lockedAt" = NULL
+        WHERE "id" = ANY(${expired.map((e) => e.id)}::uuid[]) RETURNING "id"::text AS "id"`;
+    };
+    let caught = false;
+    for (let round = 0; round < 5 && !caught; round++) {
+      const [claimed, ids] = await raceRecovery(naiveRecover);
+      caught = ids.length !== claimed || new Set(ids).size !== claimed;
+    }
+    expect(caught).toBe(true);
+  });
+});
+
+describe("a guarded write retried after it had committed", () => {
+  it("misses on the retry, and readOwnSettledJobs reads back the outcome as this worker's", async () => {
+    await seedOne();
+    const [job] = await claimJobs(db.prisma, "worker-A", 10, ALL);
+    const attempt = { id: job!.id, attempts: 1 };
+    expect(await completeJobs(db.prisma, "worker-A", [attempt])).toEqual([job!.id]);
+    expect(await completeJobs(db.prisma, "worker-A", [attempt])).toEqual([]);
+    expect(await readOwnSettledJobs(db.prisma, "worker-A", [attempt])).toEqual([expect.objectContaining({ id: job!.id, status: "SUCCEEDED" })]);
+    // Not another worker's, not another attempt's.
+    expect(await readOwnSettledJobs(db.prisma, "worker-B", [attempt])).toEqual([]);
+    expect(await readOwnSettledJobs(db.prisma, "worker-A", [{ id: job!.id, attempts: 2 }])).toEqual([]);
   });
 });
 

@@ -8,6 +8,7 @@ import { durationFlag, parseDurationMs } from "../../src/cli/duration.js";
 import { computeRetryDelay } from "../../src/jobs/backoff.js";
 import { createHandlerRegistry, loadHandlersModule } from "../../src/jobs/registry.js";
 import { BUILTIN_HANDLERS } from "../../src/jobs/handlers.js";
+import { Waker, withRetries } from "../../src/jobs/waker.js";
 
 describe("computeRetryDelay", () => {
   const opts = { baseMs: 100, maxMs: 5_000 };
@@ -63,5 +64,39 @@ describe("handler modules", () => {
     await expect(loadHandlersModule(write("none.mjs", "export const foo = 1;"))).rejects.toThrow(/exports no handler/);
     await expect(loadHandlersModule(write("bad.mjs", "export const SMS_INBOUND_POST_PROCESS = 1;"))).rejects.toThrow(/must be a function/);
     await expect(loadHandlersModule(path.join(dir, "missing.mjs"))).rejects.toThrow(/Could not load --handlers/);
+  });
+});
+
+describe("Waker", () => {
+  it("keeps a wake that lands after a wait timed out, for the next wait", async () => {
+    const waker = new Waker();
+    await waker.wait(5); // times out: nobody woke it
+    expect(waker.waiting).toBe(0);
+    waker.wake(); // nobody waits now: must be remembered, not handed to the stale waiter
+    let resolved = false;
+    const next = waker.wait(60_000).then(() => (resolved = true));
+    await Promise.resolve();
+    expect(resolved).toBe(true);
+    await next;
+    waker.dispose();
+  });
+});
+
+describe("withRetries", () => {
+  it("retries a lost connection but surfaces any other error at once", async () => {
+    let calls = 0;
+    const value = await withRetries(async () => {
+      if (++calls < 3) throw new Error("Connection terminated unexpectedly");
+      return "ok";
+    }, 4, 1);
+    expect([value, calls]).toEqual(["ok", 3]);
+    calls = 0;
+    await expect(
+      withRetries(async () => {
+        calls++;
+        throw new Error('relation "nope" does not exist');
+      }, 4, 1),
+    ).rejects.toThrow(/nope/);
+    expect(calls).toBe(1);
   });
 });
