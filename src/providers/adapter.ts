@@ -6,7 +6,7 @@ import type { GhlKeys } from "./auth.js";
 import type { DeliveryPlan, ProviderName } from "./types.js";
 
 /** The Client columns authentication needs (selected once, cached by the router). */
-export type ResolvedClient = { id: string; slug: string } & Record<ClientSecretColumn, string | null>;
+export type ResolvedClient = { id: string; slug: string; ghlLocationId: string | null } & Record<ClientSecretColumn, string | null>;
 
 export interface SignatureContext {
   rawBody: Uint8Array;
@@ -27,6 +27,6 @@ export interface ProviderAdapter {
   planDelivery(body: unknown, url: URL): DeliveryPlan;
   /** Signature checks over the raw bytes, before the body is even parsed. Throws WebhookAuthError. */
   verifySignature?(ctx: SignatureContext): void;
-  /** Shared-secret checks against the resolved client. Throws WebhookAuthError. */
+  /** Checks against the resolved client: its shared secret, or (GHL) that the signed body names its location. Throws WebhookAuthError. */
   verifySecret?(ctx: SecretContext): void;
 }

@@ -16,7 +16,7 @@ export function compareSecret(given: string | null | undefined, expected: string
 }
 
 /** True when any candidate matches (a secret may arrive in the body, a header or a bearer token). */
-export function matchesAnySecret(candidates: Array<string | null | undefined>, expected: string | null | undefined): boolean {
+function matchesAnySecret(candidates: Array<string | null | undefined>, expected: string | null | undefined): boolean {
   let matched = false;
   // Compare every candidate so the time taken does not say which one matched.
   for (const candidate of candidates) if (compareSecret(candidate, expected)) matched = true;
@@ -79,7 +79,7 @@ export function resolveGhlKeys(config: { ghlEd25519PublicKey?: string; ghlRsaPub
   };
 }
 
-export type GhlSignatureResult = { ok: true; scheme: "ed25519" | "rsa-sha256" } | { ok: false; reason: string };
+type GhlSignatureResult = { ok: true; scheme: "ed25519" | "rsa-sha256" } | { ok: false; reason: string };
 
 /**
  * X-GHL-Signature (Ed25519) first; the legacy X-WH-Signature (RSA-SHA256)

@@ -63,7 +63,7 @@ export async function upsertClients(db: Db, configs: readonly ClientConfig[]): P
   return results;
 }
 
-export type ClientSummary = { id: string } & ClientIdentityColumns & {
+type ClientSummary = { id: string } & ClientIdentityColumns & {
   /** Which secrets are set, never their values. */
   secrets: Record<ClientSecretColumn, boolean>;
 };

@@ -1,14 +1,19 @@
 // ClientRef → Client row, with a short-TTL cache and in-flight coalescing:
 // fifty concurrent deliveries for one workspace cost one query, not fifty.
 // Misses are not cached, so a client added a moment ago is found at once.
+// Keys come from requests (any ?clientId=, any EmailBison instance_url), so
+// the cache is bounded: past CLIENT_CACHE_MAX_ENTRIES it sheds expired
+// entries, and if that is not enough, everything (a refill costs one query
+// per key).
 import type { Db } from "../db/client.js";
 import type { ResolvedClient } from "./adapter.js";
-import { isUuid, sha256Hex } from "./common.js";
+import { isUuid } from "./common.js";
 import type { ClientRef } from "./types.js";
 
 const CLIENT_SELECT = {
   id: true,
   slug: true,
+  ghlLocationId: true,
   emailBisonInstanceUrl: true,
   emailBisonWebhookToken: true,
   smartleadWebhookSecret: true,
@@ -17,6 +22,7 @@ const CLIENT_SELECT = {
 } as const;
 
 const DEFAULT_CLIENT_CACHE_TTL_MS = 5_000;
+const CLIENT_CACHE_MAX_ENTRIES = 10_000;
 
 export interface ClientResolver {
   resolve(ref: ClientRef): Promise<ResolvedClient | null>;
@@ -53,8 +59,23 @@ const REGISTER_FLAGS: Record<Exclude<ClientRef["by"], "slug">, string> = {
   smartleadSecret: "--smartlead-secret",
 };
 
+/**
+ * Why `ref` matched no client, for 404 answers (called on misses only, so
+ * its extra query is off the hot path). Never echoes a secret, and never
+ * names other clients.
+ */
+export async function describeClientMiss(db: Db, ref: ClientRef): Promise<string> {
+  if (ref.by === "emailBisonWorkspace" && !normaliseInstanceUrl(ref.instanceUrl)) {
+    const sharing = await db.client.count({ where: { emailBisonWorkspaceId: ref.workspaceId } });
+    if (sharing > 1) {
+      return `${describeClientRef(ref)} is ambiguous: more than one client has that workspace id on different instances; send event.instance_url in the payload or put ?clientId=<slug> on the webhook URL`;
+    }
+  }
+  return `no client matches ${describeClientRef(ref)}; ${describeClientRegistration(ref)}`;
+}
+
 /** What to run so that `ref` resolves (for 404 answers); never echoes a secret. */
-export function describeClientRegistration(ref: ClientRef): string {
+function describeClientRegistration(ref: ClientRef): string {
   if (ref.by === "slug") return "dedupe-cli clients list shows the slugs and ids";
   const flag = REGISTER_FLAGS[ref.by];
   return `register it with dedupe-cli clients add --slug <slug> ${flag} <value>, or put ?clientId=<slug> on the webhook URL`;
@@ -66,27 +87,46 @@ function cacheKey(ref: ClientRef): string {
       return `eb:${normaliseInstanceUrl(ref.instanceUrl)}:${ref.workspaceId}`;
     case "smartleadSecret":
       // Keep secrets out of the key space (heap dumps, debug prints).
-      return `sl:${sha256Hex(ref.value)}`;
+      return `sl:${ref.digest}`;
+    case "slug":
+      // PostgreSQL compares uuids case-insensitively: one client, one key.
+      return `slug:${isUuid(ref.value) ? ref.value.toLowerCase() : ref.value}`;
     default:
       return `${ref.by}:${ref.value}`;
   }
 }
 
-export function createClientResolver(db: Db, ttlMs = DEFAULT_CLIENT_CACHE_TTL_MS): ClientResolver {
-  const cache = new Map<string, { client: ResolvedClient; expires: number }>();
+type ClientCache = Map<string, { client: ResolvedClient; expires: number }>;
+
+/** Keeps `cache` at or under `maxEntries` before one more entry goes in. */
+function makeRoomInCache(cache: ClientCache, maxEntries: number, now: number): void {
+  if (cache.size < maxEntries) return;
+  for (const [key, entry] of cache) if (entry.expires <= now) cache.delete(key);
+  if (cache.size >= maxEntries) cache.clear();
+}
+
+export function createClientResolver(db: Db, ttlMs = DEFAULT_CLIENT_CACHE_TTL_MS, maxEntries = CLIENT_CACHE_MAX_ENTRIES): ClientResolver {
+  const cache: ClientCache = new Map();
   const inFlight = new Map<string, Promise<ResolvedClient | null>>();
   return {
     async resolve(ref) {
       const key = cacheKey(ref);
       const hit = cache.get(key);
-      if (hit && hit.expires > Date.now()) return hit.client;
+      if (hit) {
+        if (hit.expires > Date.now()) return hit.client;
+        cache.delete(key);
+      }
       let pending = inFlight.get(key);
       if (!pending) {
         pending = findClient(db, ref).finally(() => inFlight.delete(key));
         inFlight.set(key, pending);
       }
       const client = await pending;
-      if (client && ttlMs > 0) cache.set(key, { client, expires: Date.now() + ttlMs });
+      if (client && ttlMs > 0) {
+        const now = Date.now();
+        if (!cache.has(key)) makeRoomInCache(cache, maxEntries, now);
+        cache.set(key, { client, expires: now + ttlMs });
+      }
       return client;
     },
   };

@@ -23,11 +23,29 @@ export function formatIssuePath(path: readonly PropertyKey[]): string {
   return path.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i === 0 ? "" : "."}${String(p)}`)).join("");
 }
 
-/** Provider ids arrive as numbers (EmailBison) or strings; both are stored as text. */
-export const idSchema = z.union([z.number().int().nonnegative(), z.string().trim().min(1, "must not be empty")]).transform(String);
+// PostgreSQL text cannot hold U+0000 (error 22021, which would be a 500).
+// Identifiers, addresses and secrets containing one are refused with a 400
+// naming the field: altering them would key, route or authenticate the
+// delivery as something it is not. Free text (bodies, subjects, names) has
+// its NULs dropped instead, so one stray byte in a mail does not lose the
+// message; every retry drops the same bytes, so dedupe keys stay stable.
+const NUL = "\u0000";
+const NUL_MESSAGE = "must not contain a NUL character (\\u0000)";
 
-/** A string a provider may send as null or leave out. */
-export const optionalText = z.string().nullish();
+/** A string with no NUL in it (ids, emails, workspace ids, secrets). */
+export const plainText = z.string().refine((value) => !value.includes(NUL), NUL_MESSAGE);
+
+/** Provider ids arrive as numbers (EmailBison) or strings; both are stored as text. */
+export const idSchema = z.union([z.number().int().nonnegative(), plainText.trim().min(1, "must not be empty")]).transform(String);
+
+/** An identifier-like string a provider may send as null or leave out (a NUL in it is a 400). */
+export const optionalText = plainText.nullish();
+
+/** Message text a provider may send as null or leave out: body, subject, a person's name (NULs dropped). */
+export const freeText = z
+  .string()
+  .transform((value) => (value.includes(NUL) ? value.replaceAll(NUL, "") : value))
+  .nullish();
 
 /** An ISO (or otherwise Date-parseable) timestamp; invalid strings are a 400, absent ones fall back. */
 export const optionalDate = z
@@ -56,6 +74,7 @@ export function firstText(...candidates: Array<string | null | undefined>): stri
 /** `?clientId=<slug or uuid>`: accepted on every provider route and preferred over payload workspace ids. */
 export function readClientIdParam(url: URL): string | undefined {
   const value = url.searchParams.get("clientId")?.trim();
+  if (value?.includes(NUL)) throw new PayloadValidationError("clientId", NUL_MESSAGE);
   return value ? value : undefined;
 }
 

@@ -5,7 +5,7 @@
 // checks run first: method → content type (415) → body size (413) → GHL
 // signature over the raw bytes (401) → JSON (400) → schema/plan (400) →
 // ignored events are acknowledged here, without touching the database →
-// client lookup (404) → shared-secret check against that client (401) →
+// client lookup (404) → shared-secret (GHL: locationId) check against that client (401) →
 // the single ingest statement. Any database failure that means "not there"
 // is a 503 with Retry-After, never a 500, so providers retry later.
 import { ingestMessage } from "../core/ingest.js";
@@ -13,7 +13,7 @@ import { createDeliveryBatcher, type DeliveryBatcher } from "../db/ingest-batch.
 import { DraftNotFoundError, sendAIDraft } from "../core/drafts.js";
 import { isPrismaConnectionError } from "../core/prisma-errors.js";
 import { resolveGhlKeys, type GhlKeys } from "./auth.js";
-import { createClientResolver, describeClientRef, describeClientRegistration, type ClientResolver } from "./clients.js";
+import { createClientResolver, describeClientMiss, type ClientResolver } from "./clients.js";
 import { isUuid, toIngestInput } from "./common.js";
 import { PayloadValidationError, WebhookAuthError } from "./errors.js";
 import { BodyTooLargeError, DEFAULT_BODY_LIMIT, isJsonContentType, readBodyWithLimit, respondAccepted, respondError, respondUnavailable } from "./http.js";
@@ -72,12 +72,17 @@ function createState(deps: HandlerOptions): HandlerState {
 export function createWebhookHandler(deps: HandlerOptions): FetchHandler {
   const state = createState(deps);
   return async (request) => {
-    const url = new URL(request.url);
+    const url = parseRequestUrl(request);
+    if (!url) return respondBadUrl();
     const provider = providerForPath(url.pathname);
     if (provider) return handleProviderRequest(state, provider, request, url);
+    // The raw segment: a uuid never needs decoding, and decoding a malformed escape would throw.
     const draft = DRAFT_ROUTE.exec(url.pathname);
-    if (draft) return handleDraftSend(state, request, decodeURIComponent(draft[1]!));
-    if (url.pathname === "/healthz" && request.method === "GET") return Response.json({ ok: true });
+    if (draft) return handleDraftSend(state, request, draft[1]!);
+    if (url.pathname === "/healthz") {
+      if (request.method !== "GET") return respondError(405, "use GET", { headers: { allow: "GET" } });
+      return Response.json({ ok: true });
+    }
     return respondError(404, `no route for ${url.pathname}; routes: ${KNOWN_ROUTES}`);
   };
 }
@@ -85,17 +90,29 @@ export function createWebhookHandler(deps: HandlerOptions): FetchHandler {
 /** One provider's handler, e.g. `export const POST = createProviderHandler("ghl", deps)` in a Next.js route. */
 export function createProviderHandler(provider: ProviderName, deps: HandlerOptions): FetchHandler {
   const state = createState(deps);
-  return (request) => handleProviderRequest(state, provider, request, new URL(request.url));
+  return async (request) => {
+    const url = parseRequestUrl(request);
+    return url ? handleProviderRequest(state, provider, request, url) : respondBadUrl();
+  };
 }
 
-/** The draft-send endpoint alone. */
-export function createDraftSendHandler(deps: HandlerOptions): FetchHandler {
-  const state = createState(deps);
-  return async (request) => {
-    const match = DRAFT_ROUTE.exec(new URL(request.url).pathname);
-    if (!match) return respondError(404, "expected /api/drafts/<id>/send");
-    return handleDraftSend(state, request, decodeURIComponent(match[1]!));
-  };
+/** undefined when the URL does not parse: node-server builds it from the Host header, which the client controls. */
+function parseRequestUrl(request: Request): URL | undefined {
+  try {
+    return new URL(request.url);
+  } catch {
+    return undefined;
+  }
+}
+
+function respondBadUrl(): Response {
+  return respondError(400, "request URL or Host header is not a valid URL");
+}
+
+/** JSON.parse's reason without the excerpt of the body V8 quotes in it (the body may carry a secret_key). */
+function describeJsonError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/,\s*(?:\.\.\.)?".*"(?:\.\.\.)? is not valid JSON$/s, "");
 }
 
 async function handleProviderRequest(state: HandlerState, provider: ProviderName, request: Request, url: URL): Promise<Response> {
@@ -121,14 +138,14 @@ async function handleProviderRequest(state: HandlerState, provider: ProviderName
     let body: unknown;
     try {
       body = JSON.parse(rawBody.toString("utf8"));
-    } catch {
-      return reject(400, "body is not valid JSON", "body");
+    } catch (error) {
+      return reject(400, `body is not valid JSON: ${describeJsonError(error)}`, "body");
     }
     const plan = adapter.planDelivery(body, url);
     if (plan.kind === "ignored") return respondAccepted({ success: true, deduped: false, eventType: plan.eventType, messageId: null, ignored: true });
 
     const client = await state.clients.resolve(plan.client);
-    if (!client) return reject(404, `no client matches ${describeClientRef(plan.client)}; ${describeClientRegistration(plan.client)}`);
+    if (!client) return reject(404, await describeClientMiss(state.deps.db, plan.client));
     if (!state.deps.allowUnsigned) adapter.verifySecret?.({ headers: request.headers, url, body, client });
 
     const result = await ingestMessage(state.deps.db, toIngestInput(plan, client.id), {
@@ -149,7 +166,7 @@ async function handleDraftSend(state: HandlerState, request: Request, draftId: s
   if (request.method !== "POST") return respondError(405, "use POST", { headers: { allow: "POST" } });
   // The body is not used, but draining it keeps keep-alive connections reusable.
   await request.arrayBuffer().catch(() => undefined);
-  if (!isUuid(draftId)) return respondError(400, "draft id must be a UUID", { field: "id" });
+  if (!isUuid(draftId)) return respondError(400, `draft id ${JSON.stringify(draftId.slice(0, 100))} is not a UUID`, { field: "id" });
   try {
     const result = await sendAIDraft(state.deps.db, draftId, { strategy: state.deps.strategy, logger: state.deps.logger });
     return respondAccepted({ success: true, deduped: result.deduped, eventType: "AI_DRAFT_SEND", messageId: result.messageId });

@@ -37,7 +37,7 @@ export type ClientRef =
   | { by: "emailBisonWorkspace"; instanceUrl: string; workspaceId: string }
   | { by: "unipileAccountId"; value: string }
   | { by: "instantlyWorkspaceId"; value: string }
-  | { by: "smartleadSecret"; value: string };
+  | { by: "smartleadSecret"; value: string; /** sha256 hex of value (the client cache keys on it, never on the secret). */ digest: string };
 
 /** What one delivery means. Pure function of (body, url); no I/O. */
 export type DeliveryPlan =

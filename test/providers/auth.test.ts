@@ -4,6 +4,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { countRows } from "../../src/db/sql.js";
 import { compareSecret, parsePublicKey, resolveGhlKeys, verifyGhlSignature } from "../../src/providers/auth.js";
+import { importGhlHistory } from "../../src/providers/ghl/history.js";
 import { GHL_PUBLISHED_ED25519_PUBLIC_KEY } from "../../src/providers/ghl/keys.js";
 import { createWebhookHandler } from "../../src/providers/router.js";
 import { signGhlEd25519, signGhlRsa } from "../../src/providers/sign.js";
@@ -90,6 +91,54 @@ describe("GHL signature verification", () => {
     const response = await handler(buildRequest(inbound, { ghlScheme: "rsa" }));
     expect(response.status).toBe(200);
     expect((await readJson(response)).deduped).toBe(false);
+  });
+});
+
+describe("GHL location binding (the signature proves GHL sent it, not whose it is)", () => {
+  const ACME_LOCATION = "l1C08ntBrFjLS0elLIYU";
+
+  it("a delivery signed for acme's location, sent with ?clientId=globex → 401 naming the command, nothing written", async () => {
+    const before = await countRows(db.prisma);
+    const response = await handler(buildRequest(inbound, { query: { clientId: "globex" } }));
+    expect(response.status).toBe(401);
+    expect((await readJson(response)).error).toContain(`dedupe-cli clients add --slug globex --ghl-location-id ${ACME_LOCATION}`);
+    expect(await countRows(db.prisma)).toEqual(before);
+  });
+
+  it("a client with another location rejects it too", async () => {
+    await db.prisma.client.create({ data: { slug: "other-location", name: "other", ghlLocationId: "loc-other" } });
+    const before = await countRows(db.prisma);
+    const response = await handler(buildRequest(inbound, { query: { clientId: "other-location" } }));
+    expect(response.status).toBe(401);
+    expect((await readJson(response)).error).toMatch(/location l1C08ntBrFjLS0elLIYU is not client other-location's/);
+    expect(await countRows(db.prisma)).toEqual(before);
+  });
+
+  it("a signed body naming no location cannot be pointed at a client with ?clientId=", async () => {
+    const body = { ...(inbound.body as Record<string, unknown>) };
+    delete body.locationId;
+    const before = await countRows(db.prisma);
+    const response = await handler(buildRequest(inbound, { rawBody: JSON.stringify(body), query: { clientId: "acme" } }));
+    expect(response.status).toBe(401);
+    expect(await countRows(db.prisma)).toEqual(before);
+  });
+
+  it("?clientId= naming the location's own client is accepted", async () => {
+    await clearMessages(db.prisma);
+    const response = await handler(buildRequest(inbound, { query: { clientId: "acme" } }));
+    expect(response.status).toBe(200);
+  });
+
+  it("the history import refuses another location's messages, writing nothing", async () => {
+    const globex = await db.prisma.client.findUniqueOrThrow({ where: { slug: "globex" } });
+    const acme = await db.prisma.client.findUniqueOrThrow({ where: { slug: "acme" } });
+    const message = { id: "hist-foreign-1", direction: "inbound", contactId: "c1", dateAdded: "2024-01-01T00:00:00Z", body: "hi", locationId: ACME_LOCATION };
+    const before = await countRows(db.prisma);
+    await expect(importGhlHistory(db.prisma, globex.id, [message])).rejects.toThrow(/\[0\]\.locationId: .*--slug globex --ghl-location-id l1C08ntBrFjLS0elLIYU/);
+    const other = await db.prisma.client.findUniqueOrThrow({ where: { slug: "other-location" } });
+    await expect(importGhlHistory(db.prisma, other.id, [message])).rejects.toThrow(/not client other-location's location/);
+    expect(await countRows(db.prisma)).toEqual(before);
+    expect((await importGhlHistory(db.prisma, acme.id, [message])).created).toBe(1);
   });
 });
 

@@ -198,4 +198,70 @@ describe("routing", () => {
     const response = await handler(new Request("http://receiver.test/api/webhooks/nope", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" }));
     expect(response.status).toBe(404);
   });
+
+  it("a non-GET /healthz → 405 with Allow: GET", async () => {
+    const response = await handler(new Request("http://receiver.test/healthz", { method: "POST", body: "{}" }));
+    expect(response.status).toBe(405);
+    expect(response.headers.get("allow")).toBe("GET");
+    expect((await handler(new Request("http://receiver.test/healthz"))).status).toBe(200);
+  });
+
+  it("a malformed percent escape in the draft id → 400 naming it, not a 500", async () => {
+    const { body } = await expectRejected(new Request("http://receiver.test/api/drafts/%E0%A4%A/send", { method: "POST" }), 400, "id");
+    expect(String(body.error)).toContain("%E0%A4%A");
+  });
+
+  it("malformed JSON → 400 saying why, without quoting the body back", async () => {
+    const fixture = loadFixture("smartlead/email_reply.json");
+    const { body } = await expectRejected(buildRequest(fixture, { rawBody: "secret_key=4f7c8d23-a619-58c2" }), 400, "body");
+    expect(String(body.error)).toMatch(/^body is not valid JSON: Unexpected token/);
+    expect(String(body.error)).not.toContain("secret_key");
+    const { body: truncated } = await expectRejected(buildRequest(fixture, { rawBody: '{"event_type": ' }), 400, "body");
+    expect(String(truncated.error)).toBe("body is not valid JSON: Unexpected end of JSON input");
+  });
+
+  it("an EmailBison workspace id two clients share, with no instance_url → 404 saying it is ambiguous", async () => {
+    await db.prisma.client.createMany({
+      data: [
+        { slug: "eb-shared-a", name: "a", emailBisonWorkspaceId: "77", emailBisonInstanceUrl: "https://a.emailbison.test" },
+        { slug: "eb-shared-b", name: "b", emailBisonWorkspaceId: "77", emailBisonInstanceUrl: "https://b.emailbison.test" },
+      ],
+    });
+    const shared = (b: Json) => void ((get(b, "event").workspace_id = 77), delete get(b, "event").instance_url);
+    const { body } = await expectRejected(buildRequest(loadFixture("emailbison/lead_replied.json"), { rawBody: mutated("emailbison/lead_replied.json", shared) }), 404);
+    expect(String(body.error)).toMatch(/EmailBison workspace 77 is ambiguous.*event\.instance_url.*\?clientId=/);
+    // Other clients' slugs are not an unauthenticated caller's business.
+    expect(String(body.error)).not.toContain("eb-shared");
+  });
+});
+
+describe("NUL characters (PostgreSQL text cannot store U+0000)", () => {
+  const instantly = "instantly/reply_received.json";
+
+  it("a NUL in an id → 400 naming the field, nothing written", async () => {
+    const { body } = await expectRejected(buildRequest(loadFixture(instantly), { rawBody: mutated(instantly, (b) => void (b.email_id = "id-with-\u0000-nul")) }), 400, "email_id");
+    expect(String(body.error)).toMatch(/NUL/);
+  });
+
+  it("a NUL in the lead's email → 400 naming the field", async () => {
+    await expectRejected(buildRequest(loadFixture(instantly), { rawBody: mutated(instantly, (b) => void (b.lead_email = "lead\u0000@example.com")) }), 400, "lead_email");
+  });
+
+  it("a NUL in SmartLead's secret_key → 400 before the secret is looked up", async () => {
+    const smartlead = "smartlead/email_reply.json";
+    await expectRejected(buildRequest(loadFixture(smartlead), { client: null, rawBody: mutated(smartlead, (b) => void (b.secret_key = "4f7c\u0000")) }), 400, "secret_key");
+  });
+
+  it("a NUL in ?clientId= → 400", async () => {
+    await expectRejected(buildRequest(loadFixture(instantly), { query: { clientId: "globex\u0000" } }), 400, "clientId");
+  });
+
+  it("a NUL in free text is dropped: the message is stored without it", async () => {
+    const id = `nul-body-${Date.now()}`;
+    const response = await handler(buildRequest(loadFixture(instantly), { rawBody: mutated(instantly, (b) => void Object.assign(b, { email_id: id, reply_text: "hello\u0000 world", reply_subject: "Re\u0000: hi" })) }));
+    const body = await readJson(response);
+    expect(response.status, JSON.stringify(body)).toBe(200);
+    const row = await db.prisma.message.findUniqueOrThrow({ where: { id: body.messageId as string } });
+    expect(row).toMatchObject({ body: "hello world", subject: "Re: hi" });
+  });
 });

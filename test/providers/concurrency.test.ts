@@ -1,15 +1,17 @@
 // Concurrency through the handler: 50 identical deliveries at once leave one
 // Message; 50 clicks on "send" leave one outbound message; two history
-// imports at once leave one row per GHL message.
+// imports at once leave one row per GHL message. The negative control proves
+// the same checks catch a handler built on check-then-create.
 import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { countRows } from "../../src/db/sql.js";
 import { importGhlHistory } from "../../src/providers/ghl/history.js";
+import { planDeliveryFor } from "../../src/providers/registry.js";
 import { createWebhookHandler } from "../../src/providers/router.js";
 import { useTestDb } from "../helpers/db.js";
 import { releaseTogether, warmPool } from "../helpers/race.js";
 import { createLead } from "../helpers/seed.js";
-import { buildRequest, loadAllFixtures, loadFixture, readJson, seedFixtureClients, TEST_KEYS } from "./support.js";
+import { BASE_URL, buildRequest, loadAllFixtures, loadFixture, readJson, seedFixtureClients, TEST_KEYS } from "./support.js";
 
 const N = 50;
 const db = await useTestDb(N + 10);
@@ -36,6 +38,32 @@ describe("50 concurrent deliveries", () => {
     const after = await countRows(db.prisma);
     expect(after.messages).toBe(before.messages + 1);
     expect(after.jobs - before.jobs).toBe((fixture.meta.expect?.jobs ?? []).length);
+  });
+});
+
+describe("negative control: a check-then-create handler", () => {
+  it("the same checks catch it (a 5xx, or more than one fresh delivery or row) within a few rounds", async () => {
+    // A race that cannot fail is not testing a race: mirror test/core/ingest.test.ts through the handler.
+    const racy = createWebhookHandler({ db: db.prisma, strategy: "check-then-create", onEvent: () => undefined });
+    const fixture = loadFixture("instantly/reply_received.json");
+    let caught = 0;
+    for (let round = 0; round < 5 && caught === 0; round++) {
+      const rawBody = JSON.stringify({ ...(fixture.body as Record<string, unknown>), email_id: `racy-${randomUUID()}` });
+      const plan = planDeliveryFor("instantly", JSON.parse(rawBody), new URL(BASE_URL));
+      if (plan.kind !== "message") throw new Error("the fixture must plan a message");
+      const results = await releaseTogether(N, async () => {
+        const response = await racy(buildRequest(fixture, { rawBody }));
+        return { status: response.status, body: await readJson(response) };
+      });
+      const values = results.map((r) => (r.status === "fulfilled" ? r.value : { status: 0, body: {} }));
+      // Only the race may fail it: a 401 or 400 here would be a broken control, not a caught race.
+      expect(values.filter((v) => v.status !== 200 && v.status !== 500)).toEqual([]);
+      const failed = values.filter((v) => v.status === 500).length;
+      const fresh = values.filter((v) => v.body.deduped === false).length;
+      const rows = await db.prisma.message.count({ where: { [plan.unique.key]: plan.unique.value } });
+      if (failed > 0 || fresh > 1 || rows > 1) caught++;
+    }
+    expect(caught).toBeGreaterThan(0);
   });
 });
 

@@ -4,7 +4,7 @@
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { countRows, countJobsForMessage } from "../../src/db/sql.js";
 import { planDeliveryFor } from "../../src/providers/registry.js";
-import { createWebhookHandler } from "../../src/providers/router.js";
+import { createProviderHandler, createWebhookHandler } from "../../src/providers/router.js";
 import { PROVIDER_ENUM } from "../../src/providers/types.js";
 import { useTestDb } from "../helpers/db.js";
 import { BASE_URL, buildRequest, clearMessages, loadAllFixtures, loadFixture, readJson, seedFixtureClients, TEST_KEYS } from "./support.js";
@@ -108,6 +108,20 @@ describe("provider semantics", () => {
     const retryBody = JSON.stringify({ ...original, messageId: "ghl-msg-outbound-retry", originalMessageId: original.messageId });
     const retry = await readJson(await handler(buildRequest(outbound, { rawBody: retryBody })));
     expect(retry).toMatchObject({ deduped: true, messageId: first.messageId });
+  });
+
+  it("createProviderHandler (one Next.js route) ingests its provider's delivery and dedupes the retry", async () => {
+    const route = createProviderHandler("instantly", { db: db.prisma });
+    const fixture = loadFixture("instantly/reply_received.json");
+    const plan = planDeliveryFor("instantly", fixture.body, new URL(BASE_URL));
+    const first = await route(buildRequest(fixture));
+    const firstBody = await readJson(first);
+    expect(first.status, JSON.stringify(firstBody)).toBe(200);
+    expect(firstBody).toMatchObject({ success: true, deduped: false, eventType: "reply_received" });
+    const second = await readJson(await route(buildRequest(fixture)));
+    expect(second).toMatchObject({ success: true, deduped: true, messageId: firstBody.messageId });
+    expect(plan.kind).toBe("message");
+    if (plan.kind === "message") expect(await db.prisma.message.count({ where: { [plan.unique.key]: plan.unique.value } })).toBe(1);
   });
 
   it("?clientId= picks the client for any provider (slug or uuid)", async () => {

@@ -16,7 +16,7 @@ import type { BackgroundJobType } from "../../generated/prisma/enums.js";
 import { jobTypesForMessage } from "../../core/jobs.js";
 import { requireSecret } from "../auth.js";
 import { PayloadValidationError } from "../errors.js";
-import { buildMessagePlan, firstText, idSchema, normaliseEmail, optionalDate, optionalText, parsePayload, pickDate, resolveWorkspaceClient } from "../common.js";
+import { buildMessagePlan, firstText, freeText, idSchema, normaliseEmail, optionalDate, optionalText, parsePayload, pickDate, plainText, resolveWorkspaceClient } from "../common.js";
 import type { ProviderAdapter, SecretContext } from "../adapter.js";
 import type { ClientRef, DeliveryPlan } from "../types.js";
 
@@ -33,19 +33,19 @@ const envelopeSchema = z.looseObject({
 
 const replySchema = z.looseObject({
   id: idSchema,
-  email_subject: optionalText,
-  from_name: optionalText,
+  email_subject: freeText,
+  from_name: freeText,
   from_email_address: optionalText,
-  html_body: optionalText,
-  text_body: optionalText,
+  html_body: freeText,
+  text_body: freeText,
   date_received: optionalDate,
   created_at: optionalDate,
 });
 
 const leadSchema = z.looseObject({
   email: optionalText,
-  first_name: optionalText,
-  last_name: optionalText,
+  first_name: freeText,
+  last_name: freeText,
 });
 
 const replyDataSchema = z.looseObject({
@@ -57,17 +57,17 @@ const replyDataSchema = z.looseObject({
 const sentDataSchema = z.looseObject({
   scheduled_email: z.looseObject({
     id: idSchema,
-    email_subject: optionalText,
-    email_body: optionalText,
+    email_subject: freeText,
+    email_body: freeText,
     sent_at: optionalDate,
   }),
-  lead: leadSchema.extend({ email: z.string().min(1) }),
+  lead: leadSchema.extend({ email: plainText.min(1) }),
   campaign_event: z.looseObject({ created_at: optionalDate }).nullish(),
 });
 
 type Envelope = z.infer<typeof envelopeSchema>;
 
-export function planDelivery(body: unknown, url: URL): DeliveryPlan {
+function planDelivery(body: unknown, url: URL): DeliveryPlan {
   const envelope = parsePayload(envelopeSchema, body);
   const eventType = envelope.event.type.toUpperCase();
   if (!(HANDLED_EVENTS as readonly string[]).includes(eventType)) {
@@ -138,7 +138,7 @@ function planSent(envelope: Envelope, eventType: string, client: ClientRef, scop
     subject: sent.email_subject ?? null,
     body: sent.email_body ?? "",
     sentAt: pickDate(sent.sent_at, data.campaign_event?.created_at),
-    jobTypes: [],
+    jobTypes: jobTypesForMessage("EMAILBISON", "OUTBOUND"),
   });
 }
 

@@ -10,9 +10,9 @@ import { z } from "zod";
 import type { Db } from "../../db/client.js";
 import { ingestMessage } from "../../core/ingest.js";
 import { ConfigError } from "../../errors.js";
-import { idSchema, optionalDate, optionalText, parsePayload, toIngestInput, type MessagePlan } from "../common.js";
+import { freeText, idSchema, optionalDate, optionalText, parsePayload, toIngestInput, type MessagePlan } from "../common.js";
 import { PayloadValidationError } from "../errors.js";
-import { isSmsMessageType, planGhlMessage } from "./index.js";
+import { describeLocationMismatch, isSmsMessageType, planGhlMessage } from "./index.js";
 
 const historyMessageSchema = z.looseObject({
   id: idSchema.nullish(),
@@ -22,7 +22,7 @@ const historyMessageSchema = z.looseObject({
   messageType: optionalText,
   locationId: optionalText,
   contactId: optionalText,
-  body: optionalText,
+  body: freeText,
   dateAdded: optionalDate,
   from: optionalText,
   to: optionalText,
@@ -52,13 +52,13 @@ export function readGhlHistoryFile(path: string): unknown[] {
 
 /** Plans every message first (nothing is written if one is malformed), then ingests them with bounded concurrency. */
 export async function importGhlHistory(db: Db, clientId: string, messages: readonly unknown[], options: { concurrency?: number } = {}): Promise<GhlHistoryResult> {
-  const client = await db.client.findUnique({ where: { id: clientId }, select: { ghlLocationId: true } });
+  const client = await db.client.findUnique({ where: { id: clientId }, select: { slug: true, ghlLocationId: true } });
   if (!client) throw new ConfigError(`No client with id ${clientId}.`);
   const plans: MessagePlan[] = [];
   let skipped = 0;
   messages.forEach((message, index) => {
     try {
-      const plan = planHistoryMessage(message, client.ghlLocationId);
+      const plan = planHistoryMessage(message, client);
       if (plan) plans.push(plan);
       else skipped++;
     } catch (error) {
@@ -73,7 +73,7 @@ export async function importGhlHistory(db: Db, clientId: string, messages: reado
 }
 
 /** null for non-SMS messages. */
-function planHistoryMessage(message: unknown, clientLocationId: string | null): MessagePlan | null {
+function planHistoryMessage(message: unknown, client: { slug: string; ghlLocationId: string | null }): MessagePlan | null {
   const m = parsePayload(historyMessageSchema, message);
   if (!isSmsMessageType(m.messageType)) return null;
   const direction =
@@ -83,7 +83,13 @@ function planHistoryMessage(message: unknown, clientLocationId: string | null): 
         ? "OUTBOUND"
         : null;
   if (!direction) throw new PayloadValidationError("direction", 'expected "inbound" or "outbound" (or type InboundMessage/OutboundMessage)');
-  const locationId = m.locationId ?? clientLocationId;
+  // Another location's message would take that location's ghlId, so its
+  // live webhook would later dedupe into this client instead of its own.
+  if (m.locationId) {
+    const mismatch = describeLocationMismatch(client, m.locationId);
+    if (mismatch) throw new PayloadValidationError("locationId", mismatch);
+  }
+  const locationId = m.locationId ?? client.ghlLocationId;
   return planGhlMessage(
     {
       eventType: "GHL_HISTORY_IMPORT",

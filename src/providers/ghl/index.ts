@@ -13,14 +13,17 @@
 // need the same contact, millisecond and text to collide.
 //
 // Auth: X-GHL-Signature (Ed25519, base64) or legacy X-WH-Signature
-// (RSA-SHA256, base64) over the raw body bytes; see ../auth.ts.
+// (RSA-SHA256, base64) over the raw body bytes; see ../auth.ts. GHL signs
+// every location's webhooks with the same key, so a valid signature proves
+// GHL sent the body, not which of our clients it is for: the body's
+// locationId must also be the resolved client's (?clientId= included).
 import { z } from "zod";
 import { jobTypesForMessage } from "../../core/jobs.js";
 import type { Direction } from "../../generated/prisma/enums.js";
 import { verifyGhlSignature } from "../auth.js";
 import { PayloadValidationError, WebhookAuthError } from "../errors.js";
-import { buildMessagePlan, idSchema, optionalDate, optionalText, parsePayload, pickDate, resolveWorkspaceClient, sha256Hex, type MessagePlan } from "../common.js";
-import type { ProviderAdapter, SignatureContext } from "../adapter.js";
+import { buildMessagePlan, freeText, idSchema, optionalDate, optionalText, parsePayload, pickDate, resolveWorkspaceClient, sha256Hex, type MessagePlan } from "../common.js";
+import type { ProviderAdapter, ResolvedClient, SecretContext, SignatureContext } from "../adapter.js";
 import type { DeliveryPlan } from "../types.js";
 
 const MESSAGE_TYPES = { InboundMessage: "INBOUND", OutboundMessage: "OUTBOUND" } as const satisfies Record<string, Direction>;
@@ -38,7 +41,7 @@ const smsSchema = z.looseObject({
   originalMessageId: idSchema.nullish(),
   contactId: optionalText,
   conversationId: optionalText,
-  body: optionalText,
+  body: freeText,
   dateAdded: optionalDate,
   messageType: optionalText,
   from: optionalText,
@@ -60,7 +63,7 @@ function buildGhlFallbackId(fields: GhlMessageFields): string {
   return `fb-${sha256Hex(parts.join("\n"))}`;
 }
 
-export function planDelivery(body: unknown, url: URL): DeliveryPlan {
+function planDelivery(body: unknown, url: URL): DeliveryPlan {
   const sms = parsePayload(smsSchema, body);
   const direction = MESSAGE_TYPES[sms.type as keyof typeof MESSAGE_TYPES];
   if (!direction) return { kind: "ignored", provider: "ghl", eventType: sms.type, reason: `GHL ${sms.type} is not a message event` };
@@ -117,4 +120,24 @@ function verifySignature({ rawBody, headers, ghlKeys }: SignatureContext): void 
   if (!result.ok) throw new WebhookAuthError(result.reason);
 }
 
-export const ghlAdapter: ProviderAdapter = { name: "ghl", planDelivery, verifySignature };
+/**
+ * Why messages of `locationId` must not be written into `client`, or null
+ * when they may (the location is the client's). Shared with the history
+ * import, which must not file one location's messages under another client.
+ */
+export function describeLocationMismatch(client: Pick<ResolvedClient, "slug" | "ghlLocationId">, locationId: string | null | undefined): string | null {
+  if (locationId && locationId === client.ghlLocationId) return null;
+  if (!locationId) return `GHL delivery names no locationId, so it cannot be tied to client ${client.slug}`;
+  const register = `if it is theirs, run dedupe-cli clients add --slug ${client.slug} --ghl-location-id ${locationId}`;
+  if (!client.ghlLocationId) return `client ${client.slug} has no GHL location configured, so GHL location ${locationId} is not known to be theirs; ${register}`;
+  return `GHL location ${locationId} is not client ${client.slug}'s location; ${register}`;
+}
+
+/** The signature says GHL sent it; the location says whose it is. */
+function verifyLocation({ body, client }: SecretContext): void {
+  const locationId = (body as { locationId?: unknown }).locationId;
+  const mismatch = describeLocationMismatch(client, typeof locationId === "string" ? locationId : null);
+  if (mismatch) throw new WebhookAuthError(mismatch);
+}
+
+export const ghlAdapter: ProviderAdapter = { name: "ghl", planDelivery, verifySignature, verifySecret: verifyLocation };

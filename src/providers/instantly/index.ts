@@ -9,7 +9,7 @@
 import { z } from "zod";
 import { jobTypesForMessage } from "../../core/jobs.js";
 import { readBearerToken, readHeader, requireSecret } from "../auth.js";
-import { buildMessagePlan, firstText, idSchema, normaliseEmail, optionalDate, optionalText, parsePayload, pickDate, resolveWorkspaceClient } from "../common.js";
+import { buildMessagePlan, firstText, freeText, idSchema, normaliseEmail, optionalDate, optionalText, parsePayload, pickDate, plainText, resolveWorkspaceClient } from "../common.js";
 import type { ProviderAdapter, SecretContext } from "../adapter.js";
 import type { DeliveryPlan } from "../types.js";
 
@@ -19,18 +19,18 @@ const instantlySchema = z.looseObject({
   event_type: z.string(),
   timestamp: optionalDate,
   workspace: optionalText,
-  lead_email: z.string().min(1),
+  lead_email: plainText.min(1),
   email_id: idSchema,
-  email_subject: optionalText,
-  email_text: optionalText,
-  email_html: optionalText,
-  reply_subject: optionalText,
-  reply_text: optionalText,
-  reply_html: optionalText,
-  reply_text_snippet: optionalText,
+  email_subject: freeText,
+  email_text: freeText,
+  email_html: freeText,
+  reply_subject: freeText,
+  reply_text: freeText,
+  reply_html: freeText,
+  reply_text_snippet: freeText,
 });
 
-export function planDelivery(body: unknown, url: URL): DeliveryPlan {
+function planDelivery(body: unknown, url: URL): DeliveryPlan {
   const { event_type: eventType } = parsePayload(eventSchema, body);
   if (eventType !== "reply_received" && eventType !== "email_sent") {
     return { kind: "ignored", provider: "instantly", eventType, reason: `Instantly ${eventType} is not a message event` };

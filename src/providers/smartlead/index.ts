@@ -16,15 +16,15 @@ import { z } from "zod";
 import { jobTypesForMessage } from "../../core/jobs.js";
 import { readBearerToken, readHeader, requireSecret } from "../auth.js";
 import { PayloadValidationError } from "../errors.js";
-import { buildMessagePlan, firstText, idSchema, normaliseEmail, optionalDate, optionalText, parsePayload, pickDate, readClientIdParam, sanitiseScope, sha256Hex, slugRef } from "../common.js";
+import { buildMessagePlan, firstText, freeText, idSchema, normaliseEmail, optionalDate, optionalText, parsePayload, pickDate, readClientIdParam, sanitiseScope, sha256Hex, slugRef } from "../common.js";
 import type { ProviderAdapter, SecretContext } from "../adapter.js";
 import type { ClientRef, DeliveryPlan } from "../types.js";
 
 const mailSchema = z.looseObject({
   message_id: optionalText,
-  subject: optionalText,
-  text: optionalText,
-  html: optionalText,
+  subject: freeText,
+  text: freeText,
+  html: freeText,
   time: optionalDate,
 });
 
@@ -35,13 +35,13 @@ const smartleadSchema = z.looseObject({
   message_id: optionalText,
   sl_lead_email: optionalText,
   to_email: optionalText,
-  to_name: optionalText,
-  subject: optionalText,
-  custom_subject: optionalText,
-  custom_email_message: optionalText,
-  email_body: optionalText,
-  reply_body: optionalText,
-  preview_text: optionalText,
+  to_name: freeText,
+  subject: freeText,
+  custom_subject: freeText,
+  custom_email_message: freeText,
+  email_body: freeText,
+  reply_body: freeText,
+  preview_text: freeText,
   time_replied: optionalDate,
   time_sent: optionalDate,
   event_timestamp: optionalDate,
@@ -51,7 +51,7 @@ const smartleadSchema = z.looseObject({
 
 type SmartleadBody = z.infer<typeof smartleadSchema>;
 
-export function planDelivery(body: unknown, url: URL): DeliveryPlan {
+function planDelivery(body: unknown, url: URL): DeliveryPlan {
   const sl = parsePayload(smartleadSchema, body);
   const eventType = sl.event_type.toUpperCase();
   if (eventType !== "EMAIL_REPLY" && eventType !== "EMAIL_SENT") {
@@ -66,7 +66,9 @@ function resolveClient(sl: SmartleadBody, url: URL): { client: ClientRef; scope:
   if (clientId) return { client: slugRef(clientId), scope: sanitiseScope(clientId) };
   const secret = sl.secret_key?.trim();
   if (!secret) throw new PayloadValidationError("secret_key", "required to tell which client this is (or put ?clientId= on the webhook URL)");
-  return { client: { by: "smartleadSecret", value: secret }, scope: `key-${sha256Hex(secret).slice(0, 16)}` };
+  // Hashed once here: the scope takes a prefix, the client cache the whole digest.
+  const digest = sha256Hex(secret);
+  return { client: { by: "smartleadSecret", value: secret, digest }, scope: `key-${digest.slice(0, 16)}` };
 }
 
 function leadEmail(field: string, ...candidates: Array<string | null | undefined>): string {
@@ -103,7 +105,7 @@ function planSent(sl: SmartleadBody, eventType: string, client: ClientRef, scope
     subject: firstText(sl.sent_message?.subject, sl.subject, sl.custom_subject),
     body: firstText(sl.sent_message?.text, sl.sent_message?.html, sl.custom_email_message, sl.email_body) ?? "",
     sentAt: pickDate(sl.sent_message?.time, sl.time_sent, sl.event_timestamp),
-    jobTypes: [],
+    jobTypes: jobTypesForMessage("SMARTLEAD", "OUTBOUND"),
   });
 }
 

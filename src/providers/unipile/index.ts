@@ -12,13 +12,13 @@ import { z } from "zod";
 import { jobTypesForMessage } from "../../core/jobs.js";
 import { readHeader, requireSecret } from "../auth.js";
 import { PayloadValidationError } from "../errors.js";
-import { buildMessagePlan, idSchema, optionalDate, optionalText, parsePayload, pickDate, resolveWorkspaceClient, splitName } from "../common.js";
+import { buildMessagePlan, freeText, idSchema, optionalDate, optionalText, parsePayload, pickDate, resolveWorkspaceClient, splitName } from "../common.js";
 import type { ProviderAdapter, SecretContext } from "../adapter.js";
 import type { DeliveryPlan } from "../types.js";
 
 const attendeeSchema = z.looseObject({
   attendee_id: optionalText,
-  attendee_name: optionalText,
+  attendee_name: freeText,
   attendee_provider_id: optionalText,
   attendee_profile_url: optionalText,
 });
@@ -31,7 +31,7 @@ const messageSchema = z.looseObject({
   account_info: z.looseObject({ user_id: optionalText }).nullish(),
   chat_id: optionalText,
   message_id: idSchema,
-  message: optionalText,
+  message: freeText,
   timestamp: optionalDate,
   sender: attendeeSchema,
   attendees: z.array(attendeeSchema).nullish(),
@@ -39,7 +39,7 @@ const messageSchema = z.looseObject({
   attachments: z.union([z.array(z.unknown()), z.looseObject({})]).nullish(),
 });
 
-export function planDelivery(body: unknown, url: URL): DeliveryPlan {
+function planDelivery(body: unknown, url: URL): DeliveryPlan {
   const { event } = parsePayload(eventSchema, body);
   if (event !== "message_received") return { kind: "ignored", provider: "unipile", eventType: event, reason: `Unipile ${event} is not a new message` };
   const msg = parsePayload(messageSchema, body);
