@@ -5,10 +5,11 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import { z } from "zod";
-import { ConfigError, UsageError } from "../errors.js";
+import { UsageError } from "../errors.js";
 import { DEFAULT_BODY_LIMIT } from "../providers/http.js";
-import { PROVIDER_NAMES, PROVIDER_ROUTES } from "../providers/types.js";
+import { PROVIDER_NAMES } from "../providers/types.js";
 import type { CliContext } from "./context.js";
+import { describeProviderRoutes, listenError, waitForAbort } from "./listen.js";
 import { intFlag, parseOptions } from "./options.js";
 
 const optionsSchema = z.object({
@@ -33,7 +34,7 @@ The provider is --provider, else the path (a route below, or /<provider>/...), e
 deliveries of no known provider go to <out>/unknown/. Non-JSON bodies are kept as not-json[-<n>].body.
 
 Routes (any path is accepted):
-${PROVIDER_NAMES.map((p) => `  ${PROVIDER_ROUTES[p].padEnd(26)} ${p}`).join("\n")}
+${describeProviderRoutes()}
 
 Secrets are dropped from the sidecar, and only their names are listed under capture.redacted:
 signature and secret headers (X-GHL-Signature, X-WH-Signature, Authorization, Unipile-Auth,
@@ -44,7 +45,8 @@ bytes must stay exact: it is named under capture.bodySecrets and a warning is pr
 
 Output: "listening on <url>" on stdout, then one line per capture on stderr (with --json: one JSON
 object per capture on stdout). Stops after --max captures, or on Ctrl-C; exit 0 either way.
-Answers: 405 for anything but POST, 413 for bodies over --body-limit.`;
+Answers: 405 for anything but POST, 413 for bodies over --body-limit, 400 for a body that cannot be
+read (the upload broke off), 503 with Retry-After: 5 once --max deliveries are captured.`;
 
 export function register(program: Command, ctx: CliContext): Command {
   return program
@@ -82,16 +84,12 @@ export function register(program: Command, ctx: CliContext): Command {
           }
         },
       }).catch((error) => {
-        throw new ConfigError(`Cannot listen on ${opts.host}:${opts.port}: ${(error as Error).message}`, { hint: "Pick another --port (0 picks a free one)." });
+        throw listenError(opts.host, opts.port, error);
       });
       ctx.stdout.write(`listening on ${server.url}\n`);
       warn(`writing fixtures to ${outDir}${opts.max ? ` (stopping after ${opts.max})` : ""}`);
 
-      const stopped = new Promise<void>((resolve) => {
-        if (ctx.shutdown.signal.aborted) resolve();
-        else ctx.shutdown.signal.addEventListener("abort", () => resolve(), { once: true });
-      });
-      await Promise.race([stopped, server.done]);
+      await Promise.race([waitForAbort(ctx.shutdown.signal), server.done]);
       // The --max-th answer may still be on its way out; close() lets in-flight responses finish.
       await server.close();
       warn(`captured ${server.captured()} deliver${server.captured() === 1 ? "y" : "ies"}; server closed`);

@@ -9,11 +9,9 @@ import { listClients, upsertClient, upsertClients } from "../providers/client-st
 import { whereSlugOrId } from "../providers/clients.js";
 import { importGhlHistory, readGhlHistoryFile } from "../providers/ghl/history.js";
 import type { CliContext } from "./context.js";
-import { openDatabaseSession, parseOptions } from "./options.js";
+import { addDatabaseOptions, databaseOptionsSchema, openDatabaseSession, parseOptions } from "./options.js";
 
-const dbSchema = z.object({ databaseUrl: z.string().min(1).optional() });
-
-const addSchema = dbSchema.extend({
+const addSchema = databaseOptionsSchema.extend({
   slug: z.string(),
   name: z.string().optional(),
   ghlLocationId: z.string().optional(),
@@ -59,9 +57,9 @@ load twice, or two at once, leaves one row per slug; flags you leave out keep th
 
 export function register(program: Command, ctx: CliContext): Command {
   const clients = program.command("clients").description("create, configure and list clients (workspaces) and their webhook secrets").addHelpText("after", CLIENTS_HELP);
-  const dbOption = (cmd: Command) => cmd.option("--database-url <url>", "PostgreSQL to use (default: $DATABASE_URL, else the embedded one)");
+  const jsonSchema = databaseOptionsSchema.extend({ json: z.boolean().default(false) });
 
-  dbOption(clients.command("add"))
+  addDatabaseOptions(clients.command("add"))
     .description("create a client, or update the given fields of an existing one (by slug)")
     .requiredOption("--slug <slug>", "our handle for the client, usable as ?clientId= on webhook URLs")
     .option("--name <name>", "display name (default: the slug)")
@@ -96,30 +94,30 @@ export function register(program: Command, ctx: CliContext): Command {
         const issue = parsed.error.issues[0]!;
         throw new ConfigError(`${ADD_FLAG_FOR[issue.path[0] as keyof ClientConfig] ?? "--slug"}: ${issue.message}`);
       }
-      const { db } = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, poolSize: 2, quiet: opts.json });
+      const { db } = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, fresh: opts.fresh, poolSize: 2, quiet: opts.json });
       const result = await upsertClient(db.prisma, parsed.data);
       ctx.stdout.write(opts.json ? `${JSON.stringify(result)}\n` : `${result.created ? "created" : "updated"} ${result.slug} (${result.id})\n`);
     });
 
-  dbOption(clients.command("load"))
+  addDatabaseOptions(clients.command("load"))
     .description("upsert every client in a JSON file ({ \"clients\": [...] }, see fixtures/clients.json)")
     .argument("<file>", "clients file")
     .option("--json", "print the result as JSON", false)
     .action(async (file: string, raw) => {
-      const opts = parseOptions(dbSchema.extend({ json: z.boolean().default(false) }), raw);
+      const opts = parseOptions(jsonSchema, raw);
       const config = loadClientsConfig(file);
-      const { db } = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, poolSize: 2, quiet: opts.json });
+      const { db } = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, fresh: opts.fresh, poolSize: 2, quiet: opts.json });
       const results = await upsertClients(db.prisma, config.clients);
       if (opts.json) ctx.stdout.write(`${JSON.stringify(results)}\n`);
       else for (const r of results) ctx.stdout.write(`${r.created ? "created" : "updated"} ${r.slug} (${r.id})\n`);
     });
 
-  dbOption(clients.command("list"))
+  addDatabaseOptions(clients.command("list"))
     .description("list clients, their provider ids and which secrets are set")
     .option("--json", "print JSON", false)
     .action(async (raw) => {
-      const opts = parseOptions(dbSchema.extend({ json: z.boolean().default(false) }), raw);
-      const { db } = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, poolSize: 2, quiet: opts.json });
+      const opts = parseOptions(jsonSchema, raw);
+      const { db } = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, fresh: opts.fresh, poolSize: 2, quiet: opts.json });
       const rows = await listClients(db.prisma);
       if (opts.json) return void ctx.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
       if (rows.length === 0) return void ctx.stdout.write("no clients yet: dedupe-cli clients add --slug <slug> ... (see --help)\n");
@@ -131,15 +129,15 @@ export function register(program: Command, ctx: CliContext): Command {
       ctx.stdout.write(`${table.toString()}\n`);
     });
 
-  dbOption(clients.command("import-ghl"))
+  addDatabaseOptions(clients.command("import-ghl"))
     .description("import past GHL SMS messages for a client, each deduplicated by its GHL message id (safe to rerun, or run twice at once)")
     .argument("<slug>", "client slug or id")
     .argument("<file>", "JSON array of GHL messages (webhook bodies or the conversations API's message objects), or { \"messages\": [...] }")
     .option("--json", "print the result as JSON", false)
     .action(async (slug: string, file: string, raw) => {
-      const opts = parseOptions(dbSchema.extend({ json: z.boolean().default(false) }), raw);
+      const opts = parseOptions(jsonSchema, raw);
       const messages = readGhlHistoryFile(file);
-      const { db } = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, poolSize: 10, quiet: opts.json });
+      const { db } = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, fresh: opts.fresh, poolSize: 10, quiet: opts.json });
       const client = await db.prisma.client.findFirst({ where: whereSlugOrId(slug), select: { id: true } });
       if (!client) throw new ConfigError(`No client ${JSON.stringify(slug)}.`, { hint: "dedupe-cli clients list shows the slugs." });
       const result = await importGhlHistory(db.prisma, client.id, messages);

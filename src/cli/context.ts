@@ -13,3 +13,8 @@ export interface CliContext {
 export function createCliContext(): CliContext {
   return { env: readEnvConfig(), stdout: process.stdout, stderr: process.stderr, shutdown: new Shutdown() };
 }
+
+/** Colours only on a terminal, and never under NO_COLOR or CI. */
+export function useColor(ctx: CliContext): boolean {
+  return Boolean(ctx.stdout.isTTY) && !ctx.env.noColor && !ctx.env.ci;
+}

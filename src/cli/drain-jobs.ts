@@ -9,15 +9,14 @@ import { BackgroundJobType } from "../generated/prisma/enums.js";
 import { loadHandlersModule } from "../jobs/registry.js";
 import { drainJobs } from "../jobs/runner.js";
 import type { JobHandlerMap } from "../jobs/types.js";
-import type { CliContext } from "./context.js";
+import { useColor, type CliContext } from "./context.js";
 import { createProgressReporter, renderSummaryTable } from "./drain-jobs-report.js";
 import { durationFlag } from "./duration.js";
-import { databaseOptionsSchema, intFlag, openDatabaseSession, parseOptions } from "./options.js";
+import { addDatabaseOptions, databaseOptionsSchema, intFlag, openDatabaseSession, parseOptions } from "./options.js";
 
 const JOB_TYPES = Object.values(BackgroundJobType) as [BackgroundJobType, ...BackgroundJobType[]];
 
 const optionsSchema = databaseOptionsSchema
-  .omit({ verbose: true })
   .extend({
     concurrency: intFlag(1, 1_000).default(10),
     batch: intFlag(1, 10_000).default(100),
@@ -41,15 +40,15 @@ const optionsSchema = databaseOptionsSchema
 type DrainJobsCliOptions = z.infer<typeof optionsSchema>;
 
 export function register(program: Command, ctx: CliContext): Command {
-  return program
-    .command("drain-jobs")
-    .description(
-      "Run queued background jobs. Each job runs once at a time and is never lost: claims use " +
-        "FOR UPDATE SKIP LOCKED, outcomes are guarded by worker and attempt, a dead worker's jobs " +
-        "return to PENDING after the lease, and SIGINT/SIGTERM hands unfinished jobs back.",
-    )
-    .option("--database-url <url>", "PostgreSQL to use (default: $DATABASE_URL, else the embedded PostgreSQL in ./.dedupe)")
-    .option("--fresh", "embedded database only: delete its data and start empty", false)
+  return addDatabaseOptions(
+    program
+      .command("drain-jobs")
+      .description(
+        "Run queued background jobs. Each job runs once at a time and is never lost: claims use " +
+          "FOR UPDATE SKIP LOCKED, outcomes are guarded by worker and attempt, a dead worker's jobs " +
+          "return to PENDING after the lease, and SIGINT/SIGTERM hands unfinished jobs back.",
+      ),
+  )
     .option("--concurrency <n>", "jobs run at once", "10")
     .option("--batch <n>", "jobs claimed per statement", "100")
     .option("--once", "exit when no runnable job is left (default)", false)
@@ -124,7 +123,7 @@ async function runDrainJobs(ctx: CliContext, opts: DrainJobsCliOptions, handlers
   if (opts.json) {
     ctx.stdout.write(`${JSON.stringify(summary)}\n`);
   } else {
-    ctx.stdout.write(renderSummaryTable(summary, Boolean(ctx.stdout.isTTY) && !ctx.env.noColor));
+    ctx.stdout.write(renderSummaryTable(summary, useColor(ctx)));
   }
   if (summary.totals.failed > 0) {
     throw new InvariantViolationError(`${summary.totals.failed} job(s) reached FAILED in this run.`, {

@@ -9,43 +9,73 @@ import { InconclusiveError, InvariantViolationError, UsageError } from "../error
 import type { EngineTarget } from "../harness/engine.js";
 import type { HarnessResult, InvariantResult } from "../harness/types.js";
 import type { DbHandle } from "../db/client.js";
-import type { CliContext } from "./context.js";
-import { intFlag, openDatabaseSession } from "./options.js";
+import { useColor, type CliContext } from "./context.js";
+import { durationFlag } from "./duration.js";
+import { openDatabaseSession } from "./options.js";
 
-export function addOutputOptions(cmd: Command): Command {
-  return cmd
-    .option("--target <base-url>", "deliver over HTTP to this receiver (provider routes are appended; GHL deliveries are signed with the TEST keys: run `serve --ghl-test-keys`)")
-    .option("--url <url>", "deliver over HTTP to exactly this URL (one provider)")
-    .option("--raw-ids", "the receiver stores bare provider ids (default: namespaced, falling back to bare when only those exist)", false)
-    .option("--clients <file>", "clients.json to create (embedded) or check (--database-url) the clients fixtures reference")
-    .option("--timeout <ms>", "per-delivery timeout", "30000")
-    .option("--json", "print one JSON result object on stdout (progress goes to stderr)", false)
-    .option("--junit <file>", "write JUnit XML: one testcase per invariant per fixture")
-    .option("--history <file>", "write every delivery as a JSON line (slot, release/response times, status, deduped, error)");
+/** The flags addOutputOptions declares, by their option key. */
+export type OutputOption = "target" | "url" | "rawIds" | "clients" | "timeout" | "json" | "junit" | "history";
+
+const OUTPUT_OPTIONS: ReadonlyArray<{ key: OutputOption; flags: string; description: string; defaultValue?: string | boolean }> = [
+  { key: "target", flags: "--target <base-url>", description: "deliver over HTTP to this receiver (provider routes are appended; GHL deliveries are signed with the TEST keys: run `serve --ghl-test-keys`)" },
+  { key: "url", flags: "--url <url>", description: "deliver over HTTP to exactly this URL (one provider)" },
+  { key: "rawIds", flags: "--raw-ids", description: "the receiver stores bare provider ids (default: namespaced, falling back to bare when only those exist)", defaultValue: false },
+  { key: "clients", flags: "--clients <file>", description: "clients.json to create (embedded) or check (--database-url) the clients fixtures reference" },
+  { key: "timeout", flags: "--timeout <duration>", description: "per-delivery timeout: 500ms, 30s, 2m (a bare number is milliseconds)", defaultValue: "30s" },
+  { key: "json", flags: "--json", description: "print one JSON result object on stdout (progress goes to stderr)", defaultValue: false },
+  { key: "junit", flags: "--junit <file>", description: "write JUnit XML: one testcase per invariant per fixture" },
+  { key: "history", flags: "--history <file>", description: "write every delivery as a JSON line (slot, release/response times, status, deduped, error)" },
+];
+
+/**
+ * Declares the output and delivery flags race, replay and verify share;
+ * `omit` leaves out what a command lacks, `describe` rewords a flag's help.
+ */
+export function addOutputOptions(
+  cmd: Command,
+  options: { omit?: readonly OutputOption[]; describe?: Partial<Record<OutputOption, string>> } = {},
+): Command {
+  for (const option of OUTPUT_OPTIONS) {
+    if (options.omit?.includes(option.key)) continue;
+    cmd.option(option.flags, options.describe?.[option.key] ?? option.description, option.defaultValue);
+  }
+  return cmd;
 }
 
-const httpUrl = (flag: string) =>
-  z
-    .string()
-    .min(1)
-    .refine((v) => {
-      try {
-        return ["http:", "https:"].includes(new URL(v).protocol);
-      } catch {
-        return false;
-      }
-    }, `${flag} must be an http:// or https:// URL`);
+const httpUrl = z
+  .string()
+  .min(1)
+  .refine((v) => {
+    try {
+      return ["http:", "https:"].includes(new URL(v).protocol);
+    } catch {
+      return false;
+    }
+  }, "must be an http:// or https:// URL");
 
 export const harnessOutputSchema = z.object({
-  target: httpUrl("--target").optional(),
-  url: httpUrl("--url").optional(),
+  target: httpUrl.optional(),
+  url: httpUrl.optional(),
   rawIds: z.boolean().default(false),
   clients: z.string().min(1).optional(),
-  timeout: intFlag(1, 600_000).default(30_000),
+  timeout: durationFlag(1, 600_000).default(30_000),
   json: z.boolean().default(false),
   junit: z.string().min(1).optional(),
   history: z.string().min(1).optional(),
 });
+
+/** In-process, the DB pool is sized for the race (n + 10), up to this; the race-quality threshold then scales with the pool, not N. */
+export const MAX_POOL = 500;
+
+/** The in-process pool a race of n deliveries gets unless --pool-size says otherwise. */
+export function racePoolSize(n: number): number {
+  return Math.min(n + 10, MAX_POOL);
+}
+
+/** --strategy picks the built-in core's; a receiver over HTTP has its own. */
+export function rejectStrategyOverHttp(strategy: string | undefined, target: EngineTarget): void {
+  if (strategy && target.kind === "http") throw new UsageError("--strategy only applies in-process; a --target receiver uses its own.");
+}
 
 export function resolveTarget(opts: { target?: string; url?: string }): EngineTarget {
   if (opts.target && opts.url) throw new UsageError("--target and --url are alternatives: a base URL (routes appended) or one exact URL.");
@@ -116,7 +146,7 @@ export async function writeHarnessOutput(
 ): Promise<void> {
   const { renderTable, toJson, writeHistory } = await import("../harness/report.js");
   if (opts.json) ctx.stdout.write(toJson(result));
-  else ctx.stdout.write(renderTable(result, { color: Boolean(ctx.stdout.isTTY) && !ctx.env.noColor && !ctx.env.ci }));
+  else ctx.stdout.write(renderTable(result, { color: useColor(ctx) }));
   if (opts.junit) await (await import("../harness/junit.js")).writeJunit(opts.junit, result);
   if (opts.history) await writeHistory(opts.history, result);
   if (result.verdict === "fail") {

@@ -39,7 +39,8 @@ export async function runCli(argv: string[], ctx: CliContext = createCliContext(
     .addHelpText(
       "after",
       `
-Exit codes: 0 pass, 1 invariant violated, 2 usage or configuration error, 3 inconclusive.
+Exit codes: 0 pass, 1 invariant violated, 2 usage or configuration error, 3 inconclusive,
+130 interrupted (Ctrl-C on a command that cannot stop gracefully, or a second Ctrl-C).
 Database: --database-url or DATABASE_URL; without either an embedded PostgreSQL
 is started with its data in ./.dedupe (DEDUPE_HOME) and reused across commands.`,
     );

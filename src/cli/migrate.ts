@@ -3,20 +3,20 @@ import type { Command } from "commander";
 import { z } from "zod";
 import { describeDatabaseLocation, prepareDatabase } from "../db/prepare.js";
 import type { CliContext } from "./context.js";
-import { databaseOptionsSchema, parseOptions } from "./options.js";
+import { addDatabaseOptions, databaseOptionsSchema, parseOptions } from "./options.js";
 
-const optionsSchema = databaseOptionsSchema.omit({ verbose: true }).extend({ json: z.boolean().default(false) });
+const optionsSchema = databaseOptionsSchema.extend({ json: z.boolean().default(false) });
 
 export function register(program: Command, ctx: CliContext): Command {
-  return program
-    .command("migrate")
-    .description(
-      "Apply pending migrations from prisma/migrations. Records them in _prisma_migrations exactly as " +
-        "`prisma migrate deploy` does (same checksums, same advisory lock), so the two tools agree. " +
-        "Safe to run twice, or from two processes at once.",
-    )
-    .option("--database-url <url>", "PostgreSQL to migrate (default: $DATABASE_URL, else the embedded one)")
-    .option("--fresh", "embedded database only: delete its data first (refused with --database-url)", false)
+  return addDatabaseOptions(
+    program
+      .command("migrate")
+      .description(
+        "Apply pending migrations from prisma/migrations. Records them in _prisma_migrations exactly as " +
+          "`prisma migrate deploy` does (same checksums, same advisory lock), so the two tools agree. " +
+          "Safe to run twice, or from two processes at once.",
+      ),
+  )
     .option("--json", "print the result as JSON on stdout", false)
     .addHelpText("after", "\nExample:\n  $ dedupe-cli migrate --database-url postgresql://postgres@127.0.0.1:5432/app")
     .action(async (raw) => {

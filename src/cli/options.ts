@@ -7,17 +7,16 @@ import { prepareDatabase, redactUrl, type PreparedDatabase } from "../db/prepare
 import { openDb, type DbHandle } from "../db/client.js";
 import type { CliContext } from "./context.js";
 
+/** --database-url and --fresh, the same on every command that opens a database. */
 export function addDatabaseOptions(cmd: Command): Command {
   return cmd
     .option("--database-url <url>", "PostgreSQL to use (default: $DATABASE_URL, else the embedded PostgreSQL in ./.dedupe)")
-    .option("--fresh", "embedded database only: delete its data and start empty", false)
-    .option("--verbose", "log every dedupe decision as a JSON line on stderr", false);
+    .option("--fresh", "embedded database only: delete its data and start empty (refused with --database-url)", false);
 }
 
 export const databaseOptionsSchema = z.object({
   databaseUrl: z.string().min(1).optional(),
   fresh: z.boolean().default(false),
-  verbose: z.boolean().default(false),
 });
 
 /** Parses commander options with a zod schema; errors name the flag. */
@@ -29,9 +28,14 @@ export function parseOptions<T extends z.ZodType>(schema: T, raw: unknown): z.in
   throw new UsageError(`${flag}: ${issue.message}`);
 }
 
-/** A positive integer flag ("50") → 50, with a message naming the flag otherwise. */
-export const intFlag = (min = 1, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number().int(`must be a whole number`).min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
+/**
+ * An integer flag ("50") → 50. Every message says the accepted range, so
+ * `--n abc` reads "--n: must be a whole number from 1 to 100000".
+ */
+export const intFlag = (min = 1, max = Number.MAX_SAFE_INTEGER) => {
+  const message = `must be a whole number ${max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`}`;
+  return z.coerce.number({ error: message }).int(message).min(min, message).max(max, message);
+};
 
 export interface DatabaseSession {
   database: PreparedDatabase;

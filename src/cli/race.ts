@@ -2,14 +2,22 @@
 import type { Command } from "commander";
 import { z } from "zod";
 import { CONFLICT_STRATEGIES } from "../core/messages.js";
-import { UsageError } from "../errors.js";
 import { PROVIDER_NAMES } from "../providers/types.js";
 import type { CliContext } from "./context.js";
 import { addDatabaseOptions, databaseOptionsSchema, intFlag, parseOptions } from "./options.js";
-import { addOutputOptions, checkFixturePaths, harnessOutputSchema, openHarnessSession, resolveTarget, validateOutputPaths, writeHarnessOutput } from "./harness-common.js";
+import {
+  addOutputOptions,
+  checkFixturePaths,
+  harnessOutputSchema,
+  MAX_POOL,
+  openHarnessSession,
+  racePoolSize,
+  rejectStrategyOverHttp,
+  resolveTarget,
+  validateOutputPaths,
+  writeHarnessOutput,
+} from "./harness-common.js";
 
-/** Above this the pool is capped; the race-quality threshold then scales with the pool, not N. */
-const MAX_POOL = 500;
 const HTTP_DEFAULT_ROUNDS = 3;
 
 const optionsSchema = databaseOptionsSchema.merge(harnessOutputSchema).extend({
@@ -59,13 +67,11 @@ Exit codes: 0 every invariant held, 1 one was violated (the deliveries that witn
   return addDatabaseOptions(cmd).action(async (raw) => {
     const opts = parseOptions(optionsSchema, raw);
     const target = resolveTarget(opts);
-    if (opts.strategy && target.kind === "http") {
-      throw new UsageError("--strategy only applies in-process; a --target receiver uses its own.");
-    }
+    rejectStrategyOverHttp(opts.strategy, target);
     await validateOutputPaths(opts);
     if (opts.fixture) await checkFixturePaths([opts.fixture]);
     const inProcess = target.kind === "in-process";
-    const poolSize = inProcess ? (opts.poolSize ?? Math.min(opts.n + 10, MAX_POOL)) : 4;
+    const poolSize = inProcess ? (opts.poolSize ?? racePoolSize(opts.n)) : 4;
     const session = await openHarnessSession(ctx, opts, { poolSize, warm: inProcess ? Math.min(opts.n, poolSize) : 0 });
     ctx.shutdown.handleGracefully();
     const { runRace } = await import("../harness/race.js");

@@ -2,11 +2,19 @@
 import type { Command } from "commander";
 import { z } from "zod";
 import { CONFLICT_STRATEGIES } from "../core/messages.js";
-import { UsageError } from "../errors.js";
 import { PROVIDER_NAMES } from "../providers/types.js";
 import type { CliContext } from "./context.js";
 import { addDatabaseOptions, databaseOptionsSchema, intFlag, parseOptions } from "./options.js";
-import { addOutputOptions, checkFixturePaths, harnessOutputSchema, openHarnessSession, resolveTarget, validateOutputPaths, writeHarnessOutput } from "./harness-common.js";
+import {
+  addOutputOptions,
+  checkFixturePaths,
+  harnessOutputSchema,
+  openHarnessSession,
+  rejectStrategyOverHttp,
+  resolveTarget,
+  validateOutputPaths,
+  writeHarnessOutput,
+} from "./harness-common.js";
 
 const optionsSchema = databaseOptionsSchema.merge(harnessOutputSchema).extend({
   paths: z.array(z.string().min(1)).min(1, "give at least one fixture file or directory"),
@@ -46,7 +54,7 @@ Exit codes: 0 every check held, 1 one was violated, 2 usage or configuration err
   return addDatabaseOptions(cmd).action(async (paths: string[], raw) => {
     const opts = parseOptions(optionsSchema, { ...raw, paths });
     const target = resolveTarget(opts);
-    if (opts.strategy && target.kind === "http") throw new UsageError("--strategy only applies in-process; a --target receiver uses its own.");
+    rejectStrategyOverHttp(opts.strategy, target);
     await validateOutputPaths(opts);
     await checkFixturePaths(opts.paths);
     const poolSize = target.kind === "in-process" ? Math.min(Math.max(opts.concurrency + 5, 10), 60) : 4;

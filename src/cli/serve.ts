@@ -11,9 +11,9 @@ import { resolveGhlKeys } from "../providers/auth.js";
 import { DEFAULT_BODY_LIMIT } from "../providers/http.js";
 import { createWebhookHandler, formatHandlerEvent, type HandlerOptions } from "../providers/router.js";
 import { loadTestGhlKeys } from "../providers/sign.js";
-import { PROVIDER_NAMES, PROVIDER_ROUTES } from "../providers/types.js";
 import type { CliContext } from "./context.js";
 import { warmPool } from "../db/client.js";
+import { describeProviderRoutes, listenError, waitForAbort } from "./listen.js";
 import { addDatabaseOptions, databaseOptionsSchema, intFlag, openDatabaseSession, parseOptions } from "./options.js";
 
 const optionsSchema = databaseOptionsSchema.extend({
@@ -29,6 +29,7 @@ const optionsSchema = databaseOptionsSchema.extend({
   ghlTestKeys: z.boolean().default(false),
   clientCacheMs: intFlag(0, 3_600_000).default(5_000),
   batch: z.boolean().default(true),
+  verbose: z.boolean().default(false),
 });
 
 const SERVE_HELP = `
@@ -46,13 +47,14 @@ From nothing to an accepted signed delivery:
   Replays sign for you: src/providers/sign.ts (signDelivery) with the same keys.
 
 Routes (POST, application/json):
-${PROVIDER_NAMES.map((p) => `  ${PROVIDER_ROUTES[p].padEnd(26)} ${p}`).join("\n")}
+${describeProviderRoutes()}
   /api/drafts/<id>/send      send an AI draft (one outbound Message however often it is clicked)
   GET /healthz               liveness
 Every provider route also takes ?clientId=<slug or uuid>.
 
 Authentication is on by default: GHL X-GHL-Signature (Ed25519) / X-WH-Signature (RSA) against GHL's
-published keys unless --ghl-*-public-key / GHL_ED25519_PUBLIC_KEY / GHL_RSA_PUBLIC_KEY say otherwise;
+published keys unless --ghl-*-public-key / GHL_ED25519_PUBLIC_KEY / GHL_RSA_PUBLIC_KEY say otherwise,
+plus the body's locationId matching the client's --ghl-location-id;
 EmailBison ?token=, Unipile Unipile-Auth header, Instantly X-Instantly-Secret header, SmartLead body
 secret_key (or x-smartlead-secret), each compared with the client's secret (dedupe-cli clients add).
 
@@ -79,6 +81,7 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--ghl-ed25519-public-key <key>", "PEM, base64 SPKI or @file (default: $GHL_ED25519_PUBLIC_KEY, else GHL's published key)")
     .option("--ghl-rsa-public-key <key>", "PEM, base64 SPKI or @file (default: $GHL_RSA_PUBLIC_KEY, else GHL's published key)")
     .option("--ghl-test-keys", "verify GHL signatures with the TEST keys in fixtures/keys (testing only)", false)
+    .option("--verbose", "log every dedupe decision and every rejected delivery as a JSON line on stderr (also DEDUPE_VERBOSE=1)", false)
     .addHelpText("after", SERVE_HELP)
     .action(async (raw) => {
       const opts = parseOptions(optionsSchema, raw);
@@ -116,13 +119,11 @@ export function register(program: Command, ctx: CliContext): Command {
         bodyLimit: opts.bodyLimit,
         onError: (error) => warn(`request failed: ${(error as Error)?.message ?? error}`),
       }).catch((error) => {
-        throw new ConfigError(`Cannot listen on ${opts.host}:${opts.port}: ${(error as Error).message}`, { hint: "Pick another --port (0 picks a free one)." });
+        throw listenError(opts.host, opts.port, error);
       });
       ctx.stdout.write(`listening on ${server.url}\n`);
 
-      if (!ctx.shutdown.signal.aborted) {
-        await new Promise<void>((resolve) => ctx.shutdown.signal.addEventListener("abort", () => resolve(), { once: true }));
-      }
+      await waitForAbort(ctx.shutdown.signal);
       const pending = server.inFlight();
       if (pending > 0) warn(`waiting for ${pending} in-flight request(s)...`);
       await server.close();
@@ -130,27 +131,35 @@ export function register(program: Command, ctx: CliContext): Command {
     });
 }
 
-function readKeyOption(value: string | undefined): string | undefined {
-  if (!value?.startsWith("@")) return value;
+function readKeyOption(flag: string, value: string): string {
+  if (!value.startsWith("@")) return value;
   try {
     return fs.readFileSync(value.slice(1), "utf8");
   } catch (error) {
-    throw new ConfigError(`Cannot read key file ${value.slice(1)}: ${(error as Error).message}`);
+    throw new ConfigError(`${flag}: cannot read key file ${value.slice(1)}: ${(error as Error).message}`);
   }
 }
 
 function readGhlKeyOptions(opts: z.infer<typeof optionsSchema>, ctx: CliContext): Pick<HandlerOptions, "ghlEd25519PublicKey" | "ghlRsaPublicKey"> {
   const test = opts.ghlTestKeys ? loadTestGhlKeys() : undefined;
-  const keys = {
-    ghlEd25519PublicKey: readKeyOption(opts.ghlEd25519PublicKey) ?? test?.ed25519PublicKey ?? ctx.env.ghlEd25519PublicKey,
-    ghlRsaPublicKey: readKeyOption(opts.ghlRsaPublicKey) ?? test?.rsaPublicKey ?? ctx.env.ghlRsaPublicKey,
-  };
-  try {
-    resolveGhlKeys(keys);
-  } catch (error) {
-    throw new ConfigError(`A GHL public key does not parse: ${(error as Error).message}`, {
-      hint: "Give a PEM (-----BEGIN PUBLIC KEY-----), base64 SPKI, or @path/to/key.pem.",
-    });
+  const pick = (flag: string, fromFlag: string | undefined, fromTest: string | undefined, envName: string, fromEnv: string | undefined) =>
+    fromFlag !== undefined
+      ? { key: readKeyOption(flag, fromFlag), source: flag }
+      : fromTest !== undefined
+        ? { key: fromTest, source: "--ghl-test-keys (fixtures/keys)" }
+        : { key: fromEnv, source: envName };
+  const ed25519 = pick("--ghl-ed25519-public-key", opts.ghlEd25519PublicKey, test?.ed25519PublicKey, "GHL_ED25519_PUBLIC_KEY", ctx.env.ghlEd25519PublicKey);
+  const rsa = pick("--ghl-rsa-public-key", opts.ghlRsaPublicKey, test?.rsaPublicKey, "GHL_RSA_PUBLIC_KEY", ctx.env.ghlRsaPublicKey);
+  // One at a time, so the error names the flag or variable that held the bad key.
+  for (const [field, { key, source }] of [["ghlEd25519PublicKey", ed25519], ["ghlRsaPublicKey", rsa]] as const) {
+    if (key === undefined) continue;
+    try {
+      resolveGhlKeys({ [field]: key });
+    } catch (error) {
+      throw new ConfigError(`The GHL public key from ${source} does not parse: ${(error as Error).message}`, {
+        hint: "Give a PEM (-----BEGIN PUBLIC KEY-----), base64 SPKI, or @path/to/key.pem.",
+      });
+    }
   }
-  return keys;
+  return { ghlEd25519PublicKey: ed25519.key, ghlRsaPublicKey: rsa.key };
 }

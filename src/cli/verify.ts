@@ -5,20 +5,29 @@
 import type { Command } from "commander";
 import { z } from "zod";
 import { CONFLICT_STRATEGIES } from "../core/messages.js";
-import { InconclusiveError, InvariantViolationError, UsageError } from "../errors.js";
+import { InconclusiveError, InvariantViolationError } from "../errors.js";
 import { loadHandlersModule } from "../jobs/registry.js";
-import type { CliContext } from "./context.js";
+import { useColor, type CliContext } from "./context.js";
 import { createProgressReporter } from "./drain-jobs-report.js";
 import { durationFlag } from "./duration.js";
-import { checkFixturePaths, describeInconclusiveHint, describeViolation, harnessOutputSchema, openHarnessSession, validateOutputPaths } from "./harness-common.js";
+import {
+  addOutputOptions,
+  checkFixturePaths,
+  describeInconclusiveHint,
+  describeViolation,
+  harnessOutputSchema,
+  MAX_POOL,
+  openHarnessSession,
+  racePoolSize,
+  rejectStrategyOverHttp,
+  resolveTarget,
+  validateOutputPaths,
+} from "./harness-common.js";
 import { addDatabaseOptions, databaseOptionsSchema, intFlag, parseOptions } from "./options.js";
-
-/** As for race: above this the pool is capped and the race-quality threshold scales with the pool. */
-const MAX_POOL = 500;
 
 const optionsSchema = databaseOptionsSchema
   // verify has no --url (it covers every provider) and no --history (it drops per-delivery outcomes).
-  .extend(harnessOutputSchema.pick({ target: true, rawIds: true, clients: true, timeout: true, json: true, junit: true }).shape)
+  .extend(harnessOutputSchema.omit({ url: true, history: true }).shape)
   .extend({
     paths: z.array(z.string().min(1)).default([]),
     n: intFlag(1, 100_000).default(50),
@@ -47,22 +56,23 @@ export function register(program: Command, ctx: CliContext): Command {
     )
     .option("--n <n>", "deliveries per race round", "50")
     .option("--rounds <r>", "race rounds per fixture, each with a fresh unique id", "3")
-    .option("--target <base-url>", "verify this HTTP receiver (provider routes appended) instead of the built-in handlers")
     .option("--strategy <s>", `in-process only: ${CONFLICT_STRATEGIES.join(", ")} (check-then-create is the negative control)`)
     .option("--migrate", "apply pending migrations to --database-url first (the embedded database is always migrated)", false)
     .option("--no-drain", "do not run jobs here: wait (up to --drain-timeout) for your app's own workers to finish them")
     .option("--drain-timeout <duration>", "--no-drain: how long to wait for your workers", "60s")
     .option("--drain-concurrency <n>", "jobs run at once by the in-process drain", "10")
     .option("--handlers <module>", "ES module of job handlers for the drain; they override the built-ins (see drain-jobs --help)")
-    .option("--raw-ids", "the receiver stores bare provider ids (default: namespaced, falling back to bare when only those exist)", false)
-    .option("--clients <file>", "clients.json to create (embedded) or check (--database-url) the clients fixtures reference")
-    .option("--timeout <ms>", "per-delivery timeout", "30000")
-    .option("--pool-size <n>", `in-process DB pool size (default: min(n + 10, ${MAX_POOL}))`)
-    .option("--json", "print one JSON result object on stdout (progress goes to stderr)", false)
-    .option("--junit <file>", "write JUnit XML: one testsuite per stage, one testcase per invariant per fixture")
-    .addHelpText(
-      "after",
-      `
+    .option("--pool-size <n>", `in-process DB pool size (default: min(n + 10, ${MAX_POOL}))`);
+  addOutputOptions(cmd, {
+    omit: ["url", "history"],
+    describe: {
+      target: "verify this HTTP receiver (provider routes appended) instead of the built-in handlers",
+      junit: "write JUnit XML: one testsuite per stage, one testcase per invariant per fixture",
+    },
+  });
+  cmd.addHelpText(
+    "after",
+    `
 The drain runs every due job in the database with the built-in handlers (or --handlers), and judges
 only the jobs of the messages this run delivered, so other data in your database cannot fail it.
 If your app runs its own workers, pass --no-drain: verify waits for them to finish this run's jobs
@@ -78,10 +88,10 @@ Examples:
   $ dedupe-cli verify --junit dedupe-report.xml --json > dedupe-report.json
   $ dedupe-cli verify --strategy check-then-create           # negative control: must exit 1
   $ dedupe-cli verify --target http://127.0.0.1:3000 --database-url "$DATABASE_URL" --no-drain`,
-    );
+  );
   return addDatabaseOptions(cmd).action(async (paths: string[], raw) => {
     const opts = parseOptions(optionsSchema, { ...raw, paths });
-    if (opts.strategy && opts.target) throw new UsageError("--strategy only applies in-process; a --target receiver uses its own.");
+    rejectStrategyOverHttp(opts.strategy, resolveTarget(opts));
     await validateOutputPaths(opts);
     if (opts.paths.length > 0) await checkFixturePaths(opts.paths);
     // Loaded (and validated) before any database I/O: a typo'd export is exit 2 with nothing written.
@@ -94,7 +104,7 @@ async function runVerifyCommand(ctx: CliContext, opts: VerifyCliOptions, handler
   const inProcess = !opts.target;
   // The drain needs a connection per running job plus claims, outcome batches and lease renewal.
   const drainConnections = opts.drain ? opts.drainConcurrency + 4 : 2;
-  const poolSize = opts.poolSize ?? (inProcess ? Math.max(Math.min(opts.n + 10, MAX_POOL), drainConnections) : drainConnections + 2);
+  const poolSize = opts.poolSize ?? (inProcess ? Math.max(racePoolSize(opts.n), drainConnections) : drainConnections + 2);
   const session = await openHarnessSession(ctx, opts, { poolSize, warm: inProcess ? Math.min(opts.n, poolSize) : 0 });
   ctx.shutdown.handleGracefully();
 
@@ -110,7 +120,7 @@ async function runVerifyCommand(ctx: CliContext, opts: VerifyCliOptions, handler
     paths: opts.paths.length > 0 ? opts.paths : [BUILTIN_FIXTURES_DIR],
     n: opts.n,
     rounds: opts.rounds,
-    target: opts.target ? { kind: "http", baseUrl: opts.target } : { kind: "in-process" },
+    target: resolveTarget(opts),
     strategy: opts.strategy,
     drain: opts.drain ? { kind: "in-process", concurrency: opts.drainConcurrency, handlers } : { kind: "external", timeoutMs: opts.drainTimeout },
     idForm: opts.rawIds ? "raw" : "auto",
@@ -125,7 +135,7 @@ async function runVerifyCommand(ctx: CliContext, opts: VerifyCliOptions, handler
 
   const { listProblems, renderVerifyTable, verifyToJson, writeVerifyJunit } = await import("../harness/verify-report.js");
   if (opts.json) ctx.stdout.write(verifyToJson(result));
-  else ctx.stdout.write(renderVerifyTable(result, { color: Boolean(ctx.stdout.isTTY) && !ctx.env.noColor && !ctx.env.ci }));
+  else ctx.stdout.write(renderVerifyTable(result, { color: useColor(ctx) }));
   if (opts.junit) await writeVerifyJunit(opts.junit, result);
 
   const problems = listProblems(result);

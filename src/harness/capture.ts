@@ -2,7 +2,7 @@
 // written as <out>/<provider>/<event>[-<n>].json holding the body bytes
 // exactly as received (signatures cover those bytes, and re-serialising would
 // change key order, whitespace and escapes), plus a <same>.meta.json sidecar
-// in the format loadHarnessFixtures/loadFixtures read (fixtures/README.md):
+// in the format loadFixtures (src/harness/fixtures.ts) reads (fixtures/README.md):
 //
 //   {
 //     "description": "Captured POST /api/webhooks/email at <ISO time>.",
@@ -27,8 +27,9 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { startNodeServer, type NodeServer } from "../http/node-server.js";
 import { BodyTooLargeError, DEFAULT_BODY_LIMIT, readBodyWithLimit, respondError } from "../providers/http.js";
-import { parseProviderName, planDeliveryFor, providerForPath } from "../providers/registry.js";
-import { PROVIDER_NAMES, PROVIDER_ROUTES, type DeliveryPlan, type ProviderName } from "../providers/types.js";
+import { planDeliveryFor } from "../providers/registry.js";
+import type { DeliveryPlan, ProviderName } from "../providers/types.js";
+import { eventNameFor, isObject, providerFromBody, providerFromRequestPath } from "./capture-detect.js";
 
 export interface CaptureServerOptions {
   /** Folder the fixtures go to (created if missing). */
@@ -115,70 +116,6 @@ function isSecretQueryParam(name: string): boolean {
   return SECRET_QUERY.has(name.toLowerCase()) || SECRET_NAME.test(name);
 }
 
-/**
- * The provider a request path names: a PROVIDER_ROUTES path, a route mounted
- * under a prefix (/app/api/webhooks/email), or a /<provider>[/...] prefix
- * (aliases such as /gohighlevel count).
- */
-function providerFromRequestPath(pathname: string): ProviderName | undefined {
-  const exact = providerForPath(pathname);
-  if (exact) return exact;
-  const trimmed = pathname.replace(/\/+$/, "");
-  const mounted = PROVIDER_NAMES.find((name) => trimmed.endsWith(PROVIDER_ROUTES[name]));
-  if (mounted) return mounted;
-  const first = trimmed.split("/").find((segment) => segment !== "");
-  return first ? parseProviderName(decodeURIComponentSafe(first)) : undefined;
-}
-
-type Obj = Record<string, unknown>;
-const isObject = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
-const has = (o: Obj, ...keys: string[]) => keys.some((k) => k in o);
-
-/** Distinctive top-level fields of each provider's payloads (the schemas in src/providers/<name>/). */
-const BODY_SHAPES: Record<ProviderName, (b: Obj) => boolean> = {
-  emailbison: (b) => isObject(b.event) && typeof b.event.type === "string",
-  ghl: (b) => typeof b.type === "string" && has(b, "locationId", "contactId", "messageType", "conversationId"),
-  unipile: (b) => typeof b.event === "string" && has(b, "account_id", "account_info", "chat_id", "message_id"),
-  smartlead: (b) => typeof b.event_type === "string" && has(b, "secret_key", "sl_lead_email", "sl_email_lead_id", "stats_id", "campaign_status"),
-  instantly: (b) => typeof b.event_type === "string" && has(b, "workspace", "lead_email", "email_account", "email_id"),
-};
-
-/** The field each provider names its event in, for bodies the provider's planner rejects. */
-const EVENT_FIELDS: Record<ProviderName, (b: Obj) => unknown> = {
-  emailbison: (b) => (isObject(b.event) ? b.event.type : undefined),
-  ghl: (b) => b.type,
-  unipile: (b) => b.event,
-  smartlead: (b) => b.event_type,
-  instantly: (b) => b.event_type,
-};
-
-/** Which provider a body looks like; several matching shapes are settled by whose planner accepts it. */
-function providerFromBody(body: unknown, url: URL): ProviderName | undefined {
-  if (!isObject(body)) return undefined;
-  const candidates = PROVIDER_NAMES.filter((name) => BODY_SHAPES[name](body));
-  if (candidates.length <= 1) return candidates[0];
-  return candidates.find((name) => tryPlan(name, body, url) !== undefined) ?? candidates[0];
-}
-
-function tryPlan(provider: ProviderName, body: unknown, url: URL): DeliveryPlan | undefined {
-  try {
-    return planDeliveryFor(provider, body, url);
-  } catch {
-    return undefined;
-  }
-}
-
-/** The event name the provider itself would report (its planner's eventType), else the raw event field. */
-function eventNameFor(provider: ProviderName | undefined, body: unknown, plan: DeliveryPlan | undefined): string {
-  if (plan) return plan.eventType;
-  if (!isObject(body)) return "event";
-  const candidates = provider
-    ? [EVENT_FIELDS[provider](body)]
-    : [body.event_type, body.type, body.event, isObject(body.event) ? body.event.type : undefined, body.eventType];
-  const found = candidates.find((v) => typeof v === "string" && v.trim() !== "");
-  return (found as string | undefined) ?? "event";
-}
-
 /** "InboundMessage" → "inbound_message", "LEAD_REPLIED" → "lead_replied": the style of fixtures/. */
 function fixtureBaseName(event: string): string {
   const name = event
@@ -234,14 +171,6 @@ const exists = (file: string) =>
     () => true,
     () => false,
   );
-
-function decodeURIComponentSafe(value: string): string {
-  try {
-    return decodeURIComponent(value);
-  } catch {
-    return value;
-  }
-}
 
 const BODY_SECRET_NAME = /secret|passw|api[-_]?key|^token$/i;
 
@@ -346,6 +275,13 @@ async function captureDelivery(options: CaptureServerOptions, delivery: Received
   return record;
 }
 
+/**
+ * Retry-After on the 503 past --max, as serve's 503 while the database is
+ * down (src/providers/http.ts keeps that constant private, and its
+ * respondUnavailable() names the database, which would mislead here).
+ */
+const LIMIT_RETRY_AFTER_SECONDS = 5;
+
 /** Starts the receiver. Rejects when the port cannot be bound. */
 export async function startCaptureServer(options: CaptureServerOptions): Promise<CaptureServer> {
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
@@ -369,7 +305,9 @@ export async function startCaptureServer(options: CaptureServerOptions): Promise
       if (error instanceof BodyTooLargeError) return respondError(413, error.message);
       return respondError(400, "could not read the request body");
     }
-    if (max !== undefined && reserved >= max) return respondError(503, `capture limit (${max}) reached`, { headers: { "retry-after": "5" } });
+    if (max !== undefined && reserved >= max) {
+      return respondError(503, `capture limit (${max}) reached`, { headers: { "retry-after": String(LIMIT_RETRY_AFTER_SECONDS) } });
+    }
     reserved++;
     let record: CaptureRecord;
     try {

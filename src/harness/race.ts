@@ -1,10 +1,9 @@
 // `race`: N identical deliveries of one fixture released together, then the
 // database asked whether the receiver kept its promises. Rounds re-key the
 // payload so no round can dedupe against earlier data.
-import { createEngine, describeStrategy, type EngineTarget } from "./engine.js";
 import { ensureClientsFor, prepareCase } from "./deliveries.js";
-import { loadFixtures, type Fixture } from "./fixtures.js";
-import { buildHarnessResult } from "./result.js";
+import type { Fixture } from "./fixtures.js";
+import { runHarness } from "./run.js";
 import { takeBeforeSnapshot, verifyCase, type BeforeSnapshot } from "./verify.js";
 import type { CaseResult, HarnessResult, HarnessRunOptions, PreparedDelivery } from "./types.js";
 
@@ -24,18 +23,13 @@ export interface RunRaceOptions extends HarnessRunOptions {
 }
 
 export async function runRace(options: RunRaceOptions): Promise<HarnessResult> {
-  const startedAt = performance.now();
   const rounds = options.rounds ?? 1;
-  const idForm = options.idForm ?? "auto";
   const progress = options.onProgress ?? (() => undefined);
-  const target: EngineTarget = options.target ?? { kind: "in-process" };
-  const fixtures = loadFixtures(options.paths, { provider: options.provider });
-  const engine = await createEngine(target, options.db, { strategy: options.strategy, timeoutMs: options.timeoutMs });
-  const cases: CaseResult[] = [];
-  const prepare = (fixture: Fixture, round: number) =>
-    prepareCase(fixture, { round, freshId: !options.asIs, target, signer: engine.signer, clientsFile: options.clientsFile });
   const maxAttempts = 1 + (options.asIs ? 0 : INCONCLUSIVE_RETRIES);
-  try {
+  return runHarness("race", options, options.n, async ({ fixtures, engine, target, idForm }) => {
+    const cases: CaseResult[] = [];
+    const prepare = (fixture: Fixture, round: number) =>
+      prepareCase(fixture, { round, freshId: !options.asIs, target, signer: engine.signer, clientsFile: options.clientsFile });
     // Clients for every fixture first (a fresh id names the same client): a
     // missing one is a configuration error that must stop the run before
     // any fixture is raced.
@@ -80,16 +74,6 @@ export async function runRace(options: RunRaceOptions): Promise<HarnessResult> {
         );
       }
     }
-  } finally {
-    await engine.close();
-  }
-  return buildHarnessResult({
-    command: "race",
-    mode: engine.engine.mode,
-    target: engine.description,
-    strategy: describeStrategy(target, options.strategy),
-    n: options.n,
-    cases,
-    startedAt,
+    return cases;
   });
 }

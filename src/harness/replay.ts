@@ -3,10 +3,8 @@
 // wrote exactly the message and jobs the plan says, and that duplicates
 // dedupe and write nothing.
 import { countRows } from "../db/sql.js";
-import { createEngine, describeStrategy, type EngineTarget } from "./engine.js";
 import { ensureClientsFor, prepareCase } from "./deliveries.js";
-import { loadFixtures } from "./fixtures.js";
-import { buildHarnessResult } from "./result.js";
+import { runHarness } from "./run.js";
 import { takeBeforeSnapshot, verifyCase } from "./verify.js";
 import type { CaseResult, HarnessResult, HarnessRunOptions, PreparedDelivery } from "./types.js";
 
@@ -20,15 +18,10 @@ export interface ReplayOptions extends HarnessRunOptions {
 }
 
 export async function runReplay(options: ReplayOptions): Promise<HarnessResult> {
-  const startedAt = performance.now();
   const times = options.times ?? 2;
   const concurrency = options.concurrency ?? 1;
-  const idForm = options.idForm ?? "auto";
-  const target: EngineTarget = options.target ?? { kind: "in-process" };
-  const fixtures = loadFixtures(options.paths, { provider: options.provider });
-  const engine = await createEngine(target, options.db, { strategy: options.strategy, timeoutMs: options.timeoutMs });
-  const cases: CaseResult[] = [];
-  try {
+  return runHarness("replay", options, times, async ({ fixtures, engine, target, idForm }) => {
+    const cases: CaseResult[] = [];
     const prepared = fixtures.map((fixture) => prepareCase(fixture, { round: 1, freshId: options.freshIds ?? false, target, signer: engine.signer, clientsFile: options.clientsFile, showRound: false }));
     // Clients first, all at once: a missing one is a configuration error
     // that must stop the run before any fixture is delivered.
@@ -60,16 +53,6 @@ export async function runReplay(options: ReplayOptions): Promise<HarnessResult> 
       cases.push(result);
       options.onProgress?.(`${result.verdict.padEnd(12)} ${result.name}  (${times} deliveries, p50 ${result.latency.p50} ms)`);
     }
-  } finally {
-    await engine.close();
-  }
-  return buildHarnessResult({
-    command: "replay",
-    mode: engine.engine.mode,
-    target: engine.description,
-    strategy: describeStrategy(target, options.strategy),
-    n: times,
-    cases,
-    startedAt,
+    return cases;
   });
 }

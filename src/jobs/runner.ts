@@ -212,7 +212,7 @@ class DrainRun {
     const handler = this.registry.find(row.type);
     if (!handler) {
       held.state = "finishing";
-      this.outcomes.recordFailure({ ...attemptOf(row), error: `no handler for type ${row.type} (export ${row.type} from the --handlers module, or drop --no-builtins)`, retryDelayMs: 0, permanent: true });
+      this.outcomes.recordFailure({ ...attemptOf(row), error: `no handler for type ${row.type}: export a handler named ${row.type} from the --handlers module, or leave the built-in handlers on`, retryDelayMs: 0, permanent: true });
       return;
     }
     held.abort = new AbortController();

@@ -1,12 +1,13 @@
 // capture as users run it: the real CLI in a child process on a free port,
 // real HTTP deliveries, then the files it wrote (and a replay of them).
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { BIN, ROOT, runBin } from "../helpers/cli.js";
+import { ROOT, runBin, spawnBin, type CliResult } from "../helpers/cli.js";
 import { createTestDatabase } from "../helpers/db.js";
+import { waitForListening } from "../helpers/serve.js";
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "dedupe-capture-"));
 afterAll(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
@@ -15,30 +16,13 @@ interface Capture {
   child: ChildProcess;
   url: string;
   out: string;
-  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+  done: Promise<CliResult>;
 }
 
 async function startCapture(args: string[]): Promise<Capture> {
   const out = fs.mkdtempSync(path.join(tmpRoot, "out-"));
-  const child = spawn(process.execPath, [BIN, "capture", "--port", "0", "--out", out, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (d) => (stdout += d));
-  child.stderr!.on("data", (d) => (stderr += d));
-  const done = new Promise<Awaited<Capture["done"]>>((resolve) => child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr })));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`capture did not start: ${stderr}`)), 30_000);
-    const onData = () => {
-      const match = /^listening on (http:\/\/\S+)$/m.exec(stdout);
-      if (match) {
-        clearTimeout(timer);
-        child.stdout!.off("data", onData);
-        resolve(match[1]!);
-      }
-    };
-    child.stdout!.on("data", onData);
-    void done.then((r) => reject(new Error(`capture exited with ${r.code}: ${r.stderr}`)));
-  });
+  const { child, done } = spawnBin(["capture", "--port", "0", "--out", out, ...args]);
+  const url = await waitForListening(child);
   return { child, url, out, done };
 }
 

@@ -7,6 +7,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createEmptyDatabase, createTestDatabase, type TestDatabase } from "../helpers/db.js";
 import { runBin, spawnBin } from "../helpers/cli.js";
+import { waitForListening } from "../helpers/serve.js";
 import { inject } from "vitest";
 
 const cleanup: Array<() => Promise<void> | void> = [];
@@ -116,14 +117,7 @@ describe("embedded server lifecycle", () => {
     let stderr = "";
     child.stderr.on("data", (d) => (stderr += d));
     const exited = done.then((r) => r.code);
-    await new Promise<void>((resolve, reject) => {
-      let stdout = "";
-      child.stdout.on("data", (d) => {
-        stdout += d;
-        if (/listening on /.test(stdout)) resolve();
-      });
-      child.on("exit", () => reject(new Error(`serve exited early: ${stderr}`)));
-    });
+    await waitForListening(child);
     const pidFile = path.join(home, "pg", "postmaster.pid");
     const postgresPid = Number(fs.readFileSync(pidFile, "utf8").split("\n")[0]);
     expect(isAlive(postgresPid)).toBe(true);

@@ -101,6 +101,8 @@ describe("drain-jobs CLI", () => {
     const messages = new Map((await db.prisma.message.findMany({ where: { id: { in: jobs.map((j) => j.messageId!) } } })).map((m) => [m.id, m]));
     const started = jobs.filter((j) => messages.get(j.messageId!)!.processedAt !== null);
     expect(started.length).toBeGreaterThanOrEqual(processedBefore);
+    // Every job this worker claimed either finished or was handed back: none left RUNNING, none lost.
+    expect(summary.totals.claimed).toBe(summary.totals.succeeded + summary.totals.released);
     // Every job whose handler started has finished; no other job was touched.
     expect(started.every((j) => j.status === "SUCCEEDED" && j.attempts === 1)).toBe(true);
     const rest = jobs.filter((j) => messages.get(j.messageId!)!.processedAt === null);

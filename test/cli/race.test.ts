@@ -7,19 +7,19 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDb } from "../../src/db/client.js";
 import { countRows } from "../../src/db/sql.js";
-import { loadClientsConfig } from "../../src/providers/client-config.js";
 import { upsertClient } from "../../src/providers/client-store.js";
 import { runBinJson } from "../helpers/cli-json.js";
 import { createTestDatabase, useTestDb } from "../helpers/db.js";
 import { startRacyReceiver, type RacyMode } from "../helpers/racy-receiver.js";
 import { startServe } from "../helpers/serve.js";
+import { CLIENTS, seedFixtureClients } from "../providers/support.js";
 
 const db = await useTestDb(5);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "dedupe-race-"));
 const env = { DATABASE_URL: undefined };
 
 beforeAll(async () => {
-  for (const client of loadClientsConfig("fixtures/clients.json").clients) await upsertClient(db.prisma, client);
+  await seedFixtureClients(db.prisma);
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -83,7 +83,7 @@ describe("race in-process", () => {
     const partial = await createTestDatabase();
     const handle = openDb({ url: partial.url, poolSize: 2 });
     try {
-      for (const client of loadClientsConfig("fixtures/clients.json").clients.filter((c) => c.slug === "acme")) await upsertClient(handle.prisma, client);
+      for (const client of CLIENTS.filter((c) => c.slug === "acme")) await upsertClient(handle.prisma, client);
       const before = await countRows(handle.prisma);
       const r = await runBinJson(["race", "--database-url", partial.url, "--json", "--all-fixtures", "--n", "5"], { env });
       expect(r.code, r.stderr).toBe(2);
@@ -104,6 +104,19 @@ describe("race in-process", () => {
     }
     expect(await countRows(db.prisma)).toEqual(before);
   });
+
+  it("bad flag messages name the flag once and say what is accepted", async () => {
+    expect((await race(["--n", "abc"])).stderr).toMatch(/^error: --n: must be a whole number from 1 to 100000$/m);
+    const target = await race(["--target", "ftp://x"]);
+    expect(target.stderr).toMatch(/^error: --target: must be an http:\/\/ or https:\/\/ URL$/m);
+    expect(target.stderr.match(/--target/g)).toHaveLength(1);
+    expect((await race(["--timeout", "soon"])).stderr).toMatch(/--timeout: must be a duration like 500ms/);
+  });
+
+  it("--timeout takes a duration with a unit, as --lease does", async () => {
+    const r = await race(["--n", "5", "--timeout", "5s"]);
+    expect(r.code, r.stderr).toBe(0);
+  });
 });
 
 describe("race over HTTP (last-byte release)", () => {
@@ -116,6 +129,7 @@ describe("race over HTTP (last-byte release)", () => {
       // No absolute timing here (machines differ): exit 0 already required
       // the race-quality invariant, whose spread threshold is relative to latency.
       expect(typeof r.json!.cases[0]!.releaseSpreadMs).toBe("number");
+      expect(r.json!.cases.every((c) => c.invariants.some((i) => i.name === "race-quality" && i.status === "pass"))).toBe(true);
     } finally {
       await serve.stop();
     }

@@ -6,12 +6,11 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { countRows } from "../../src/db/sql.js";
-import { loadClientsConfig } from "../../src/providers/client-config.js";
-import { upsertClient } from "../../src/providers/client-store.js";
 import { runBinJson } from "../helpers/cli-json.js";
 import { createTestDatabase, useTestDb } from "../helpers/db.js";
 import { startRacyReceiver } from "../helpers/racy-receiver.js";
 import { startServe } from "../helpers/serve.js";
+import { seedFixtureClients } from "../providers/support.js";
 
 const db = await useTestDb(5);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "dedupe-replay-"));
@@ -19,7 +18,7 @@ const env = { DATABASE_URL: undefined };
 const FIXTURE_COUNT = fs.readdirSync("fixtures", { recursive: true }).filter((f) => String(f).endsWith(".json") && !String(f).endsWith(".meta.json") && !String(f).endsWith("clients.json")).length;
 
 beforeAll(async () => {
-  for (const client of loadClientsConfig("fixtures/clients.json").clients) await upsertClient(db.prisma, client);
+  await seedFixtureClients(db.prisma);
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 

@@ -1,61 +1,34 @@
 // The real CLI: `serve` spawned as a user would run it, every fixture over
 // HTTP, SIGTERM ending it with exit 0 after in-flight requests finished; and
 // `clients` configuring what deliveries resolve to.
-import { spawn, type ChildProcess } from "node:child_process";
 import { Agent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { countJobsForMessage, countRows } from "../../src/db/sql.js";
 import { useTestDb } from "../helpers/db.js";
-import { BIN, ROOT, runBin } from "../helpers/cli.js";
+import { runBin } from "../helpers/cli.js";
+import { startServe, type ServeProcess } from "../helpers/serve.js";
 import { buildParts, clearMessages, FIXTURES_DIR, loadAllFixtures, loadFixture } from "../providers/support.js";
 import type { Fixture } from "../../src/harness/fixtures.js";
 
 const db = await useTestDb(10);
 const env = { DATABASE_URL: undefined, DEDUPE_VERBOSE: undefined };
 
-interface Served {
-  child: ChildProcess;
-  url: string;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-async function startServe(extra: string[] = []): Promise<Served> {
-  const childEnv = { ...process.env };
-  delete childEnv.DATABASE_URL;
-  const child = spawn(process.execPath, [BIN, "serve", "--port", "0", "--database-url", db.database.url, "--ghl-test-keys", ...extra], { cwd: ROOT, env: childEnv });
-  let stdout = "";
-  let stderr = "";
-  child.stderr!.on("data", (d) => (stderr += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not print its URL: ${stderr}`)), 30_000);
-    child.stdout!.on("data", (d) => {
-      stdout += d;
-      const match = /listening on (http:\/\/\S+)/.exec(stdout);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    void exited.then(({ code }) => reject(new Error(`serve exited early (${code}): ${stderr}`)));
-  });
-  return { child, url, stderr: () => stderr, exited };
-}
+/** serve on this file's database, trusting the TEST GHL keys. */
+const serve = (extra: string[] = []) => startServe(db.database.url, extra);
 
 /** `agent`: send on these connections instead of the global pool (keep a burst's sockets out of later tests). */
-async function post(served: Served, fixture: Pick<Fixture, "provider" | "rawBody" | "meta">, overrides = {}, agent?: Agent) {
+async function post(served: ServeProcess, fixture: Pick<Fixture, "provider" | "rawBody" | "meta">, overrides = {}, agent?: Agent) {
   const { url, headers, body } = buildParts(fixture, overrides, served.url);
   const response = agent ? await undiciFetch(url, { method: "POST", headers, body, dispatcher: agent }) : await fetch(url, { method: "POST", headers, body });
   return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, unknown> };
 }
 
-let served: Served;
+let served: ServeProcess;
 
 beforeAll(async () => {
   const loaded = await runBin(["clients", "load", `${FIXTURES_DIR}clients.json`, "--database-url", db.database.url], { env });
   expect(loaded.code, loaded.stderr).toBe(0);
-  served = await startServe();
+  served = await serve();
 });
 
 afterAll(() => {
@@ -121,6 +94,9 @@ describe("dedupe-cli serve", () => {
     // The server may close the socket mid-upload; what matters is it never accepts the body.
     if (response instanceof Response) expect(response.status).toBe(413);
     else expect(String(response.cause ?? response)).toMatch(/socket|closed|reset|terminated|EPIPE/i);
+    // The server stopped reading (the rest of the 8 MiB was never pulled) and is still up.
+    expect(sent).toBeLessThan(8 * 1024 * 1024);
+    expect(served.child.exitCode).toBeNull();
   });
 
   // serve batches the deliveries of one event-loop turn into one statement by
@@ -129,7 +105,7 @@ describe("dedupe-cli serve", () => {
   it.each([["batched (default)", []], ["--no-batch", ["--no-batch", "--pool-size", "10"]]] as const)(
     "a burst of 10 replies x 5 copies over HTTP, %s: one message and one deduped:false per reply",
     async (_label, flags) => {
-      const receiver = flags.length === 0 ? served : await startServe([...flags]);
+      const receiver = flags.length === 0 ? served : await serve([...flags]);
       const agent = new Agent();
       try {
         await clearMessages(db.prisma);
@@ -152,7 +128,7 @@ describe("dedupe-cli serve", () => {
         expect(await db.prisma.backgroundJob.count()).toBe(10 * (fixture.meta.expect?.jobs ?? []).length);
       } finally {
         await agent.close();
-        if (receiver !== served) receiver.child.kill("SIGTERM");
+        if (receiver !== served) await receiver.stop();
       }
     },
   );
@@ -172,6 +148,18 @@ describe("dedupe-cli serve", () => {
     expect({ code, signal }).toEqual({ code: 0, signal: null });
     expect(served.stderr()).toContain("server closed");
     expect(await db.prisma.message.count()).toBe(1);
+  });
+});
+
+describe("dedupe-cli serve configuration errors", () => {
+  it("a GHL public key that does not parse names the flag or variable that held it (exit 2)", async () => {
+    const unreachable = "postgresql://nobody@127.0.0.1:1/none";
+    const flag = await runBin(["serve", "--port", "0", "--ghl-rsa-public-key", "not-a-key", "--database-url", unreachable], { env });
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toMatch(/GHL public key from --ghl-rsa-public-key does not parse/);
+    const variable = await runBin(["serve", "--port", "0", "--database-url", unreachable], { env: { ...env, GHL_ED25519_PUBLIC_KEY: "not-a-key" } });
+    expect(variable.code).toBe(2);
+    expect(variable.stderr).toMatch(/GHL public key from GHL_ED25519_PUBLIC_KEY does not parse/);
   });
 });
 

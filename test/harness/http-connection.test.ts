@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHttpEngine } from "../../src/harness/deliver-http.js";
 import { parseResponse } from "../../src/harness/http-connection.js";
+import { assessRaceQuality, summariseLatency } from "../../src/harness/stats.js";
 import type { PreparedDelivery } from "../../src/harness/types.js";
 
 let server: http.Server;
@@ -55,8 +56,11 @@ describe("raw HTTP connection", () => {
     const firstRelease = Math.min(...observation.outcomes.map((o) => o.releasedAt));
     // Negative control: had any request been complete before the release, the server would have seen it earlier.
     expect(Math.min(...arrivals)).toBeGreaterThanOrEqual(firstRelease);
-    // Typically < 1 ms; the bound leaves room for a loaded CI machine descheduling the loop.
-    expect(observation.releaseSpreadMs).toBeLessThan(20);
+    // No absolute bound (machines differ): the release is tight enough that the
+    // harness would trust the race, its spread judged against the latency measured.
+    const quality = assessRaceQuality({ n: 50, spreadMs: observation.releaseSpreadMs, p50Ms: summariseLatency(observation.outcomes).p50, peakConcurrency: observation.peakConcurrency });
+    expect(quality.reasons).toEqual([]);
+    expect(quality.ok).toBe(true);
     expect(observation.peakConcurrency).toBeGreaterThan(1);
   });
 

@@ -16,6 +16,7 @@ describe("mutateUniqueId", () => {
     const a = planDeliveryFor(fixture.provider, mutateUniqueId(fixture.provider, fixture.body), url);
     const b = planDeliveryFor(fixture.provider, mutateUniqueId(fixture.provider, fixture.body), url);
     expect(a.kind).toBe(before.kind);
+    expect(b.kind).toBe(before.kind);
     if (before.kind !== "message" || a.kind !== "message" || b.kind !== "message") return;
     expect(a.unique.key).toBe(before.unique.key);
     expect(new Set([before.unique.value, a.unique.value, b.unique.value]).size).toBe(3);

@@ -119,7 +119,7 @@ describe("failures", () => {
     expect(summary.totals).toMatchObject({ claimed: 3, failed: 3, retried: 0 });
     const jobs = await db.prisma.backgroundJob.findMany({});
     expect(jobs.map((j) => [j.status, j.attempts, j.lastError])).toEqual(
-      Array(3).fill(["FAILED", 1, "no handler for type INSTANTLY_INBOUND_POST_PROCESS (export INSTANTLY_INBOUND_POST_PROCESS from the --handlers module, or drop --no-builtins)"]),
+      Array(3).fill(["FAILED", 1, "no handler for type INSTANTLY_INBOUND_POST_PROCESS: export a handler named INSTANTLY_INBOUND_POST_PROCESS from the --handlers module, or leave the built-in handlers on"]),
     );
   });
 });

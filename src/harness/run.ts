@@ -1,0 +1,44 @@
+// The frame runRace and runReplay share: option defaults, the fixtures
+// loaded, an engine opened (and closed however the run ends), and the cases
+// folded into one run result.
+import { createEngine, describeStrategy, type EngineTarget, type OpenedEngine } from "./engine.js";
+import { loadFixtures, type Fixture } from "./fixtures.js";
+import { buildHarnessResult } from "./result.js";
+import type { IdForm } from "./verify.js";
+import type { CaseResult, HarnessResult, HarnessRunOptions } from "./types.js";
+
+export interface HarnessRun {
+  fixtures: Fixture[];
+  engine: OpenedEngine;
+  target: EngineTarget;
+  idForm: IdForm;
+}
+
+/** Runs `body` with the fixtures and an open engine; `n` is the deliveries per case the report names. */
+export async function runHarness(
+  command: HarnessResult["command"],
+  options: HarnessRunOptions,
+  n: number,
+  body: (run: HarnessRun) => Promise<CaseResult[]>,
+): Promise<HarnessResult> {
+  const startedAt = performance.now();
+  const target: EngineTarget = options.target ?? { kind: "in-process" };
+  const idForm = options.idForm ?? "auto";
+  const fixtures = loadFixtures(options.paths, { provider: options.provider });
+  const engine = await createEngine(target, options.db, { strategy: options.strategy, timeoutMs: options.timeoutMs });
+  let cases: CaseResult[];
+  try {
+    cases = await body({ fixtures, engine, target, idForm });
+  } finally {
+    await engine.close();
+  }
+  return buildHarnessResult({
+    command,
+    mode: engine.engine.mode,
+    target: engine.description,
+    strategy: describeStrategy(target, options.strategy),
+    n,
+    cases,
+    startedAt,
+  });
+}
