@@ -60,5 +60,21 @@ export function renderSummaryTable(summary: DrainSummary, color: boolean): strin
   const remaining = Object.values(summary.remaining).reduce((a, b) => a + b, 0);
   table.push(["total", t.claimed, t.succeeded, t.retried, t.failed, t.released, t.recovered, remaining, summary.jobsPerSecond]);
   const lost = t.lost > 0 ? `; ${t.lost} outcome(s) discarded after a lost lease` : "";
-  return `${table.toString()}\nworker ${summary.workerId}, ${summary.mode}, stopped: ${summary.stoppedBy}, ${(summary.elapsedMs / 1000).toFixed(2)} s${lost}\n`;
+  const abandoned = t.abandoned > 0 ? `; ${t.abandoned} left running past the shutdown timeout` : "";
+  return `${table.toString()}\nworker ${summary.workerId}, ${summary.mode}, stopped: ${summary.stoppedBy}, ${(summary.elapsedMs / 1000).toFixed(2)} s${lost}${abandoned}\n`;
+}
+
+/**
+ * Each distinct handler error once (type, how many times, message), for
+ * stderr: a run whose jobs all failed and were retried must not look clean.
+ */
+export function renderHandlerErrors(summary: DrainSummary): string {
+  if (summary.errors.length === 0) return "";
+  const lines = [`handler errors (${summary.errors.reduce((n, e) => n + e.count, 0)} failed attempts):`];
+  for (const e of summary.errors) {
+    const message = e.message.split("\n")[0]!;
+    lines.push(`  ${e.type} x${e.count}: ${message.length > 300 ? `${message.slice(0, 300)}...` : message}`);
+  }
+  if (summary.moreErrors > 0) lines.push(`  ... and ${summary.moreErrors} more distinct error(s); see "lastError" in "BackgroundJob" or drain-jobs stats`);
+  return `${lines.join("\n")}\n`;
 }

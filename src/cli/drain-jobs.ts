@@ -10,7 +10,7 @@ import { loadHandlersModule } from "../jobs/registry.js";
 import { drainJobs } from "../jobs/runner.js";
 import type { JobHandlerMap } from "../jobs/types.js";
 import { useColor, type CliContext } from "./context.js";
-import { createProgressReporter, renderSummaryTable } from "./drain-jobs-report.js";
+import { createProgressReporter, renderHandlerErrors, renderSummaryTable } from "./drain-jobs-report.js";
 import { durationFlag } from "./duration.js";
 import { addDatabaseOptions, databaseOptionsSchema, intFlag, openDatabaseSession, parseOptions } from "./options.js";
 
@@ -25,6 +25,8 @@ const optionsSchema = databaseOptionsSchema
     maxJobs: intFlag(1).optional(),
     type: z.array(z.enum(JOB_TYPES, { message: `must be one of ${JOB_TYPES.join(", ")}` })).optional(),
     lease: durationFlag(100).default(5 * 60_000),
+    claimLease: durationFlag(100).default(30_000),
+    jobTimeout: durationFlag(1).optional(),
     timeBudget: durationFlag(100).optional(),
     shutdownTimeout: durationFlag(0).default(10_000),
     pollInterval: durationFlag(10).default(2_000),
@@ -55,9 +57,11 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--watch", "keep running; new jobs wake the worker via LISTEN/NOTIFY, with polling as a fallback", false)
     .option("--max-jobs <n>", "stop after claiming this many jobs")
     .option("--type <types...>", `only these job types (${JOB_TYPES.join(", ")})`)
-    .option("--lease <duration>", "a RUNNING job not renewed for this long is recovered by any worker", "5m")
+    .option("--lease <duration>", "a started job whose lease is not renewed for this long is recovered by any worker", "5m")
+    .option("--claim-lease <duration>", "lease of a claimed job whose handler has not started yet (at most --lease)", "30s")
+    .option("--job-timeout <duration>", "fail an attempt whose handler has not settled after this long (its signal is aborted)")
     .option("--time-budget <duration>", "stop claiming early enough to finish within this window (cron-style runs)")
-    .option("--shutdown-timeout <duration>", "after SIGINT/SIGTERM, how long in-flight jobs may take before they are handed back", "10s")
+    .option("--shutdown-timeout <duration>", "after SIGINT/SIGTERM, how long to wait for running handlers; past it, exit and leave them to their lease", "10s")
     .option("--poll-interval <duration>", "--watch: poll this often when no notification arrives", "2s")
     .option("--backoff-base <duration>", "retry delay after the first failure (doubles per attempt, ±25% jitter)", "5s")
     .option("--backoff-max <duration>", "cap on any retry delay", "15m")
@@ -100,6 +104,12 @@ async function runDrainJobs(ctx: CliContext, opts: DrainJobsCliOptions, handlers
 
   const showProgress = !opts.json;
   const reporter = createProgressReporter(ctx.stderr, { tty: Boolean(ctx.stderr.isTTY) && !ctx.env.ci });
+  // A handler that calls process.exit() ends the run with no summary: say what happens to the held jobs.
+  let held = 0;
+  const onExit = () => {
+    if (held > 0) ctx.stderr.write(`\ndrain-jobs: the process is exiting with ${held} job(s) held (did a handler call process.exit()?); unstarted ones return to PENDING after --claim-lease, started ones after --lease\n`);
+  };
+  process.on("exit", onExit);
   const summary = await drainJobs(db, {
     concurrency: opts.concurrency,
     batch: opts.batch,
@@ -107,6 +117,8 @@ async function runDrainJobs(ctx: CliContext, opts: DrainJobsCliOptions, handlers
     maxJobs: opts.maxJobs,
     types: opts.type,
     leaseMs: opts.lease,
+    claimLeaseMs: opts.claimLease,
+    jobTimeoutMs: opts.jobTimeout,
     timeBudgetMs: opts.timeBudget,
     shutdownTimeoutMs: opts.shutdownTimeout,
     pollIntervalMs: opts.pollInterval,
@@ -118,16 +130,36 @@ async function runDrainJobs(ctx: CliContext, opts: DrainJobsCliOptions, handlers
     onWarning: (message) => {
       if (!opts.json) ctx.stderr.write(`\nwarning: ${message}\n`);
     },
-  }).finally(() => reporter.finish());
+    onHeldChange: (n) => (held = n),
+  }).finally(() => {
+    reporter.finish();
+    process.off("exit", onExit);
+  });
+  if (summary.totals.abandoned > 0) exitDespiteAbandonedHandlers(ctx, summary.totals.failed > 0 ? 1 : 0);
 
   if (opts.json) {
     ctx.stdout.write(`${JSON.stringify(summary)}\n`);
   } else {
     ctx.stdout.write(renderSummaryTable(summary, useColor(ctx)));
+    ctx.stderr.write(renderHandlerErrors(summary));
   }
   if (summary.totals.failed > 0) {
     throw new InvariantViolationError(`${summary.totals.failed} job(s) reached FAILED in this run.`, {
       hint: `SELECT "id", "type", "attempts", "lastError" FROM "BackgroundJob" WHERE "status" = 'FAILED' shows why.`,
     });
   }
+}
+
+/**
+ * Handlers abandoned past --shutdown-timeout may keep the event loop (and
+ * the pool's connections) busy for as long as they like; the run is over,
+ * so the process must not linger. The exit code is the one bin/ would map
+ * this run's outcome to (1 when a job reached FAILED, else 0).
+ */
+function exitDespiteAbandonedHandlers(ctx: CliContext, code: number): void {
+  const timer = setTimeout(() => {
+    ctx.stderr.write("drain-jobs: exiting with abandoned handlers still running\n");
+    process.exit(code);
+  }, 1_000);
+  timer.unref();
 }

@@ -36,11 +36,17 @@ export interface ClaimedJobRow {
  * scan in runAt order however many finished jobs the table holds. SKIP LOCKED
  * lets any number of workers claim side by side without waiting on each other.
  */
-export async function claimJobs(db: Db, workerId: string, batch: number, types: readonly BackgroundJobType[]): Promise<ClaimedJobRow[]> {
-  return db.$queryRaw<ClaimedJobRow[]>(buildClaimSql(workerId, batch, types));
+export async function claimJobs(db: Db, workerId: string, batch: number, types: readonly BackgroundJobType[], claimLeaseMs = 30_000): Promise<ClaimedJobRow[]> {
+  return db.$queryRaw<ClaimedJobRow[]>(buildClaimSql(workerId, batch, types, claimLeaseMs));
 }
 
-function buildClaimSql(workerId: string, batch: number, types: readonly BackgroundJobType[]): Prisma.Sql {
+/**
+ * The claim counts an attempt (the attempt number is the claim's token in
+ * every guard) but leaves startedAt NULL and gives the job only the short
+ * claim lease: until startJobs marks it started, a crash costs it nothing
+ * (recovery gives the attempt back) and it comes back within the claim lease.
+ */
+function buildClaimSql(workerId: string, batch: number, types: readonly BackgroundJobType[], claimLeaseMs: number): Prisma.Sql {
   return Prisma.sql`
     WITH due AS (
       SELECT "id" FROM "BackgroundJob"
@@ -51,7 +57,8 @@ function buildClaimSql(workerId: string, batch: number, types: readonly Backgrou
     )
     UPDATE "BackgroundJob" j
     SET "status" = 'RUNNING', "attempts" = j."attempts" + 1, "lockedBy" = ${workerId},
-        "lockedAt" = now(), "startedAt" = now(), "finishedAt" = NULL, "updatedAt" = now()
+        "lockedAt" = now(), "startedAt" = NULL, "finishedAt" = NULL, "updatedAt" = now(),
+        "leaseExpiresAt" = now() + ${Math.round(claimLeaseMs)}::int * interval '1 millisecond'
     WHERE j."id" = ANY(ARRAY(SELECT "id" FROM due))
     RETURNING j."id"::text AS "id", j."type"::text AS "type", j."dedupeKey", j."clientId"::text AS "clientId",
               j."leadId"::text AS "leadId", j."messageId"::text AS "messageId", j."attempts", j."maxAttempts",
@@ -60,7 +67,7 @@ function buildClaimSql(workerId: string, batch: number, types: readonly Backgrou
 
 /** The claim's plan (EXPLAIN, nothing executed), to check it scans the partial pending index. */
 export async function explainClaim(db: Db, batch: number, types: readonly BackgroundJobType[]): Promise<string> {
-  const rows = await db.$queryRaw<{ "QUERY PLAN": string }[]>`EXPLAIN ${buildClaimSql("explain", batch, types)}`;
+  const rows = await db.$queryRaw<{ "QUERY PLAN": string }[]>`EXPLAIN ${buildClaimSql("explain", batch, types, 30_000)}`;
   return rows.map((r) => r["QUERY PLAN"]).join("\n");
 }
 
@@ -68,7 +75,7 @@ export async function explainClaim(db: Db, batch: number, types: readonly Backgr
  * The guard's status test, written so that it cannot use an index. These
  * statements run as named prepared statements, and PostgreSQL's generic plan
  * (from statistics where RUNNING rows are rare) would otherwise scan
- * BackgroundJob_status_lockedAt_idx for every RUNNING entry, dead ones
+ * BackgroundJob_status_leaseExpiresAt_idx for every RUNNING entry, dead ones
  * included: each completed claim leaves one behind until VACUUM, making every
  * outcome batch slower than the last (measured: 17k → 300 jobs/s). As a
  * plain filter it leaves the job's primary key as the only way in.
@@ -80,12 +87,29 @@ export interface JobAttempt {
   attempts: number;
 }
 
+/**
+ * Marks claimed jobs started, right before their handlers run: from here the
+ * attempt counts (a crash no longer gives it back) and the job holds the full
+ * lease. Returns the ids this worker still held; a handler whose job is
+ * missing must not run.
+ */
+export async function startJobs(db: Db, workerId: string, jobs: readonly JobAttempt[], leaseMs: number): Promise<string[]> {
+  if (jobs.length === 0) return [];
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    UPDATE "BackgroundJob" j
+    SET "startedAt" = now(), "lockedAt" = now(), "leaseExpiresAt" = now() + ${Math.round(leaseMs)}::int * interval '1 millisecond'
+    FROM unnest(${jobs.map((j) => j.id)}::uuid[], ${jobs.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
+    WHERE j."id" = d."id" AND j."attempts" = d."attempts" AND j."lockedBy" = ${workerId} AND ${IS_RUNNING}
+    RETURNING j."id"::text AS "id"`;
+  return rows.map((r) => r.id);
+}
+
 /** Marks claimed jobs SUCCEEDED in one statement; returns the ids this worker still held. */
 export async function completeJobs(db: Db, workerId: string, jobs: readonly JobAttempt[]): Promise<string[]> {
   if (jobs.length === 0) return [];
   const rows = await db.$queryRaw<{ id: string }[]>`
     UPDATE "BackgroundJob" j
-    SET "status" = 'SUCCEEDED', "finishedAt" = now(), "lockedAt" = NULL, "lastError" = NULL, "updatedAt" = now()
+    SET "status" = 'SUCCEEDED', "finishedAt" = now(), "lockedAt" = NULL, "leaseExpiresAt" = NULL, "lastError" = NULL, "updatedAt" = now()
     FROM unnest(${jobs.map((j) => j.id)}::uuid[], ${jobs.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
     WHERE j."id" = d."id" AND j."attempts" = d."attempts" AND j."lockedBy" = ${workerId} AND ${IS_RUNNING}
     RETURNING j."id"::text AS "id"`;
@@ -127,7 +151,7 @@ export async function failJobs(db: Db, workerId: string, failures: readonly JobF
         "runAt" = CASE WHEN d."permanent" OR j."attempts" >= j."maxAttempts" THEN j."runAt"
                        ELSE now() + d."delayMs" * interval '1 millisecond' END,
         "finishedAt" = CASE WHEN d."permanent" OR j."attempts" >= j."maxAttempts" THEN now() END,
-        "lockedAt" = NULL, "lastError" = d."error", "updatedAt" = now()
+        "lockedAt" = NULL, "leaseExpiresAt" = NULL, "lastError" = d."error", "updatedAt" = now()
     FROM d
     WHERE j."id" = d."id" AND j."attempts" = d."attempts" AND j."lockedBy" = ${workerId} AND ${IS_RUNNING}
     RETURNING j."id"::text AS "id", j."status"::text AS "status", j."runAt"`;
@@ -158,7 +182,7 @@ export async function releaseJobs(db: Db, workerId: string, jobs: readonly JobAt
   const rows = await db.$queryRaw<{ id: string }[]>`
     UPDATE "BackgroundJob" j
     SET "status" = 'PENDING', "attempts" = j."attempts" - 1, "lockedBy" = NULL, "lockedAt" = NULL,
-        "startedAt" = NULL, "updatedAt" = now()
+        "leaseExpiresAt" = NULL, "startedAt" = NULL, "updatedAt" = now()
     FROM unnest(${jobs.map((j) => j.id)}::uuid[], ${jobs.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
     WHERE j."id" = d."id" AND j."attempts" = d."attempts" AND j."lockedBy" = ${workerId} AND ${IS_RUNNING}
     RETURNING j."id"::text AS "id"`;
@@ -166,13 +190,16 @@ export async function releaseJobs(db: Db, workerId: string, jobs: readonly JobAt
 }
 
 /**
- * Renews this worker's leases. Returns the ids still held; a job missing
- * from the result was recovered by another worker and must not be run here.
+ * Renews this worker's leases: the full lease for started jobs, the claim
+ * lease for queued ones (the row's startedAt tells which). Returns the ids
+ * still held; a job missing from the result was recovered by another worker
+ * and must not be run here.
  */
-export async function renewLeases(db: Db, workerId: string, jobs: readonly JobAttempt[]): Promise<string[]> {
+export async function renewLeases(db: Db, workerId: string, jobs: readonly JobAttempt[], leases: { leaseMs: number; claimLeaseMs: number } = { leaseMs: 300_000, claimLeaseMs: 30_000 }): Promise<string[]> {
   if (jobs.length === 0) return [];
   const rows = await db.$queryRaw<{ id: string }[]>`
-    UPDATE "BackgroundJob" j SET "lockedAt" = now()
+    UPDATE "BackgroundJob" j SET "lockedAt" = now(), "leaseExpiresAt" = now() + CASE WHEN j."startedAt" IS NULL
+      THEN ${Math.round(leases.claimLeaseMs)}::int ELSE ${Math.round(leases.leaseMs)}::int END * interval '1 millisecond'
     FROM unnest(${jobs.map((j) => j.id)}::uuid[], ${jobs.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
     WHERE j."id" = d."id" AND j."attempts" = d."attempts" AND j."lockedBy" = ${workerId} AND ${IS_RUNNING}
     RETURNING j."id"::text AS "id"`;
@@ -184,29 +211,37 @@ export interface RecoveredJob {
   type: string;
   status: "PENDING" | "FAILED";
   lockedBy: string | null;
+  /** False: the job was claimed but its handler never started; its attempt was given back. */
+  started: boolean;
 }
 
 /**
- * Returns jobs whose lease expired (their worker died or hung) to PENDING, or
- * to FAILED when that lost attempt was the last. One UPDATE: when every
- * worker runs it at once, the row lock plus the re-checked WHERE make each
- * job recovered exactly once, and a job another worker re-claimed meanwhile
- * (fresh lockedAt) is left alone.
+ * Returns jobs whose own lease expired (their worker died or hung) to
+ * PENDING, or to FAILED when that lost attempt was the last. A job whose
+ * handler never started (startedAt NULL: it was still queued in the dead
+ * worker) gets its attempt back and keeps its lastError. One UPDATE: when
+ * every worker runs it at once, the row lock plus the re-checked WHERE make
+ * each job recovered exactly once, and a job re-claimed or renewed meanwhile
+ * (a later leaseExpiresAt) is left alone.
  */
-export async function recoverExpiredLeases(db: Db, leaseMs: number): Promise<RecoveredJob[]> {
+export async function recoverExpiredLeases(db: Db): Promise<RecoveredJob[]> {
   return db.$queryRaw<RecoveredJob[]>`
     WITH expired AS (
-      SELECT "id", "lockedBy" FROM "BackgroundJob"
-      WHERE "status" = 'RUNNING' AND "lockedAt" < now() - ${Math.round(leaseMs)}::int * interval '1 millisecond'
+      SELECT "id", "lockedBy", "startedAt" IS NOT NULL AS "started" FROM "BackgroundJob"
+      WHERE "status" = 'RUNNING' AND "leaseExpiresAt" < now()
       FOR UPDATE SKIP LOCKED
     ), recovered AS (
       UPDATE "BackgroundJob" j
-      SET "status" = CASE WHEN j."attempts" >= j."maxAttempts" THEN 'FAILED' ELSE 'PENDING' END::"BackgroundJobStatus",
-          "finishedAt" = CASE WHEN j."attempts" >= j."maxAttempts" THEN now() END,
-          "lastError" = 'lease expired: worker ' || COALESCE(j."lockedBy", '?') || ' stopped renewing it during attempt ' || j."attempts",
-          "lockedBy" = NULL, "lockedAt" = NULL, "updatedAt" = now()
-      FROM expired WHERE j."id" = expired."id"
-      RETURNING j."id"::text AS "id", j."type"::text AS "type", j."status"::text AS "status", expired."lockedBy"
+      SET "status" = CASE WHEN e."started" AND j."attempts" >= j."maxAttempts" THEN 'FAILED' ELSE 'PENDING' END::"BackgroundJobStatus",
+          "attempts" = CASE WHEN e."started" THEN j."attempts" ELSE j."attempts" - 1 END,
+          "finishedAt" = CASE WHEN e."started" AND j."attempts" >= j."maxAttempts" THEN now() END,
+          "lastError" = CASE WHEN e."started"
+                          THEN 'lease expired: worker ' || COALESCE(j."lockedBy", '?') || ' stopped renewing it during attempt ' || j."attempts"
+                          ELSE j."lastError" END,
+          "startedAt" = CASE WHEN e."started" AND j."attempts" >= j."maxAttempts" THEN j."startedAt" END,
+          "lockedBy" = NULL, "lockedAt" = NULL, "leaseExpiresAt" = NULL, "updatedAt" = now()
+      FROM expired e WHERE j."id" = e."id"
+      RETURNING j."id"::text AS "id", j."type"::text AS "type", j."status"::text AS "status", e."lockedBy", e."started"
     )
     SELECT * FROM recovered`;
 }

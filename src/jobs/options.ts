@@ -17,8 +17,12 @@ export interface DrainJobsOptions {
   maxJobs?: number;
   /** Only these types (default all). */
   types?: readonly BackgroundJobType[];
-  /** A RUNNING job whose lease is not renewed for this long is recovered by any worker (default 5 min). */
+  /** A started job whose lease is not renewed for this long is recovered by any worker (default 5 min). */
   leaseMs?: number;
+  /** The lease of a claimed job whose handler has not started yet (default 30 s, at most leaseMs). */
+  claimLeaseMs?: number;
+  /** A handler that has not settled after this long fails its attempt; its signal is aborted (default: no limit). */
+  jobTimeoutMs?: number;
   /** Stop claiming early enough to be done within this window. */
   timeBudgetMs?: number;
   workerId?: string;
@@ -40,6 +44,8 @@ export interface DrainJobsOptions {
   progressIntervalMs?: number;
   /** Warnings (lost leases, listener errors) for people. */
   onWarning?: (message: string) => void;
+  /** How many jobs this worker holds (claimed, not yet settled), whenever that changes by a claim or a settlement. */
+  onHeldChange?: (held: number) => void;
 }
 
 /** host:pid:random, unique per process, readable in lockedBy. */

@@ -2,8 +2,12 @@
 // milliseconds (or until a batch is full) and are written in one guarded
 // statement each, which is most of why draining beats one-write-per-job
 // runners. Batches are serialised so outcomes are never written out of order.
+// A batch PostgreSQL refuses (not a passing outage: a value it cannot store)
+// is written again job by job, and a job whose outcome still cannot be
+// written is left to its lease: an outcome write never takes the run down.
 import type { DbHandle } from "../db/client.js";
 import { completeJobs, failJobs, readOwnSettledJobs, type JobAttempt, type JobFailure } from "../db/jobs-sql.js";
+import { isTransientDbError } from "./transient.js";
 import { withRetries } from "./waker.js";
 
 export type Settlement = "succeeded" | "failed" | "retried" | "lost";
@@ -13,9 +17,12 @@ export interface OutcomeBatcherOptions {
   workerId: string;
   flushSize: number;
   flushDelayMs: number;
-  /** Called once per job when its outcome is written (or found to be no longer ours: "lost"); retryDelayMs only for "retried". */
-  onSettled(id: string, settlement: Settlement, retryDelayMs?: number): void;
+  /** Called once per attempt when its outcome is written (or found to be no longer ours: "lost"); retryDelayMs only for "retried". */
+  onSettled(attempt: JobAttempt, settlement: Settlement, retryDelayMs?: number): void;
+  /** The database stayed unreachable through the retries: the run cannot go on. */
   onError(error: Error): void;
+  /** An outcome PostgreSQL refused even on its own; the job is left to its lease. */
+  onWarning(message: string): void;
 }
 
 export class OutcomeBatcher {
@@ -33,7 +40,7 @@ export class OutcomeBatcher {
   }
 
   recordFailure(failure: JobFailure): void {
-    this.failures.push(failure);
+    this.failures.push({ ...failure, error: sanitiseErrorText(failure.error) });
     this.schedule();
   }
 
@@ -68,31 +75,63 @@ export class OutcomeBatcher {
     this.completions = [];
     this.failures = [];
     if (completions.length + failures.length === 0) return;
-    const { db, workerId, onSettled } = this.options;
     try {
-      const [done, outcomes] = await Promise.all([
-        withRetries(() => completeJobs(db.prisma, workerId, completions)),
-        withRetries(() => failJobs(db.prisma, workerId, failures)),
-      ]);
-      const doneIds = new Set(done);
-      const statusById = new Map<string, string>(outcomes.map((o) => [o.id, o.status]));
-      // Rare: an outcome missing from the write's answer. Either the lease
-      // was taken over (really lost) or a retried write had committed the
-      // first time; the row tells which.
-      const missing = [...completions.filter((c) => !doneIds.has(c.id)), ...failures.filter((f) => !statusById.has(f.id))];
-      for (const row of await readOwnSettledJobs(db.prisma, workerId, missing)) {
-        if (row.status === "SUCCEEDED") doneIds.add(row.id);
-        else statusById.set(row.id, row.status);
-      }
-      for (const { id } of completions) onSettled(id, doneIds.has(id) ? "succeeded" : "lost");
-      for (const failure of failures) {
-        const status = statusById.get(failure.id);
-        if (!status) onSettled(failure.id, "lost");
-        else if (status === "FAILED") onSettled(failure.id, "failed");
-        else onSettled(failure.id, "retried", failure.retryDelayMs);
-      }
+      await this.writeOutcomes(completions, failures);
     } catch (error) {
-      this.options.onError(error as Error);
+      if (isTransientDbError(error)) {
+        this.options.onError(error as Error);
+        return;
+      }
+      // Something in the batch PostgreSQL will not take: find it one by one.
+      for (const completion of completions) await this.writeAlone([completion], []);
+      for (const failure of failures) await this.writeAlone([], [failure]);
     }
   }
+
+  private async writeAlone(completions: JobAttempt[], failures: JobFailure[]): Promise<void> {
+    try {
+      await this.writeOutcomes(completions, failures);
+    } catch (error) {
+      if (isTransientDbError(error)) return this.options.onError(error as Error);
+      const job = completions[0] ?? failures[0]!;
+      this.options.onWarning(`could not record the outcome of job ${job.id} (${(error as Error).message.split("\n").at(-1)}); it stays RUNNING until its lease expires`);
+    }
+  }
+
+  private async writeOutcomes(completions: JobAttempt[], failures: JobFailure[]): Promise<void> {
+    const { db, workerId, onSettled } = this.options;
+    const [done, outcomes] = await Promise.all([
+      withRetries(() => completeJobs(db.prisma, workerId, completions)),
+      withRetries(() => failJobs(db.prisma, workerId, failures)),
+    ]);
+    const doneIds = new Set(done);
+    const statusById = new Map<string, string>(outcomes.map((o) => [o.id, o.status]));
+    // Rare: an outcome missing from the write's answer. Either the lease
+    // was taken over (really lost) or a retried write had committed the
+    // first time; the row tells which.
+    const missing = [...completions.filter((c) => !doneIds.has(c.id)), ...failures.filter((f) => !statusById.has(f.id))];
+    for (const row of await withRetries(() => readOwnSettledJobs(db.prisma, workerId, missing))) {
+      if (row.status === "SUCCEEDED") doneIds.add(row.id);
+      else statusById.set(row.id, row.status);
+    }
+    for (const completion of completions) onSettled(completion, doneIds.has(completion.id) ? "succeeded" : "lost");
+    for (const failure of failures) {
+      const status = statusById.get(failure.id);
+      if (!status) onSettled(failure, "lost");
+      else if (status === "FAILED") onSettled(failure, "failed");
+      else onSettled(failure, "retried", failure.retryDelayMs);
+    }
+  }
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * What PostgreSQL text can hold: U+0000 (which it rejects with 22021) is
+ * written as the six characters \u0000, and lone UTF-16 surrogates become
+ * U+FFFD. Capped at 2,000 characters.
+ */
+export function sanitiseErrorText(text: string): string {
+  const clean = text.replaceAll("\u0000", "\\u0000").replace(LONE_SURROGATE, "\uFFFD");
+  return clean.length > 2_000 ? clean.slice(0, 2_000) : clean;
 }

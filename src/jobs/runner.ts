@@ -1,9 +1,11 @@
 // drainJobs: claims due jobs in batches, runs them with bounded concurrency,
 // and records outcomes in batches. Safety rests on the database, not on this
 // process: every write after the claim is guarded by lockedBy + attempt
-// (src/db/jobs-sql.ts), leases are renewed while a job is held and recovered
-// by any worker once they lapse, and whatever this process still holds when
-// it stops is handed back without spending an attempt.
+// (src/db/jobs-sql.ts). A claimed job holds a short claim lease until its
+// handler starts (a committed start write), then the full lease; leases are
+// renewed while held and recovered by any worker once a job's own lease
+// lapses. On a stop, unstarted jobs are handed back without spending an
+// attempt; running ones only once their handlers settle.
 import { BackgroundJobType } from "../generated/prisma/enums.js";
 import type { DbHandle } from "../db/client.js";
 import {
@@ -17,15 +19,21 @@ import {
   type ClaimedJobRow,
   type JobAttempt,
 } from "../db/jobs-sql.js";
-import { OutcomeBatcher, type Settlement } from "./outcomes.js";
+import { runHandler } from "./execute.js";
+import { OutcomeBatcher, sanitiseErrorText, type Settlement } from "./outcomes.js";
+import { StartBatcher } from "./starts.js";
 import { computeRetryDelay, DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
 import { createWorkerId, type DrainJobsOptions } from "./options.js";
 import { createHandlerRegistry, type HandlerRegistry } from "./registry.js";
-import { DrainCounters, jobsPerSecond, type DrainProgress, type DrainSummary, type StopReason } from "./summary.js";
-import type { JobHandlerContext, JobInfo } from "./types.js";
+import { DrainCounters, HandlerErrorTally, jobsPerSecond, type DrainProgress, type DrainSummary, type StopReason } from "./summary.js";
+import type { JobHandlerContext } from "./types.js";
 import { Waker, withRetries } from "./waker.js";
 
-type HeldState = "queued" | "running" | "finishing";
+// queued: claimed, waiting in this worker. starting: its start write is in
+// flight. running: its handler runs. finishing: its outcome is being
+// written. abandoned: still running past the shutdown timeout, left to its
+// lease. released: handed back (or lost) before it started.
+type HeldState = "queued" | "starting" | "running" | "finishing" | "abandoned" | "released";
 interface Held {
   row: ClaimedJobRow;
   state: HeldState;
@@ -46,17 +54,23 @@ class DrainRun {
   private readonly maxJobs: number;
   private readonly types: readonly BackgroundJobType[];
   private readonly leaseMs: number;
+  private readonly claimLeaseMs: number;
   private readonly workerId: string;
   private readonly registry: HandlerRegistry;
   private readonly backoff: BackoffOptions;
   private readonly warn: (message: string) => void;
 
   private readonly counters = new DrainCounters();
+  private readonly errors = new HandlerErrorTally();
   private readonly held = new Map<string, Held>();
+  /** Handlers of this process that have not settled yet, by job id: a re-claimed job waits for its previous run. */
+  private readonly executing = new Map<string, Promise<void>>();
+  private readonly starts: StartBatcher;
   private readonly queue: ClaimedJobRow[] = [];
   private readonly waker = new Waker();
   private readonly outcomes: OutcomeBatcher;
   private claimed = 0;
+  private claimedAtLastCheck = -1;
   private exhausted = false;
   private fetching?: Promise<void>;
   private releasing: Promise<void> = Promise.resolve();
@@ -77,6 +91,7 @@ class DrainRun {
     this.maxJobs = options.maxJobs ?? Number.POSITIVE_INFINITY;
     this.types = options.types?.length ? options.types : ALL_TYPES;
     this.leaseMs = options.leaseMs ?? 5 * 60_000;
+    this.claimLeaseMs = Math.min(this.leaseMs, options.claimLeaseMs ?? 30_000);
     this.workerId = options.workerId ?? createWorkerId();
     this.registry = createHandlerRegistry(options.handlers, { builtins: options.builtins });
     this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
@@ -85,13 +100,15 @@ class DrainRun {
       workerId: this.workerId,
       flushSize: options.flushSize ?? this.batch,
       flushDelayMs: options.flushDelayMs ?? 2,
-      onSettled: (id, settlement, retryDelayMs) => {
-        this.settle(id, settlement);
+      onSettled: (attempt, settlement, retryDelayMs) => {
+        this.settle(attempt, settlement);
         // A retry of our own is due later; in watch mode wake up for it rather than wait for a poll.
         if (retryDelayMs !== undefined && this.mode === "watch") this.waker.wakeAfter(retryDelayMs);
       },
       onError: (error) => this.fail(error),
+      onWarning: (message) => this.warn(message),
     });
+    this.starts = new StartBatcher({ db, workerId: this.workerId, leaseMs: this.leaseMs, onError: (error) => this.fail(error) });
     this.stopWaitMs = options.shutdownTimeoutMs ?? 10_000;
     this.warn = options.onWarning ?? (() => undefined);
     this.stopped = new Promise((resolve) => (this.signalStopped = resolve));
@@ -106,9 +123,11 @@ class DrainRun {
       this.options.signal?.addEventListener("abort", onAbort, { once: true });
       if (this.mode === "watch") unlisten = await this.listen();
       this.scheduleTimeBudget(timers);
-      // Renewing at a third of the lease survives two missed renewals.
-      timers.push(setInterval(() => void this.renewLeases(), Math.max(50, this.leaseMs / 3)));
-      timers.push(setInterval(() => void this.recover(), Math.min(60_000, Math.max(200, this.leaseMs / 2))));
+      // Renewing at a third of the shorter lease survives two missed renewals.
+      timers.push(setInterval(() => void this.renewLeases(), Math.max(50, this.claimLeaseMs / 3)));
+      // Each job carries its own expiry, so how often to look is all this
+      // worker's lease decides: often enough for its own claim lease.
+      timers.push(setInterval(() => void this.recover(), Math.min(5_000, Math.max(200, this.claimLeaseMs / 2))));
       await this.recover();
       let initialDue: number | undefined;
       if (this.options.onProgress) {
@@ -117,8 +136,16 @@ class DrainRun {
         timers.push(setInterval(report, this.options.progressIntervalMs ?? 200));
       }
 
-      const workers = Promise.all(Array.from({ length: this.concurrency }, () => this.work()));
+      let workers = this.startWorkers();
       await Promise.race([workers, this.stopped]);
+      // --once: nothing was claimable, but jobs may have become due since
+      // (recovered by another worker, released, retried): look again once
+      // every handler here has settled, and go on while any are due.
+      while (!this.stopReason && (await this.findDueAgain())) {
+        this.exhausted = false;
+        workers = this.startWorkers();
+        await Promise.race([workers, this.stopped]);
+      }
       if (this.stopReason) {
         let timeout: NodeJS.Timeout | undefined;
         const finished = await Promise.race([
@@ -126,7 +153,7 @@ class DrainRun {
           new Promise<boolean>((resolve) => (timeout = setTimeout(() => resolve(false), this.stopWaitMs))),
         ]);
         clearTimeout(timeout);
-        if (!finished) this.abandonRunning("did not finish within the shutdown timeout");
+        if (!finished) this.abandonRunning();
       }
       for (const timer of timers) clearInterval(timer);
       await this.outcomes.flush();
@@ -144,6 +171,23 @@ class DrainRun {
     }
   }
 
+  private startWorkers(): Promise<void[]> {
+    return Promise.all(Array.from({ length: this.concurrency }, () => this.work()));
+  }
+
+  /** --once, after the workers ran dry: whether a due job appeared meanwhile. */
+  private async findDueAgain(): Promise<boolean> {
+    if (this.mode !== "once" || this.claimed >= this.maxJobs) return false;
+    await this.outcomes.flush();
+    await this.recover();
+    const open = await withRetries(() => countOpenJobs(this.db.prisma, this.types));
+    const due = open.some((c) => c.due > 0);
+    // Due jobs this worker cannot claim right now (another worker's claim is committing): do not spin.
+    if (due && this.claimed === this.claimedAtLastCheck) await new Promise((resolve) => setTimeout(resolve, 20));
+    this.claimedAtLastCheck = this.claimed;
+    return due;
+  }
+
   private async work(): Promise<void> {
     for (;;) {
       const row = await this.next();
@@ -157,7 +201,10 @@ class DrainRun {
       if (this.stopReason) return undefined;
       const row = this.queue.shift();
       if (row) {
-        this.held.get(row.id)!.state = "running";
+        const held = this.held.get(row.id);
+        // Superseded by a re-claim of the same job (its lease had lapsed): that claim runs instead.
+        if (held?.row !== row || held.state !== "queued") continue;
+        held.state = "starting";
         // Refill before the queue runs dry so workers never wait on a claim round trip.
         if (this.queue.length <= this.concurrency && this.canClaim()) void this.fetch();
         return row;
@@ -180,7 +227,7 @@ class DrainRun {
     const want = Math.min(this.batch, this.maxJobs - this.claimed);
     let rows: ClaimedJobRow[];
     try {
-      rows = await withRetries(() => claimJobs(this.db.prisma, this.workerId, want, this.types));
+      rows = await withRetries(() => claimJobs(this.db.prisma, this.workerId, want, this.types, this.claimLeaseMs));
     } catch (error) {
       this.fail(error as Error);
       return;
@@ -197,8 +244,14 @@ class DrainRun {
     this.claimed += rows.length;
     for (const row of rows) {
       this.counters.add(row.type, "claimed");
+      const previous = this.held.get(row.id);
+      // This worker claimed a job it still holds: its lease lapsed (a blocked
+      // event loop) and it was recovered. The old attempt is lost; the new
+      // one waits in execute() for the old handler to settle.
+      if (previous) this.loseHeld(previous, `job ${row.id} (${row.type}) was recovered while this worker held it (was its event loop blocked past --lease?) and claimed again`);
       this.held.set(row.id, { row, state: "queued" });
     }
+    this.options.onHeldChange?.(this.held.size);
     if (this.stopReason) {
       this.releaseNow(rows);
       return;
@@ -208,53 +261,77 @@ class DrainRun {
 
   private async execute(row: ClaimedJobRow): Promise<void> {
     const held = this.held.get(row.id);
-    if (!held || held.state !== "running") return;
+    if (held?.row !== row) return;
+    // Never twice at once in this process: a previous run of this job (before a re-claim) settles first.
+    const previous = this.executing.get(row.id);
+    if (previous) await previous;
+    if (held.state !== "starting") return;
     const handler = this.registry.find(row.type);
     if (!handler) {
       held.state = "finishing";
       this.outcomes.recordFailure({ ...attemptOf(row), error: `no handler for type ${row.type}: export a handler named ${row.type} from the --handlers module, or leave the built-in handlers on`, retryDelayMs: 0, permanent: true });
       return;
     }
+    if (!(await this.starts.start(attemptOf(row)))) {
+      if (held.state === "starting") this.loseHeld(held, `lost the lease on job ${row.id} (${row.type}) before it started; another worker recovered it`);
+      return;
+    }
+    if (held.state !== "starting") return;
+    held.state = "running";
     held.abort = new AbortController();
-    // A copy: a handler that mutates its job must not change what the runner's guarded writes use.
-    const job: JobInfo = { ...row };
+    const execution = runHandler(handler, { ...row }, this.buildContext(row, held.abort), held.abort, this.options.jobTimeoutMs);
+    this.executing.set(row.id, execution.settled);
+    void execution.settled.then(() => {
+      if (this.executing.get(row.id) === execution.settled) this.executing.delete(row.id);
+    });
+    const result = await execution.result;
+    // A timed-out handler may run on, but the runner no longer waits for it.
+    if (result.kind === "timed-out" && this.executing.get(row.id) === execution.settled) this.executing.delete(row.id);
+    // Abandoned (shutdown timeout) or lost (lease taken over): the outcome is no longer ours to record.
+    if (this.held.get(row.id) !== held || held.state !== "running") return;
+    held.state = "finishing";
+    if (result.kind === "succeeded") {
+      this.outcomes.recordCompletion(attemptOf(row));
+      return;
+    }
+    const error = result.kind === "failed" ? result.error : new Error(result.message);
+    const message = sanitiseErrorText(error instanceof Error ? error.message : String(error)) || "handler failed without a message";
+    this.errors.add(row.type, message);
+    this.outcomes.recordFailure({ ...attemptOf(row), error: message, retryDelayMs: computeRetryDelay(row.attempts, this.backoff), permanent: false });
+  }
+
+  private buildContext(row: ClaimedJobRow, abort: AbortController): JobHandlerContext {
     const builtin = this.registry.builtin(row.type);
     const ctx: JobHandlerContext = {
       db: this.db.prisma,
       pool: this.db.pool,
       workerId: this.workerId,
-      signal: held.abort.signal,
+      signal: abort.signal,
       runBuiltin: async () => {
         if (!builtin) throw new Error(`no built-in handler for type ${row.type}; remove the ctx.runBuiltin() call`);
-        await builtin(job, { ...ctx, runBuiltin: () => Promise.reject(new Error("ctx.runBuiltin() was called from inside a built-in handler; call it only from your own handler")) });
+        // A copy: a handler that mutates its job must not change what the runner's guarded writes use.
+        await builtin({ ...row }, { ...ctx, runBuiltin: () => Promise.reject(new Error("ctx.runBuiltin() was called from inside a built-in handler; call it only from your own handler")) });
       },
     };
-    let error: unknown;
-    try {
-      await handler(job, ctx);
-    } catch (caught) {
-      error = caught ?? new Error("the handler threw null or undefined; throw an Error instead");
-    }
-    // Abandoned (shutdown timeout) or lost (lease taken over): the outcome is no longer ours to record.
-    if (this.held.get(row.id) !== held || held.state !== "running") return;
-    held.state = "finishing";
-    if (error === undefined) {
-      this.outcomes.recordCompletion(attemptOf(row));
-    } else {
-      const message = error instanceof Error ? error.message : String(error);
-      this.outcomes.recordFailure({
-        ...attemptOf(row),
-        error: message.slice(0, 2_000) || "handler failed without a message",
-        retryDelayMs: computeRetryDelay(row.attempts, this.backoff),
-        permanent: false,
-      });
-    }
+    return ctx;
   }
 
-  private settle(id: string, field: Settlement): void {
+  /** Drops a held attempt that is no longer ours (counted as lost); a running handler is told through its signal. */
+  private loseHeld(held: Held, why: string): void {
+    if (this.held.get(held.row.id) === held) this.held.delete(held.row.id);
+    if (held.state === "finishing" || held.state === "released") return;
+    held.state = "released";
+    held.abort?.abort(new Error("lease lost"));
+    this.counters.add(held.row.type, "lost");
+    this.warn(why);
+  }
+
+  private settle(attempt: JobAttempt, field: Settlement): void {
+    const { id } = attempt;
     const held = this.held.get(id);
-    if (!held) return;
+    if (!held || held.row.attempts !== attempt.attempts) return;
     this.held.delete(id);
+    this.options.onHeldChange?.(this.held.size);
     this.counters.add(held.row.type, field);
     if (field === "lost") this.warn(`job ${id} (${held.row.type}) was taken over by another worker; this run's outcome was discarded`);
   }
@@ -282,7 +359,11 @@ class DrainRun {
     try {
       const released = new Set(await withRetries(() => releaseJobs(this.db.prisma, this.workerId, rows.map(attemptOf))));
       for (const row of rows) {
-        this.held.delete(row.id);
+        const held = this.held.get(row.id);
+        if (held?.row === row) {
+          held.state = "released";
+          this.held.delete(row.id);
+        }
         if (released.has(row.id)) this.counters.add(row.type, "released");
       }
       if (released.size > 0) await notifyJobWorkers(this.db.prisma).catch(() => undefined);
@@ -291,26 +372,35 @@ class DrainRun {
     }
   }
 
+  /** Hands back what never started; a started job is never handed back while its handler may still run. */
   private async releaseHeld(): Promise<void> {
-    const rows = [...this.held.values()].filter((h) => h.state !== "finishing").map((h) => h.row);
+    const rows = [...this.held.values()].filter((h) => h.state === "queued" || h.state === "starting").map((h) => h.row);
     await this.release(rows);
   }
 
-  private abandonRunning(why: string): void {
-    for (const held of this.held.values()) {
-      if (held.state !== "running") continue;
-      held.state = "queued";
-      held.abort?.abort(new Error(why));
-      this.warn(`job ${held.row.id} (${held.row.type}) ${why}; handing it back`);
+  /** Past the shutdown timeout: leave running jobs RUNNING (their lease expires, another worker retries them) and say so. */
+  private abandonRunning(): void {
+    const running = [...this.held.values()].filter((h) => h.state === "running");
+    for (const held of running) {
+      held.state = "abandoned";
+      held.abort?.abort(new Error(`still running after the ${this.stopWaitMs} ms shutdown timeout`));
+      this.counters.add(held.row.type, "abandoned");
+    }
+    if (running.length > 0) {
+      this.warn(
+        `${running.length} job(s) still running after the ${this.stopWaitMs} ms shutdown timeout; ` +
+          `not handed back while their handlers may still run: they stay RUNNING until their lease expires ` +
+          `(--lease ${this.leaseMs} ms after the last renewal), then any worker runs them again`,
+      );
     }
   }
 
   private async renewLeases(): Promise<void> {
-    const mine = [...this.held.values()].filter((h) => h.state !== "finishing");
+    const mine = [...this.held.values()].filter((h) => h.state !== "finishing" && h.state !== "abandoned" && h.state !== "released");
     if (mine.length === 0) return;
     let kept: Set<string>;
     try {
-      kept = new Set(await renewLeases(this.db.prisma, this.workerId, mine.map((h) => attemptOf(h.row))));
+      kept = new Set(await renewLeases(this.db.prisma, this.workerId, mine.map((h) => attemptOf(h.row)), { leaseMs: this.leaseMs, claimLeaseMs: this.claimLeaseMs }));
     } catch (error) {
       this.warn(`lease renewal failed: ${(error as Error).message}`);
       return;
@@ -318,18 +408,15 @@ class DrainRun {
     for (const held of mine) {
       // Only jobs still in the same state: one that moved to finishing meanwhile was settled by its own guarded write.
       if (kept.has(held.row.id) || this.held.get(held.row.id) !== held || held.state === "finishing") continue;
-      this.held.delete(held.row.id);
       const queued = this.queue.indexOf(held.row);
       if (queued >= 0) this.queue.splice(queued, 1);
-      held.abort?.abort(new Error("lease lost"));
-      this.counters.add(held.row.type, "lost");
-      this.warn(`lost the lease on job ${held.row.id} (${held.row.type}); another worker recovered it`);
+      this.loseHeld(held, `lost the lease on job ${held.row.id} (${held.row.type}); another worker recovered it`);
     }
   }
 
   private async recover(): Promise<number> {
     try {
-      const recovered = await recoverExpiredLeases(this.db.prisma, this.leaseMs);
+      const recovered = await withRetries(() => recoverExpiredLeases(this.db.prisma));
       for (const job of recovered) this.counters.add(job.type, job.status === "FAILED" ? "failed" : "recovered");
       if (recovered.length > 0) {
         this.waker.wake();
@@ -372,6 +459,7 @@ class DrainRun {
     const open = await countOpenJobs(this.db.prisma, this.types);
     const remaining: Record<string, number> = {};
     for (const c of open) remaining[c.type] = c.pending + c.running;
+    const top = this.errors.top();
     return {
       workerId: this.workerId,
       mode: this.mode,
@@ -381,6 +469,8 @@ class DrainRun {
       byType: this.counters.byType,
       remaining,
       jobsPerSecond: jobsPerSecond(this.counters.totals, elapsedMs),
+      errors: top.errors,
+      moreErrors: top.more,
     };
   }
 }

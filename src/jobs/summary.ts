@@ -15,6 +15,15 @@ export interface TypeCounts {
   recovered: number;
   /** Outcomes discarded because another worker had taken the job over (lease lost). */
   lost: number;
+  /** Still running past the shutdown timeout: left RUNNING for their lease to expire, not handed back. */
+  abandoned: number;
+}
+
+/** One distinct handler error of this run: how often it happened, per job type. */
+export interface HandlerErrorCount {
+  type: string;
+  message: string;
+  count: number;
 }
 
 export type StopReason = "drained" | "max-jobs" | "time-budget" | "signal" | "error";
@@ -39,10 +48,14 @@ export interface DrainSummary {
   remaining: Record<string, number>;
   /** Finished attempts (succeeded + retried + failed) per second. */
   jobsPerSecond: number;
+  /** Distinct handler errors (type + message), most frequent first, at most 20. */
+  errors: HandlerErrorCount[];
+  /** How many distinct errors were left out of `errors`. */
+  moreErrors: number;
 }
 
 export function emptyCounts(): TypeCounts {
-  return { claimed: 0, succeeded: 0, retried: 0, failed: 0, released: 0, recovered: 0, lost: 0 };
+  return { claimed: 0, succeeded: 0, retried: 0, failed: 0, released: 0, recovered: 0, lost: 0, abandoned: 0 };
 }
 
 export class DrainCounters {
@@ -59,4 +72,23 @@ export class DrainCounters {
 export function jobsPerSecond(counts: TypeCounts, elapsedMs: number): number {
   const finished = counts.succeeded + counts.retried + counts.failed;
   return elapsedMs > 0 ? Math.round((finished / elapsedMs) * 1000 * 10) / 10 : 0;
+}
+
+/** Counts handler errors by type and message, so each distinct one is reported once. */
+export class HandlerErrorTally {
+  private readonly counts = new Map<string, HandlerErrorCount>();
+
+  add(type: string, message: string): void {
+    const key = `${type}\u0000${message}`;
+    const entry = this.counts.get(key);
+    if (entry) entry.count++;
+    // Bounded: a handler putting ids in its messages must not grow this without limit.
+    else if (this.counts.size < 1_000) this.counts.set(key, { type, message, count: 1 });
+  }
+
+  /** The `limit` most frequent, and how many distinct ones were left out. */
+  top(limit = 20): { errors: HandlerErrorCount[]; more: number } {
+    const all = [...this.counts.values()].sort((a, b) => b.count - a.count || a.type.localeCompare(b.type));
+    return { errors: all.slice(0, limit).map((e) => ({ ...e })), more: Math.max(0, all.length - limit) };
+  }
 }

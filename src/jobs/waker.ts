@@ -1,7 +1,7 @@
 // Small timing helpers for the runner: a wake-up that NOTIFY, retry timers
 // and stop() can all trigger, and retries for queue statements that hit a
 // passing database hiccup.
-import { isPrismaConnectionError } from "../core/prisma-errors.js";
+import { isTransientDbError } from "./transient.js";
 
 export class Waker {
   private waiters: Array<() => void> = [];
@@ -62,16 +62,20 @@ export class Waker {
 }
 
 /**
- * Runs fn, retrying a lost connection up to `tries` times with a growing
- * pause; any other error (a bug in a statement) surfaces at once.
+ * Runs fn, retrying transient database errors (a restart, failover, lost
+ * connection: see transient.ts) with a growing pause, for up to `budgetMs`
+ * in all; any other error (a bug in a statement) surfaces at once. A
+ * restart takes seconds, so the default budget outlasts one.
  */
-export async function withRetries<T>(fn: () => Promise<T>, tries = 4, firstPauseMs = 100): Promise<T> {
+export async function withRetries<T>(fn: () => Promise<T>, budgetMs = 30_000, firstPauseMs = 50): Promise<T> {
+  const giveUpAt = performance.now() + budgetMs;
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
     } catch (error) {
-      if (attempt >= tries || !isPrismaConnectionError(error)) throw error;
-      await new Promise((resolve) => setTimeout(resolve, firstPauseMs * 2 ** (attempt - 1)));
+      const pause = Math.min(2_000, firstPauseMs * 2 ** (attempt - 1));
+      if (!isTransientDbError(error) || performance.now() + pause > giveUpAt) throw error;
+      await new Promise((resolve) => setTimeout(resolve, pause));
     }
   }
 }

@@ -1,0 +1,126 @@
+// drain-jobs guarantees that need real processes: a shutdown timeout that
+// must not hand back running jobs, SIGKILLed workers that must not burn
+// attempts of jobs they never started, and a handler calling process.exit().
+// Each execution is logged in "probe_runs" (test/cli/fixtures/
+// drain-probe-handlers.mjs), so "never twice at once" and "an attempt is
+// counted when a handler starts" are read from the database.
+import { randomUUID } from "node:crypto";
+import path from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { seedMessagesWithJobs } from "../../src/db/job-fixtures-sql.js";
+import { ROOT, spawnBin, type BinRun } from "../helpers/cli.js";
+import { useTestDb } from "../helpers/db.js";
+import { createClient } from "../helpers/seed.js";
+
+const HANDLERS = path.join(ROOT, "test/cli/fixtures/drain-probe-handlers.mjs");
+const db = await useTestDb(10);
+let clientId: string;
+
+beforeAll(async () => {
+  clientId = (await createClient(db.prisma)).id;
+  await db.prisma.$executeRawUnsafe(`
+    CREATE TABLE "probe_runs" ("run" serial PRIMARY KEY, "jobId" uuid NOT NULL, "attempt" int NOT NULL, "worker" text NOT NULL,
+                               "startedAt" timestamptz NOT NULL, "endedAt" timestamptz)`);
+});
+
+function runCli(args: string[], env: Record<string, string> = {}): BinRun {
+  return spawnBin(["drain-jobs", "--database-url", db.url, "--handlers", HANDLERS, ...args], { env: { DATABASE_URL: "", CI: "true", ...env } });
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 30_000) {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error("condition not reached in time");
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function seed(messages: number, maxAttempts = 5) {
+  await db.prisma.backgroundJob.deleteMany({});
+  await db.prisma.$executeRawUnsafe(`TRUNCATE "probe_runs"`);
+  await seedMessagesWithJobs(db.prisma, { clientId, prefix: `p-${randomUUID().slice(0, 8)}`, messages, leads: 1, types: ["EMAIL_INBOUND_POST_PROCESS"], maxAttempts });
+}
+
+const countRuns = async (where = "TRUE") => (await db.prisma.$queryRawUnsafe<{ n: number }[]>(`SELECT count(*)::int AS n FROM "probe_runs" WHERE ${where}`))[0]!.n;
+const countJobs = async (status: string) => db.prisma.backgroundJob.count({ where: { status: status as "PENDING" } });
+
+/** A killed worker's executions end when it died: stamp them after it exited. */
+async function closeRunsOf(worker: string) {
+  await db.prisma.$executeRawUnsafe(`UPDATE "probe_runs" SET "endedAt" = clock_timestamp() WHERE "worker" = $1 AND "endedAt" IS NULL`, worker);
+}
+
+/** Pairs of executions of one job that overlapped in time. */
+async function findOverlaps() {
+  return db.prisma.$queryRawUnsafe<unknown[]>(`
+    SELECT a."jobId", a."worker", b."worker" FROM "probe_runs" a JOIN "probe_runs" b ON a."jobId" = b."jobId" AND a."run" < b."run"
+    WHERE tstzrange(a."startedAt", a."endedAt") && tstzrange(b."startedAt", b."endedAt")`);
+}
+
+describe("2. --shutdown-timeout", () => {
+  it("past the timeout the worker exits without handing back running jobs; nobody runs them while they run", async () => {
+    await seed(5);
+    const w1 = runCli(["--watch", "--concurrency", "5", "--lease", "2s", "--shutdown-timeout", "500ms", "--worker-id", "w1"], { PROBE_SLEEP_MS: "4000" });
+    await waitFor(async () => (await countRuns()) === 5);
+    w1.child.kill("SIGTERM");
+    const w2 = runCli(["--watch", "--poll-interval", "100ms", "--lease", "2s", "--worker-id", "w2"]);
+    const r1 = await w1.done;
+    // The process did not linger until its handlers finished (they sleep 4 s).
+    expect(await countRuns(`"worker" = 'w1' AND "endedAt" IS NOT NULL`)).toBe(0);
+    expect(r1.stderr).toMatch(/5 job\(s\) still running after the 500 ms shutdown timeout/);
+    await closeRunsOf("w1");
+    await waitFor(async () => (await countJobs("SUCCEEDED")) === 5);
+    w2.child.kill("SIGTERM");
+    expect((await w2.done).code).toBe(0);
+    expect(await findOverlaps()).toEqual([]);
+    // Each job ran in w1 (cut short) and then once in w2.
+    expect(await countRuns(`"worker" = 'w2'`)).toBe(5);
+  });
+});
+
+describe("3. crashes and attempts", () => {
+  it("two SIGKILLs with maxAttempts=2 fail only jobs that started twice; attempts equal executions", async () => {
+    await seed(100, 2);
+    for (const worker of ["k1", "k2"]) {
+      const before = await countRuns();
+      const w = runCli(["--watch", "--poll-interval", "100ms", "--batch", "100", "--concurrency", "10", "--lease", "1s", "--worker-id", worker], { PROBE_SLEEP_MS: "60000" });
+      await waitFor(async () => (await countRuns()) === before + 10);
+      w.child.kill("SIGKILL");
+      await w.done;
+      await closeRunsOf(worker);
+    }
+    const finisher = runCli(["--watch", "--poll-interval", "100ms", "--lease", "1s", "--worker-id", "k3"]);
+    await waitFor(async () => (await countJobs("PENDING")) + (await countJobs("RUNNING")) === 0);
+    finisher.child.kill("SIGTERM");
+    const finished = await finisher.done;
+    const rows = await db.prisma.$queryRawUnsafe<{ status: string; attempts: number; runs: number }[]>(`
+      SELECT j."status"::text AS "status", j."attempts", (SELECT count(*)::int FROM "probe_runs" r WHERE r."jobId" = j."id") AS "runs"
+      FROM "BackgroundJob" j`);
+    expect(rows).toHaveLength(100);
+    const mismatched = rows.filter((r) => r.attempts !== r.runs);
+    expect(mismatched).toEqual([]);
+    const failedUnrun = rows.filter((r) => r.status === "FAILED" && r.runs < 2);
+    expect(failedUnrun).toEqual([]);
+    expect(rows.filter((r) => r.status === "SUCCEEDED").length, finished.stderr).toBeGreaterThanOrEqual(80);
+    expect(await findOverlaps()).toEqual([]);
+  });
+});
+
+describe("7. a handler calling process.exit()", () => {
+  it("the claimed-but-unstarted jobs come back after --claim-lease; the started one keeps its full lease", async () => {
+    await seed(50);
+    const w1 = runCli(["--batch", "50", "--concurrency", "1", "--lease", "10m", "--claim-lease", "1s", "--worker-id", "x1"], { PROBE_EXIT: "1" });
+    const r1 = await w1.done;
+    expect(r1.stderr).toMatch(/process is exiting with 50 job\(s\) held/);
+    const w2 = runCli(["--watch", "--poll-interval", "100ms", "--lease", "10m", "--claim-lease", "1s", "--worker-id", "x2"]);
+    await waitFor(async () => (await countJobs("SUCCEEDED")) === 49);
+    w2.child.kill("SIGTERM");
+    expect((await w2.done).code).toBe(0);
+    const running = await db.prisma.backgroundJob.findMany({ where: { status: "RUNNING" } });
+    expect(running).toHaveLength(1);
+    expect(running[0]).toMatchObject({ lockedBy: "x1", attempts: 1 });
+    // Still leased for (about) the full 10 minutes: it started.
+    const left = running[0]!.leaseExpiresAt!.getTime() - Date.now();
+    expect(left).toBeGreaterThan(5 * 60_000);
+    expect(await db.prisma.backgroundJob.count({ where: { status: "SUCCEEDED", attempts: 1 } })).toBe(49);
+  });
+});
