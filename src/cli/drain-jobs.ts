@@ -11,6 +11,7 @@ import { drainJobs } from "../jobs/runner.js";
 import type { JobHandlerMap } from "../jobs/types.js";
 import { useColor, type CliContext } from "./context.js";
 import { createProgressReporter, renderHandlerErrors, renderSummaryTable } from "./drain-jobs-report.js";
+import { registerStats } from "./drain-jobs-stats.js";
 import { durationFlag } from "./duration.js";
 import { addDatabaseOptions, databaseOptionsSchema, intFlag, openDatabaseSession, parseOptions } from "./options.js";
 
@@ -30,6 +31,7 @@ const optionsSchema = databaseOptionsSchema
     timeBudget: durationFlag(100).optional(),
     shutdownTimeout: durationFlag(0).default(10_000),
     pollInterval: durationFlag(10).default(2_000),
+    listen: z.boolean().default(true),
     backoffBase: durationFlag(1).default(5_000),
     backoffMax: durationFlag(1).default(15 * 60_000),
     handlers: z.string().min(1).optional(),
@@ -42,7 +44,7 @@ const optionsSchema = databaseOptionsSchema
 type DrainJobsCliOptions = z.infer<typeof optionsSchema>;
 
 export function register(program: Command, ctx: CliContext): Command {
-  return addDatabaseOptions(
+  const command = addDatabaseOptions(
     program
       .command("drain-jobs")
       .description(
@@ -63,6 +65,7 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--time-budget <duration>", "stop claiming early enough to finish within this window (cron-style runs)")
     .option("--shutdown-timeout <duration>", "after SIGINT/SIGTERM, how long to wait for running handlers; past it, exit and leave them to their lease", "10s")
     .option("--poll-interval <duration>", "--watch: poll this often when no notification arrives", "2s")
+    .option("--no-listen", "--watch: poll only, no LISTEN (implied by pgbouncer=true in the URL: transaction pooling)")
     .option("--backoff-base <duration>", "retry delay after the first failure (doubles per attempt, ±25% jitter)", "5s")
     .option("--backoff-max <duration>", "cap on any retry delay", "15m")
     .option("--handlers <module>", "ES module exporting handlers by job type; they override the built-ins")
@@ -90,6 +93,8 @@ Examples:
       const handlers: JobHandlerMap | undefined = opts.handlers ? await loadHandlersModule(opts.handlers) : undefined;
       await runDrainJobs(ctx, opts, handlers);
     });
+  registerStats(command, ctx);
+  return command;
 }
 
 async function runDrainJobs(ctx: CliContext, opts: DrainJobsCliOptions, handlers: JobHandlerMap | undefined): Promise<void> {
@@ -122,6 +127,8 @@ async function runDrainJobs(ctx: CliContext, opts: DrainJobsCliOptions, handlers
     timeBudgetMs: opts.timeBudget,
     shutdownTimeoutMs: opts.shutdownTimeout,
     pollIntervalMs: opts.pollInterval,
+    // Only an explicit --no-listen overrides the runner's pgbouncer=true detection.
+    listen: opts.listen ? undefined : false,
     backoff: { baseMs: opts.backoffBase, maxMs: opts.backoffMax },
     handlers,
     workerId: opts.workerId,

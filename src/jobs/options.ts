@@ -37,6 +37,12 @@ export interface DrainJobsOptions {
   shutdownTimeoutMs?: number;
   /** watch: poll this often when no notification arrives (default 2 s). */
   pollIntervalMs?: number;
+  /**
+   * watch: LISTEN for new jobs (default true, except through a
+   * transaction-mode pooler — a URL with pgbouncer=true — where a LISTEN
+   * would hold a server connection the pooler hands to others: poll there).
+   */
+  listen?: boolean;
   /** Outcomes are written in batches at most this late (default 2 ms) or this large (default = batch). */
   flushDelayMs?: number;
   flushSize?: number;
@@ -51,4 +57,13 @@ export interface DrainJobsOptions {
 /** host:pid:random, unique per process, readable in lockedBy. */
 export function createWorkerId(): string {
   return `${os.hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
+}
+
+/** True for a URL that says it goes through PgBouncer in transaction mode (pgbouncer=true, as Prisma reads it). */
+export function isTransactionPoolerUrl(url: string): boolean {
+  try {
+    return new URL(url).searchParams.get("pgbouncer") === "true";
+  } catch {
+    return false;
+  }
 }

@@ -23,7 +23,7 @@ import { runHandler } from "./execute.js";
 import { OutcomeBatcher, sanitiseErrorText, type Settlement } from "./outcomes.js";
 import { StartBatcher } from "./starts.js";
 import { computeRetryDelay, DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
-import { createWorkerId, type DrainJobsOptions } from "./options.js";
+import { createWorkerId, isTransactionPoolerUrl, type DrainJobsOptions } from "./options.js";
 import { createHandlerRegistry, type HandlerRegistry } from "./registry.js";
 import { DrainCounters, HandlerErrorTally, jobsPerSecond, type DrainProgress, type DrainSummary, type StopReason } from "./summary.js";
 import type { JobHandlerContext } from "./types.js";
@@ -121,7 +121,7 @@ class DrainRun {
     try {
       if (this.options.signal?.aborted) return await this.summarise("signal");
       this.options.signal?.addEventListener("abort", onAbort, { once: true });
-      if (this.mode === "watch") unlisten = await this.listen();
+      if (this.mode === "watch" && (this.options.listen ?? !isTransactionPoolerUrl(this.db.url))) unlisten = await this.listen();
       this.scheduleTimeBudget(timers);
       // Renewing at a third of the shorter lease survives two missed renewals.
       timers.push(setInterval(() => void this.renewLeases(), Math.max(50, this.claimLeaseMs / 3)));

@@ -8,6 +8,8 @@ import { durationFlag, parseDurationMs } from "../../src/cli/duration.js";
 import { computeRetryDelay } from "../../src/jobs/backoff.js";
 import { createHandlerRegistry, loadHandlersModule } from "../../src/jobs/registry.js";
 import { BUILTIN_HANDLERS } from "../../src/jobs/handlers.js";
+import { sanitiseErrorText } from "../../src/jobs/outcomes.js";
+import { isTransientDbError } from "../../src/jobs/transient.js";
 import { Waker, withRetries } from "../../src/jobs/waker.js";
 
 describe("computeRetryDelay", () => {
@@ -82,20 +84,47 @@ describe("Waker", () => {
   });
 });
 
+describe("isTransientDbError", () => {
+  it("knows a restarting server (57P01, 57P03), a lost connection and too many connections, through Prisma's wrapping", () => {
+    const viaPrisma = (code: string) => ({ code: "P2010", meta: { driverAdapterError: { cause: { originalCode: code } } } });
+    for (const code of ["57P01", "57P02", "57P03", "08006", "08001", "53300", "40001", "40P01"]) {
+      expect(isTransientDbError(viaPrisma(code)), code).toBe(true);
+      expect(isTransientDbError({ code }), code).toBe(true);
+    }
+    expect(isTransientDbError(new Error("Connection terminated unexpectedly"))).toBe(true);
+    expect(isTransientDbError({ message: "wrapped", cause: { code: "57P01" } })).toBe(true);
+  });
+  it("negative control: a statement's own errors are not transient", () => {
+    for (const code of ["22021", "22P02", "23505", "42P01"]) {
+      expect(isTransientDbError({ code: "P2010", meta: { driverAdapterError: { cause: { originalCode: code } } } }), code).toBe(false);
+    }
+    expect(isTransientDbError(new Error('relation "nope" does not exist'))).toBe(false);
+  });
+});
+
+describe("sanitiseErrorText", () => {
+  it("writes U+0000 as \\u0000 and lone surrogates as U+FFFD, keeps the rest", () => {
+    expect(sanitiseErrorText("a\u0000b")).toBe("a\\u0000b");
+    expect(sanitiseErrorText("x\uD800y")).toBe("x\uFFFDy");
+    expect(sanitiseErrorText("ok 😀 é")).toBe("ok 😀 é");
+    expect(sanitiseErrorText("z".repeat(3_000))).toHaveLength(2_000);
+  });
+});
+
 describe("withRetries", () => {
   it("retries a lost connection but surfaces any other error at once", async () => {
     let calls = 0;
     const value = await withRetries(async () => {
       if (++calls < 3) throw new Error("Connection terminated unexpectedly");
       return "ok";
-    }, 4, 1);
+    }, 1_000, 1);
     expect([value, calls]).toEqual(["ok", 3]);
     calls = 0;
     await expect(
       withRetries(async () => {
         calls++;
         throw new Error('relation "nope" does not exist');
-      }, 4, 1),
+      }, 1_000, 1),
     ).rejects.toThrow(/nope/);
     expect(calls).toBe(1);
   });
