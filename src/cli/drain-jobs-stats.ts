@@ -71,22 +71,22 @@ const clip = (text: string, width: number) => (text.length > width ? `${text.sli
 /** Fits 80 columns: type names are the widest cells (30 characters). */
 function renderStats(stats: JobStats): string {
   const plain = { head: [], border: [] };
-  const table = new Table({ head: ["type", "pending", "due", "running", "ok", "failed", "oldest due"], style: plain });
+  const table = new Table({ head: ["type", "pend", "due", "run", "ok", "failed", "oldest"], style: plain });
   for (const t of stats.byType) table.push([t.type, t.pending, t.due, t.running, t.succeeded, t.failed, formatAge(t.oldestDueMs)]);
   const s = stats.totals;
   table.push(["total", s.pending, s.due, s.running, s.succeeded, s.failed, formatAge(s.oldestDueMs)]);
   const out = [stats.byType.length ? table.toString() : "no jobs"];
 
   if (stats.holders.length > 0) {
-    out.push(`\njobs held by workers (RUNNING): ${stats.expiredLeases} with an expired lease`);
+    out.push(`\njobs held by workers (RUNNING): ${stats.expiredLeases} with an expired lease${stats.expiredLeases > 0 ? "\n(any running drain-jobs recovers those)" : ""}`);
     for (const h of stats.holders) {
-      const expired = h.expired > 0 ? `, ${h.expired} expired (for ${formatAge(h.expiredForMs)}): any drain-jobs recovers them` : "";
-      out.push(`  ${clip(h.worker, 40)}: ${h.held} held${expired}`);
+      const expired = h.expired > 0 ? `, ${h.expired} expired (for ${formatAge(h.expiredForMs)})` : "";
+      out.push(`  ${clip(h.worker, 36)}: ${h.held} held${expired}`);
     }
   }
   if (stats.failures.length > 0) {
     out.push("\nfailed jobs by last error:");
-    for (const f of stats.failures) out.push(`  ${f.type} x${f.count}: ${clip(f.lastError.split("\n")[0]!, 160)}`);
+    for (const f of stats.failures) out.push(`  ${f.type} x${f.count}:\n    ${clip(f.lastError.split("\n")[0]!, 76)}`);
   }
   return `${out.join("\n")}\n`;
 }

@@ -93,6 +93,8 @@ Examples:
       const handlers: JobHandlerMap | undefined = opts.handlers ? await loadHandlersModule(opts.handlers) : undefined;
       await runDrainJobs(ctx, opts, handlers);
     });
+  // `drain-jobs stats --json`: options after "stats" are the subcommand's, not drain-jobs's.
+  command.enablePositionalOptions();
   registerStats(command, ctx);
   return command;
 }

@@ -35,6 +35,9 @@ export async function runCli(argv: string[], ctx: CliContext = createCliContext(
     .version(VERSION)
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
+    // Options after a command name belong to that command (and after a
+    // nested one, such as `drain-jobs stats`, to the nested one).
+    .enablePositionalOptions()
     .configureOutput({ writeOut: (s) => ctx.stdout.write(s), writeErr: (s) => ctx.stderr.write(s) })
     .addHelpText(
       "after",

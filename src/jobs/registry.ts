@@ -1,6 +1,7 @@
 // Which handler runs which job type: the built-ins, overridden by a user's
 // --handlers module. Loading validates the module before any database I/O,
 // so a typo'd export fails the command with exit 2 and nothing claimed.
+import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { ConfigError } from "../errors.js";
@@ -37,8 +38,10 @@ export async function loadHandlersModule(specifier: string, cwd: string = proces
   try {
     mod = (await import(url)) as Record<string, unknown>;
   } catch (error) {
-    throw new ConfigError(`Could not load --handlers ${specifier}: ${(error as Error).message}`, {
-      hint: "Pass a path to an ES module (.mjs or .js in a \"type\": \"module\" package).",
+    // Node's import() error for a syntax error carries no line; `node --check` prints it.
+    const where = (error as Error)?.name === "SyntaxError" ? locateSyntaxError(path.resolve(cwd, specifier)) : undefined;
+    throw new ConfigError(`Could not load --handlers ${specifier}: ${(error as Error).message}${where ? `\n${where}` : ""}`, {
+      hint: where ? "Fix the syntax error at the line shown." : "Pass a path to an ES module (.mjs or .js in a \"type\": \"module\" package).",
       cause: error,
     });
   }
@@ -61,4 +64,13 @@ export async function loadHandlersModule(specifier: string, cwd: string = proces
     });
   }
   return handlers;
+}
+
+/** "file:line", the offending line and its caret, from `node --check` (a child process: nothing of the module runs). */
+function locateSyntaxError(file: string): string | undefined {
+  const check = spawnSync(process.execPath, ["--check", file], { encoding: "utf8", timeout: 10_000 });
+  const lines = (check.stderr ?? "").split("\n");
+  const end = lines.findIndex((l) => /^\w*Error:/.test(l));
+  if (check.status === 0 || end <= 0) return undefined;
+  return lines.slice(0, end).filter((l) => l.trim() !== "").join("\n");
 }
