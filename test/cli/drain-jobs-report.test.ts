@@ -24,8 +24,8 @@ beforeAll(async () => {
 
 function runCli(args: string[], env: Record<string, string> = {}, url = db.url): BinRun {
   // A subcommand ("stats") comes first, then its options.
-  const [first, ...rest] = args[0] === "stats" ? args : [undefined, ...args];
-  return spawnBin(["drain-jobs", ...(first ? [first] : []), "--database-url", url, ...rest], { env: { DATABASE_URL: "", CI: "true", ...env } });
+  const sub = args[0] === "stats" ? ["stats"] : [];
+  return spawnBin(["drain-jobs", ...sub, "--database-url", url, ...args.slice(sub.length)], { env: { DATABASE_URL: "", CI: "true", ...env } });
 }
 
 async function seed(messages: number, maxAttempts = 5) {
