@@ -1,186 +1,157 @@
 #!/usr/bin/env node
-// drain-jobs throughput and latency, beside graphile-worker on the same
-// PostgreSQL in the same run (so machine noise hits both alike).
+// drain-jobs throughput beside graphile-worker 0.18 on the same PostgreSQL,
+// rounds interleaved (so machine noise hits every runner alike), each runner
+// in its own worker processes (bench/_drain-worker.mjs), ratios per round.
 //
-//   npx tsc -p tsconfig.json && node bench/drain.mjs [--jobs 20000] [--concurrency 10]
+//   npm run build && node bench/drain.mjs [--jobs 20000] [--setups 1x10,4x24]
+//       [--rounds 3] [--runners dedupe,dedupe-ahead,gw-default,gw-batched] [--batch 500]
 //
-// Uses DATABASE_URL when set (a scratch database is created and dropped),
-// else an embedded PostgreSQL in a temp directory. graphile-worker is pinned
-// to 0.16.6 (the last release supporting Node 20); it has no localQueue or
-// batched completion (those arrived in 0.17), so it runs with its 0.16
-// options: concurrency, maxPoolSize, pollInterval, and prepared statements
-// (on by default; `preparedStatements` is not a run() option in 0.16).
+// --jobs and --setups take lists: --jobs 2000,20000,200000 --setups 1x10,2x10,4x10
+// is the scale curve. A setup PxC is P processes at concurrency C each.
+// graphile-worker runs in its default configuration (gw-default) and in its
+// published best one (gw-batched: localQueue 500, completeJobBatchDelay 0,
+// failJobBatchDelay 0). Uses DATABASE_URL when set (a scratch database is
+// created and dropped), else an embedded PostgreSQL in a temp directory.
+import { spawn } from "node:child_process";
+import readline from "node:readline";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import pg from "pg";
-import { Logger, run as runGraphile, runMigrations as migrateGraphile } from "graphile-worker";
-import { openDb } from "../dist/db/client.js";
+import { Logger, runMigrations as migrateGraphile } from "graphile-worker";
 import { seedMessagesWithJobs } from "../dist/db/job-fixtures-sql.js";
-import { drainJobs } from "../dist/jobs/runner.js";
-import { enqueueBackgroundJob } from "../dist/core/jobs.js";
+import { openDb } from "../dist/db/client.js";
 import { machine, openBenchDatabase } from "./_db.mjs";
 
 const { values: args } = parseArgs({
   options: {
     jobs: { type: "string", default: "20000" },
-    concurrency: { type: "string", default: "10" },
+    setups: { type: "string", default: "1x10,4x24" },
+    rounds: { type: "string", default: "3" },
+    runners: { type: "string", default: "dedupe,dedupe-ahead,gw-default,gw-batched" },
     batch: { type: "string", default: "500" },
-    latency: { type: "string", default: "30" },
+    warmup: { type: "boolean", default: true },
   },
 });
-const JOBS = Number(args.jobs);
-const CONCURRENCY = Number(args.concurrency);
+const JOB_COUNTS = args.jobs.split(",").map(Number);
+const SETUPS = args.setups.split(",").map((s) => {
+  const [p, c] = s.split("x").map(Number);
+  return { processes: p, concurrency: c, label: s };
+});
+const ROUNDS = Number(args.rounds);
+const RUNNERS = args.runners.split(",");
 const BATCH = Number(args.batch);
-const LATENCY_SAMPLES = Number(args.latency);
-const noop = async () => undefined;
+// Every drain-jobs runner against every graphile-worker one.
+const pairs = RUNNERS.filter((n) => n.startsWith("dedupe")).flatMap((d) => RUNNERS.filter((n) => n.startsWith("gw")).map((g) => [d, g]));
+const WORKER = fileURLToPath(new URL("./_drain-worker.mjs", import.meta.url));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function benchDedupe(db, clientId, round) {
-  await seedMessagesWithJobs(db.prisma, { clientId, prefix: `bench-${round}`, messages: JOBS, leads: 100, types: ["EMAIL_INBOUND_POST_PROCESS"] });
-  await db.prisma.$executeRaw`VACUUM ANALYZE "BackgroundJob"`;
-  const started = performance.now();
-  const summary = await drainJobs(db, {
-    concurrency: CONCURRENCY,
-    batch: BATCH,
-    builtins: false,
-    handlers: { EMAIL_INBOUND_POST_PROCESS: noop },
-  });
-  const seconds = (performance.now() - started) / 1000;
-  if (summary.totals.succeeded !== JOBS) throw new Error(`dedupe drained ${summary.totals.succeeded}/${JOBS}`);
-  return JOBS / seconds;
-}
-
-async function benchGraphile(pool, url) {
-  await pool.query(
-    `SELECT graphile_worker.add_jobs(array(
-       SELECT json_populate_record(null::graphile_worker.job_spec, json_build_object('identifier', 'noop', 'payload', json_build_object('i', g)))
-       FROM generate_series(1, $1::int) g))`,
-    [JOBS],
-  );
-  await pool.query(`VACUUM ANALYZE graphile_worker._private_jobs`);
-  let done = 0;
-  let finish;
-  const finished = new Promise((resolve) => (finish = resolve));
-  const started = performance.now();
-  const runner = await runGraphile({
-    connectionString: url,
-    concurrency: CONCURRENCY,
-    maxPoolSize: CONCURRENCY + 2,
-    pollInterval: 1000,
-    noHandleSignals: true,
-    logger: silentGraphileLogger(),
-    taskList: {
-      noop: async () => {
-        if (++done === JOBS) finish();
-      },
-    },
-  });
-  await finished;
-  // job:success fires before the completion write; wait for the table to empty.
-  while ((await pool.query(`SELECT count(*)::int AS n FROM graphile_worker._private_jobs`)).rows[0].n > 0) await sleep(5);
-  const seconds = (performance.now() - started) / 1000;
-  await runner.stop();
-  return JOBS / seconds;
-}
-
-async function latencyDedupe(db, clientId) {
-  const samples = [];
-  let resolveStart;
-  const stop = new AbortController();
-  const draining = drainJobs(db, {
-    mode: "watch",
-    pollIntervalMs: 10_000,
-    signal: stop.signal,
-    builtins: false,
-    handlers: { SMS_INBOUND_POST_PROCESS: () => resolveStart(performance.now()) },
-  });
-  await sleep(300);
-  for (let i = 0; i < LATENCY_SAMPLES; i++) {
-    const started = new Promise((r) => (resolveStart = r));
-    const t0 = performance.now();
-    await enqueueBackgroundJob(db.prisma, { type: "SMS_INBOUND_POST_PROCESS", clientId, leadId: null, messageId: null, dedupeKey: `latency:${i}` });
-    samples.push((await started) - t0);
-    await sleep(20);
-  }
-  stop.abort();
-  await draining;
-  return describeLatency(samples);
-}
-
-async function latencyGraphile(url) {
-  const samples = [];
-  let resolveStart;
-  const runner = await runGraphile({
-    connectionString: url,
-    concurrency: CONCURRENCY,
-    pollInterval: 10_000,
-    noHandleSignals: true,
-    logger: silentGraphileLogger(),
-    taskList: { ping: async () => resolveStart(performance.now()) },
-  });
-  await sleep(300);
-  for (let i = 0; i < LATENCY_SAMPLES; i++) {
-    const started = new Promise((r) => (resolveStart = r));
-    const t0 = performance.now();
-    await runner.addJob("ping", {});
-    samples.push((await started) - t0);
-    await sleep(20);
-  }
-  await runner.stop();
-  return describeLatency(samples);
-}
-
-function describeLatency(samples) {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  return { p50: +at(0.5).toFixed(1), p95: +at(0.95).toFixed(1), max: +sorted.at(-1).toFixed(1) };
-}
-
-function silentGraphileLogger() {
-  // Only errors matter here; its per-job info lines would dominate the output.
+function silentLogger() {
   return new Logger(() => (level, message) => {
     if (level === "error") console.error(`graphile-worker: ${message}`);
   });
 }
 
-const scratch = await openBenchDatabase("drain");
-try {
-  await migrateGraphile({ connectionString: scratch.url, logger: silentGraphileLogger() });
-  const db = openDb({ url: scratch.url, poolSize: CONCURRENCY + 4 });
-  const gwPool = new pg.Pool({ connectionString: scratch.url, max: 2 });
-  const client = await db.prisma.client.create({ data: { slug: "bench", name: "bench" } });
+/** Starts one worker process and resolves once it printed "ready". */
+function startWorker(runner, url, concurrency) {
+  const child = spawn(process.execPath, [WORKER, runner, url, String(concurrency), String(BATCH)], { stdio: ["pipe", "pipe", "inherit"] });
+  const lines = readline.createInterface({ input: child.stdout });
+  let last;
+  const ready = new Promise((resolve, reject) => {
+    lines.on("line", (line) => {
+      if (line === "ready") resolve();
+      else last = line;
+    });
+    child.on("exit", (code) => reject(new Error(`${runner} worker exited (${code}) before it was ready`)));
+  });
+  const exited = new Promise((resolve) => child.on("exit", () => resolve(last ? JSON.parse(last) : {})));
+  return { child, ready, exited, send: (word) => child.stdin.write(`${word}\n`) };
+}
 
-  // Warm-up round each (JIT, plan caches), then measured rounds interleaved.
-  const rounds = { dedupe: [], graphile: [] };
-  for (let round = 0; round < 3; round++) {
-    const d = await benchDedupe(db, client.id, round);
-    const g = await benchGraphile(gwPool, scratch.url);
-    if (round > 0) {
-      rounds.dedupe.push(d);
-      rounds.graphile.push(g);
-    }
-    console.error(`round ${round}${round === 0 ? " (warm-up)" : ""}: dedupe ${d.toFixed(0)} jobs/s, graphile-worker ${g.toFixed(0)} jobs/s`);
+const isDedupe = (runner) => runner.startsWith("dedupe");
+
+async function enqueue(runner, pool, db, clientId, jobs, tag) {
+  if (isDedupe(runner)) {
+    await seedMessagesWithJobs(db.prisma, { clientId, prefix: `bench-${tag}`, messages: jobs, leads: 100, types: ["EMAIL_INBOUND_POST_PROCESS"] });
+    await pool.query(`VACUUM ANALYZE "BackgroundJob"`);
+  } else {
+    await pool.query(
+      `SELECT graphile_worker.add_jobs(array(
+         SELECT json_populate_record(null::graphile_worker.job_spec, json_build_object('identifier', 'noop', 'payload', json_build_object('i', g)))
+         FROM generate_series(1, $1::int) g))`,
+      [jobs],
+    );
+    await pool.query(`VACUUM ANALYZE graphile_worker._private_jobs`);
   }
-  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const dedupeRate = mean(rounds.dedupe);
-  const graphileRate = mean(rounds.graphile);
-  const latency = { dedupe: await latencyDedupe(db, client.id), graphile: await latencyGraphile(scratch.url) };
-  const result = {
-    jobs: JOBS,
-    concurrency: CONCURRENCY,
-    batch: BATCH,
-    machine: machine(),
-    database: scratch.server,
-    dedupeJobsPerSecond: Math.round(dedupeRate),
-    graphileWorkerJobsPerSecond: Math.round(graphileRate),
-    ratio: +(dedupeRate / graphileRate).toFixed(2),
-    watchLatencyMs: latency,
-  };
-  console.log(JSON.stringify(result, null, 2));
-  await gwPool.end();
+}
+
+const remaining = async (runner, pool) =>
+  isDedupe(runner)
+    ? (await pool.query(`SELECT count(*)::int AS n FROM "BackgroundJob" WHERE "status" IN ('PENDING', 'RUNNING')`)).rows[0].n
+    : (await pool.query(`SELECT count(*)::int AS n FROM graphile_worker._private_jobs`)).rows[0].n;
+
+/** One timed drain: workers started and ready, "go", until the queue is empty. Returns jobs/s and peak RSS per worker. */
+async function drainOnce(runner, setup, jobs, ctx, tag) {
+  await enqueue(runner, ctx.pool, ctx.db, ctx.clientId, jobs, tag);
+  const workers = Array.from({ length: setup.processes }, () => startWorker(runner, ctx.url, setup.concurrency));
+  await Promise.all(workers.map((w) => w.ready));
+  const started = performance.now();
+  for (const w of workers) w.send("go");
+  while ((await remaining(runner, ctx.pool)) > 0) await sleep(10);
+  const seconds = (performance.now() - started) / 1000;
+  for (const w of workers) w.send("stop");
+  const reports = await Promise.all(workers.map((w) => w.exited));
+  if (isDedupe(runner)) {
+    const done = reports.reduce((n, r) => n + (r.done ?? 0), 0);
+    if (done !== jobs) throw new Error(`dedupe workers report ${done}/${jobs} succeeded`);
+    const failed = (await ctx.pool.query(`SELECT count(*)::int AS n FROM "BackgroundJob" WHERE "status" <> 'SUCCEEDED'`)).rows[0].n;
+    if (failed > 0) throw new Error(`${failed} dedupe jobs did not succeed`);
+    await ctx.pool.query(`TRUNCATE "BackgroundJob", "AIDraft", "Message", "Lead"`);
+  }
+  return { jobsPerSecond: jobs / seconds, maxRssMb: Math.max(...reports.map((r) => (r.maxRssKb ?? 0) / 1024)) };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const fmt = (x) => Math.round(x).toString();
+
+const scratch = await openBenchDatabase("drain");
+const results = [];
+try {
+  await migrateGraphile({ connectionString: scratch.url, logger: silentLogger() });
+  const db = openDb({ url: scratch.url, poolSize: 2 });
+  const pool = new pg.Pool({ connectionString: scratch.url, max: 2 });
+  const client = await db.prisma.client.create({ data: { slug: "bench", name: "bench" } });
+  const ctx = { url: scratch.url, pool, db, clientId: client.id };
+  let tag = 0;
+  for (const jobs of JOB_COUNTS) {
+    for (const setup of SETUPS) {
+      const rounds = [];
+      for (let round = args.warmup ? 0 : 1; round <= ROUNDS; round++) {
+        const r = {};
+        // Interleaved: every runner once per round, order rotated so none always goes first.
+        const order = RUNNERS.map((_, i) => RUNNERS[(i + round) % RUNNERS.length]);
+        for (const runner of order) r[runner] = await drainOnce(runner, setup, jobs, ctx, tag++);
+        const line = RUNNERS.map((n) => `${n} ${fmt(r[n].jobsPerSecond)}`).join(", ");
+        const ratios = pairs.map(([d, g]) => `${d}/${g} ${(r[d].jobsPerSecond / r[g].jobsPerSecond).toFixed(2)}`).join(", ");
+        console.error(`${jobs} jobs ${setup.label} round ${round}${round === 0 ? " (warm-up)" : ""}: ${line} jobs/s; ${ratios}`);
+        if (round > 0) rounds.push(r);
+      }
+      const summary = { jobs, setup: setup.label, rounds: rounds.length, medianJobsPerSecond: {}, peakRssMbPerWorker: {}, ratiosPerRound: {} };
+      for (const n of RUNNERS) {
+        summary.medianJobsPerSecond[n] = Math.round(median(rounds.map((r) => r[n].jobsPerSecond)));
+        summary.peakRssMbPerWorker[n] = Math.round(Math.max(...rounds.map((r) => r[n].maxRssMb)));
+      }
+      for (const [d, g] of pairs) summary.ratiosPerRound[`${d}/${g}`] = rounds.map((r) => +(r[d].jobsPerSecond / r[g].jobsPerSecond).toFixed(2));
+      results.push(summary);
+    }
+  }
+  console.log(JSON.stringify({ machine: machine(), database: scratch.server, batch: BATCH, results }, null, 2));
+  await pool.end();
   await db.close();
 } finally {
-  // Dropping the scratch database terminates any connection a stopped
-  // graphile-worker pool still has open (57P01); that is expected, not a failure.
+  // Dropping the scratch database terminates connections a stopped pool may still hold (57P01): expected.
   process.on("uncaughtException", (error) => {
     if (error?.code !== "57P01") throw error;
   });

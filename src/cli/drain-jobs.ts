@@ -27,6 +27,7 @@ const optionsSchema = databaseOptionsSchema
     type: z.array(z.enum(JOB_TYPES, { message: `must be one of ${JOB_TYPES.join(", ")}` })).optional(),
     lease: durationFlag(100).default(5 * 60_000),
     claimLease: durationFlag(100).default(30_000),
+    startAhead: intFlag(0, 10_000).default(0),
     jobTimeout: durationFlag(1).optional(),
     timeBudget: durationFlag(100).optional(),
     shutdownTimeout: durationFlag(0).default(10_000),
@@ -61,6 +62,7 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--type <types...>", `only these job types (${JOB_TYPES.join(", ")})`)
     .option("--lease <duration>", "a started job whose lease is not renewed for this long is recovered by any worker", "5m")
     .option("--claim-lease <duration>", "lease of a claimed job whose handler has not started yet (at most --lease)", "30s")
+    .option("--start-ahead <n>", "start this many queued jobs before a slot frees up: faster, but a crash charges them an attempt", "0")
     .option("--job-timeout <duration>", "fail an attempt whose handler has not settled after this long (its signal is aborted)")
     .option("--time-budget <duration>", "stop claiming early enough to finish within this window (cron-style runs)")
     .option("--shutdown-timeout <duration>", "after SIGINT/SIGTERM, how long to wait for running handlers; past it, exit and leave them to their lease", "10s")
@@ -125,6 +127,7 @@ async function runDrainJobs(ctx: CliContext, opts: DrainJobsCliOptions, handlers
     types: opts.type,
     leaseMs: opts.lease,
     claimLeaseMs: opts.claimLease,
+    startAhead: opts.startAhead,
     jobTimeoutMs: opts.jobTimeout,
     timeBudgetMs: opts.timeBudget,
     shutdownTimeoutMs: opts.shutdownTimeout,

@@ -21,6 +21,13 @@ export interface DrainJobsOptions {
   leaseMs?: number;
   /** The lease of a claimed job whose handler has not started yet (default 30 s, at most leaseMs). */
   claimLeaseMs?: number;
+  /**
+   * Start this many queued jobs ahead of a free slot (default 0). Faster when
+   * the database is far or busy (a slot never waits for its job's start
+   * write), but a crash charges up to this many jobs an attempt they never
+   * used. With 0, an attempt is charged only when its handler starts.
+   */
+  startAhead?: number;
   /** A handler that has not settled after this long fails its attempt; its signal is aborted (default: no limit). */
   jobTimeoutMs?: number;
   /** Stop claiming early enough to be done within this window. */

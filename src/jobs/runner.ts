@@ -38,6 +38,8 @@ interface Held {
   row: ClaimedJobRow;
   state: HeldState;
   abort?: AbortController;
+  /** The start write (startJobs), once issued: resolves true when the job is started and still ours. */
+  start?: Promise<boolean>;
 }
 
 const ALL_TYPES = Object.values(BackgroundJobType);
@@ -55,6 +57,7 @@ class DrainRun {
   private readonly types: readonly BackgroundJobType[];
   private readonly leaseMs: number;
   private readonly claimLeaseMs: number;
+  private readonly startAheadCount: number;
   private readonly workerId: string;
   private readonly registry: HandlerRegistry;
   private readonly backoff: BackoffOptions;
@@ -92,6 +95,7 @@ class DrainRun {
     this.types = options.types?.length ? options.types : ALL_TYPES;
     this.leaseMs = options.leaseMs ?? 5 * 60_000;
     this.claimLeaseMs = Math.min(this.leaseMs, options.claimLeaseMs ?? 30_000);
+    this.startAheadCount = options.startAhead ?? 0;
     this.workerId = options.workerId ?? createWorkerId();
     this.registry = createHandlerRegistry(options.handlers, { builtins: options.builtins });
     this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
@@ -205,12 +209,27 @@ class DrainRun {
         // Superseded by a re-claim of the same job (its lease had lapsed): that claim runs instead.
         if (held?.row !== row || held.state !== "queued") continue;
         held.state = "starting";
+        held.start ??= this.starts.start(attemptOf(row));
+        this.startAhead();
         // Refill before the queue runs dry so workers never wait on a claim round trip.
         if (this.queue.length <= this.concurrency && this.canClaim()) void this.fetch();
         return row;
       }
       if (!this.canClaim()) return undefined;
       await this.fetch();
+    }
+  }
+
+  /**
+   * --start-ahead n: issue the start writes of the next n queued jobs now, so
+   * a slot that frees up finds its next job already started instead of
+   * waiting a round trip. The price: if this process dies, those n jobs were
+   * charged an attempt their handlers never used.
+   */
+  private startAhead(): void {
+    for (let i = 0; i < Math.min(this.startAheadCount, this.queue.length); i++) {
+      const held = this.held.get(this.queue[i]!.id);
+      if (held?.row === this.queue[i] && held.state === "queued") held.start ??= this.starts.start(attemptOf(held.row));
     }
   }
 
@@ -272,7 +291,7 @@ class DrainRun {
       this.outcomes.recordFailure({ ...attemptOf(row), error: `no handler for type ${row.type}: export a handler named ${row.type} from the --handlers module, or leave the built-in handlers on`, retryDelayMs: 0, permanent: true });
       return;
     }
-    if (!(await this.starts.start(attemptOf(row)))) {
+    if (!(await (held.start ??= this.starts.start(attemptOf(row))))) {
       if (held.state === "starting") this.loseHeld(held, `lost the lease on job ${row.id} (${row.type}) before it started; another worker recovered it`);
       return;
     }

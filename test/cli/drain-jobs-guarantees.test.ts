@@ -105,6 +105,28 @@ describe("3. crashes and attempts", () => {
   });
 });
 
+describe("3b. --start-ahead", () => {
+  it("a crash charges at most n started-ahead jobs an attempt they did not use; the rest get theirs back", async () => {
+    await seed(50);
+    const w = runCli(["--watch", "--batch", "50", "--concurrency", "2", "--start-ahead", "5", "--lease", "1s", "--worker-id", "a1"], { PROBE_SLEEP_MS: "60000" });
+    await waitFor(async () => (await countRuns()) === 2);
+    // Let the start-ahead writes land, then crash.
+    await new Promise((r) => setTimeout(r, 300));
+    w.child.kill("SIGKILL");
+    await w.done;
+    await closeRunsOf("a1");
+    const finisher = runCli(["--watch", "--poll-interval", "100ms", "--lease", "1s", "--worker-id", "a2"]);
+    await waitFor(async () => (await countJobs("SUCCEEDED")) === 50);
+    finisher.child.kill("SIGTERM");
+    await finisher.done;
+    const extra = await db.prisma.$queryRawUnsafe<{ id: string; extra: number }[]>(`
+      SELECT j."id", j."attempts" - (SELECT count(*)::int FROM "probe_runs" r WHERE r."jobId" = j."id") AS "extra" FROM "BackgroundJob" j`);
+    expect(extra.filter((e) => e.extra < 0 || e.extra > 1)).toEqual([]);
+    expect(extra.reduce((n, e) => n + e.extra, 0)).toBeLessThanOrEqual(5);
+    expect(await findOverlaps()).toEqual([]);
+  });
+});
+
 describe("7. a handler calling process.exit()", () => {
   it("the claimed-but-unstarted jobs come back after --claim-lease; the started one keeps its full lease", async () => {
     await seed(50);
