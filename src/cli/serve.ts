@@ -59,7 +59,7 @@ EmailBison ?token=, Unipile Unipile-Auth header, Instantly X-Instantly-Secret he
 secret_key (or x-smartlead-secret), each compared with the client's secret (dedupe-cli clients add).
 
 Answers: 200 accepted (duplicates too: "deduped": true; ignored events: "ignored": true), 400 bad JSON or
-schema (names the field), 401 auth (says which secret), 404 unknown client or route, 405 not POST,
+schema (names the field), 401 auth (says what to send), 404 unknown client or route, 405 not POST,
 413 body too large, 415 not JSON, 503 + Retry-After while the database is unreachable.
 Deliveries that arrive together share one database statement, duplicates within it resolved by the
 statement itself (--no-batch: one statement per delivery).

@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { IngestInput } from "../core/ingest.js";
 import { buildStoredUniqueId, type MessageUniqueKey } from "../core/unique-keys.js";
-import { PROVIDER_ENUM, type ClientRef, type DeliveryPlan, type ProviderName } from "./types.js";
+import { PROVIDER_ENUM, type ClientRef, type DeliveryPlan, type ProviderName, type WorkspaceRef } from "./types.js";
 import { PayloadValidationError } from "./errors.js";
 
 export type MessagePlan = DeliveryPlan & { kind: "message" };
@@ -86,13 +86,16 @@ export function slugRef(value: string): ClientRef {
  * Client and scope for a payload that names its workspace (`workspaceScope`,
  * undefined when absent): ?clientId= picks the client when present, and
  * stands in as the scope when the payload names none. `field` is what a 400
- * names when neither is there.
+ * names when neither is there. With both, the slug ref carries the payload's
+ * workspace as `claims`: the router refuses the delivery unless the client
+ * owns it, or one tenant could squat another's ids under its own secret.
  */
-export function resolveWorkspaceClient(url: URL | null, field: string, workspaceScope: string | null | undefined, workspaceRef: () => ClientRef): { client: ClientRef; scope: string } {
+export function resolveWorkspaceClient(url: URL | null, field: string, workspaceScope: string | null | undefined, workspaceRef: () => WorkspaceRef): { client: ClientRef; scope: string } {
   const clientId = url ? readClientIdParam(url) : undefined;
   const scope = workspaceScope || clientId;
   if (!scope) throw new PayloadValidationError(field, "required (or put ?clientId= on the webhook URL)");
-  return { client: clientId ? slugRef(clientId) : workspaceRef(), scope: sanitiseScope(scope) };
+  if (!clientId) return { client: workspaceRef(), scope: sanitiseScope(scope) };
+  return { client: workspaceScope ? { by: "slug", value: clientId, claims: workspaceRef() } : slugRef(clientId), scope: sanitiseScope(scope) };
 }
 
 /** A message plan whose stored id is namespaced by provider and scope (see core/unique-keys.ts). */
