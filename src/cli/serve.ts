@@ -20,6 +20,7 @@ const optionsSchema = databaseOptionsSchema.extend({
   port: intFlag(0, 65535).default(3000),
   host: z.string().min(1).default("127.0.0.1"),
   allowUnsigned: z.boolean().default(false),
+  draftsSecret: z.string().min(8, "--drafts-secret: use at least 8 characters").optional(),
   strategy: z.enum(CONFLICT_STRATEGIES).default("on-conflict"),
   bodyLimit: intFlag(1, 64 * 1024 * 1024).default(DEFAULT_BODY_LIMIT),
   poolSize: intFlag(1, 500).default(64),
@@ -48,7 +49,8 @@ From nothing to an accepted signed delivery:
 
 Routes (POST, application/json):
 ${describeProviderRoutes()}
-  /api/drafts/<id>/send      send an AI draft (one outbound Message however often it is clicked)
+  /api/drafts/<id>/send      send an AI draft (one outbound Message however often it is clicked);
+                             needs Authorization: Bearer <--drafts-secret> and a JSON content type
   GET /healthz               liveness
 Every provider route also takes ?clientId=<slug or uuid>.
 
@@ -72,6 +74,7 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--port <port>", "port to listen on (0 picks a free one)", "3000")
     .option("--host <host>", "interface to bind", "127.0.0.1")
     .option("--allow-unsigned", "accept deliveries without provider authentication (DANGEROUS: testing only)", false)
+    .option("--drafts-secret <secret>", "bearer secret POST /api/drafts/<id>/send requires (default: $DEDUPE_DRAFTS_SECRET; unset: the route answers 401)")
     .option("--strategy <name>", `conflict strategy: ${CONFLICT_STRATEGIES.join(" | ")}`, "on-conflict")
     .option("--body-limit <bytes>", "largest accepted body; larger ones get 413", String(DEFAULT_BODY_LIMIT))
     .option("--pool-size <n>", "database connections", "64")
@@ -103,6 +106,7 @@ export function register(program: Command, ctx: CliContext): Command {
         strategy: opts.strategy,
         batchDeliveries: opts.batch && opts.strategy === "on-conflict",
         allowUnsigned: opts.allowUnsigned,
+        draftsSecret: opts.draftsSecret ?? ctx.env.draftsSecret,
         bodyLimit: opts.bodyLimit,
         clientCacheTtlMs: opts.clientCacheMs,
         ...ghlKeys,

@@ -14,7 +14,7 @@ import { ingestMessage } from "../core/ingest.js";
 import { createDeliveryBatcher, type DeliveryBatcher } from "../db/ingest-batch.js";
 import { DraftNotFoundError, sendAIDraft } from "../core/drafts.js";
 import { isPrismaConnectionError } from "../core/prisma-errors.js";
-import { resolveGhlKeys, type GhlKeys } from "./auth.js";
+import { compareSecret, readBearerToken, resolveGhlKeys, type GhlKeys } from "./auth.js";
 import { createClientResolver, describeClientMiss, describeClientUnmatched, describeWorkspaceMismatch, type ClientResolver } from "./clients.js";
 import { isUuid, toIngestInput } from "./common.js";
 import { PayloadValidationError, WebhookAuthError } from "./errors.js";
@@ -171,11 +171,38 @@ async function handleProviderRequest(state: HandlerState, provider: ProviderName
   }
 }
 
+/**
+ * Sending a draft is an action, not a provider delivery: it needs the
+ * server's drafts secret as a bearer token, and a JSON content type so a
+ * cross-site form post (which can set neither without a CORS preflight)
+ * cannot trigger it.
+ */
+function checkDraftAuth(state: HandlerState, request: Request): Response | undefined {
+  const route = "/api/drafts/:id/send";
+  if (!isJsonContentType(request.headers.get("content-type"))) {
+    state.report({ level: "warn", status: 415, route, reason: "draft send without a JSON content type" });
+    return respondError(415, "content-type must be application/json");
+  }
+  if (state.deps.allowUnsigned) return undefined;
+  const answer = "send the drafts secret as Authorization: Bearer <secret>";
+  const expected = state.deps.draftsSecret;
+  const reason = !expected
+    ? "draft sending is disabled: serve has no --drafts-secret (or DEDUPE_DRAFTS_SECRET)"
+    : compareSecret(readBearerToken(request.headers), expected)
+      ? undefined
+      : "draft send with a missing or wrong bearer secret";
+  if (!reason) return undefined;
+  state.report({ level: "warn", status: 401, route, reason });
+  return respondError(401, answer, { headers: { "www-authenticate": "Bearer" } });
+}
+
 async function handleDraftSend(state: HandlerState, request: Request, draftId: string): Promise<Response> {
   const route = "/api/drafts/:id/send";
   if (request.method !== "POST") return respondError(405, "use POST", { headers: { allow: "POST" } });
   // The body is not used, but draining it keeps keep-alive connections reusable.
   await request.arrayBuffer().catch(() => undefined);
+  const refused = checkDraftAuth(state, request);
+  if (refused) return refused;
   if (!isUuid(draftId)) return respondError(400, `draft id ${JSON.stringify(draftId.slice(0, 100))} is not a UUID`, { field: "id" });
   try {
     const result = await sendAIDraft(state.deps.db, draftId, { strategy: state.deps.strategy, logger: state.deps.logger });

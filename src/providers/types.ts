@@ -77,6 +77,12 @@ export interface WebhookDeps {
   allowUnsigned?: boolean;
   /** Bytes; larger bodies get 413 (default 1 MiB). */
   bodyLimit?: number;
+  /**
+   * Bearer secret POST /api/drafts/<id>/send requires (serve --drafts-secret,
+   * DEDUPE_DRAFTS_SECRET). Unset: the route refuses every request (401)
+   * unless allowUnsigned.
+   */
+  draftsSecret?: string;
   /** GHL public keys (PEM); default: GHL's published keys. */
   ghlEd25519PublicKey?: string;
   ghlRsaPublicKey?: string;

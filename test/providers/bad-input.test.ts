@@ -210,7 +210,9 @@ describe("routing", () => {
   });
 
   it("a malformed percent escape in the draft id → 400 naming it, not a 500", async () => {
-    const { body } = await expectRejected(new Request("http://receiver.test/api/drafts/%E0%A4%A/send", { method: "POST" }), 400, "id");
+    const draftHandler = createWebhookHandler({ db: db.prisma, draftsSecret: "s", onEvent: () => undefined });
+    const headers = { "content-type": "application/json", authorization: "Bearer s" };
+    const { body } = await expectRejected(new Request("http://receiver.test/api/drafts/%E0%A4%A/send", { method: "POST", headers, body: "{}" }), 400, "id", draftHandler);
     expect(String(body.error)).toContain("%E0%A4%A");
   });
 
