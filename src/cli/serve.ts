@@ -14,6 +14,7 @@ import { loadTestGhlKeys } from "../providers/sign.js";
 import type { CliContext } from "./context.js";
 import { warmPool } from "../db/client.js";
 import { describeProviderRoutes, listenError, waitForAbort } from "./listen.js";
+import { durationFlag } from "./duration.js";
 import { addDatabaseOptions, databaseOptionsSchema, intFlag, openDatabaseSession, parseOptions } from "./options.js";
 
 const optionsSchema = databaseOptionsSchema.extend({
@@ -24,6 +25,7 @@ const optionsSchema = databaseOptionsSchema.extend({
   strategy: z.enum(CONFLICT_STRATEGIES).default("on-conflict"),
   bodyLimit: intFlag(1, 64 * 1024 * 1024).default(DEFAULT_BODY_LIMIT),
   poolSize: intFlag(1, 500).default(64),
+  statementTimeout: durationFlag(10, 600_000).default(5_000),
   migrate: z.boolean().default(false),
   ghlEd25519PublicKey: z.string().min(1).optional(),
   ghlRsaPublicKey: z.string().min(1).optional(),
@@ -62,7 +64,8 @@ secret_key (or x-smartlead-secret), each compared with the client's secret (dedu
 
 Answers: 200 accepted (duplicates too: "deduped": true; ignored events: "ignored": true), 400 bad JSON or
 schema (names the field), 401 auth (says what to send), 404 unknown client or route, 405 not POST,
-413 body too large, 415 not JSON, 503 + Retry-After while the database is unreachable.
+413 body too large, 415 not JSON, 503 + Retry-After while the database is unreachable, restarting,
+recovering, out of connections, or slower than --statement-timeout.
 Deliveries that arrive together share one database statement, duplicates within it resolved by the
 statement itself (--no-batch: one statement per delivery).
 Failures (5xx) are logged on stderr as JSON lines; --verbose (or DEDUPE_VERBOSE=1) logs every rejected
@@ -78,6 +81,7 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--strategy <name>", `conflict strategy: ${CONFLICT_STRATEGIES.join(" | ")}`, "on-conflict")
     .option("--body-limit <bytes>", "largest accepted body; larger ones get 413", String(DEFAULT_BODY_LIMIT))
     .option("--pool-size <n>", "database connections", "64")
+    .option("--statement-timeout <duration>", "bound on every database statement; past it the delivery gets 503 + Retry-After", "5s")
     .option("--client-cache-ms <ms>", "how long a client's ids and secrets are cached; a changed secret applies after this (0: look up every delivery)", "5000")
     .option("--no-batch", "one statement per delivery (default: the deliveries that arrive in one event-loop turn share one statement; on-conflict only)")
     .option("--migrate", "apply pending migrations to --database-url first", false)
@@ -97,7 +101,7 @@ export function register(program: Command, ctx: CliContext): Command {
       if (opts.ghlTestKeys) warn("WARNING: --ghl-test-keys: trusting the TEST GHL keys from fixtures/keys; their private halves are public.");
       ctx.shutdown.handleGracefully();
 
-      const session = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, fresh: opts.fresh, migrate: opts.migrate, poolSize: opts.poolSize });
+      const session = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, fresh: opts.fresh, migrate: opts.migrate, poolSize: opts.poolSize, statementTimeoutMs: opts.statementTimeout });
       // Open the pool before listening: the first burst of deliveries must
       // meet ready connections, as in a long-running production receiver.
       await warmPool(session.db.pool, opts.poolSize);

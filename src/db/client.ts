@@ -21,7 +21,16 @@ export interface OpenDbOptions {
   poolSize?: number;
   /** Application name shown in pg_stat_activity. */
   applicationName?: string;
+  /**
+   * Bound on every statement (ms): PostgreSQL's statement_timeout cancels it
+   * (57014), and a client-side timer a little later gives up on a server
+   * that cannot even cancel (stopped, or a partition without RST). Unset: no bound.
+   */
+  statementTimeoutMs?: number;
 }
+
+/** How much later than statement_timeout the client stops waiting for a server that cannot answer at all. */
+const CLIENT_TIMEOUT_GRACE_MS = 1_000;
 
 // The pg.Pool behind each client we open, so the hottest statement can skip
 // Prisma's raw-query layer (see runHotQuery in sql.ts).
@@ -43,6 +52,7 @@ export function openDb(options: OpenDbOptions): DbHandle {
     // the next burst with serial connection set-up, which both slows it and
     // hides races from the harness.
     idleTimeoutMillis: 0,
+    ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs, query_timeout: options.statementTimeoutMs + CLIENT_TIMEOUT_GRACE_MS } : {}),
   });
   // An idle client's error (server restart) must not crash the process.
   pool.on("error", () => undefined);

@@ -13,7 +13,7 @@
 import { ingestMessage } from "../core/ingest.js";
 import { createDeliveryBatcher, type DeliveryBatcher } from "../db/ingest-batch.js";
 import { DraftNotFoundError, sendAIDraft } from "../core/drafts.js";
-import { isPrismaConnectionError } from "../core/prisma-errors.js";
+import { isStatementTimeoutError, isTransientDbError } from "../core/prisma-errors.js";
 import { compareSecret, readBearerToken, resolveGhlKeys, type GhlKeys } from "./auth.js";
 import { createClientResolver, describeClientMiss, describeClientUnmatched, describeWorkspaceMismatch, type ClientResolver } from "./clients.js";
 import { isUuid, toIngestInput } from "./common.js";
@@ -214,8 +214,9 @@ async function handleDraftSend(state: HandlerState, request: Request, draftId: s
 }
 
 function respondFailure(state: HandlerState, route: string, error: unknown): Response {
-  if (isPrismaConnectionError(error)) {
-    state.report({ level: "error", status: 503, route, reason: "database unreachable" });
+  if (isTransientDbError(error)) {
+    const reason = isStatementTimeoutError(error) ? "database statement timed out" : "database unavailable";
+    state.report({ level: "error", status: 503, route, reason: `${reason}: ${error instanceof Error ? error.message : String(error)}` });
     return respondUnavailable();
   }
   state.report({ level: "error", status: 500, route, reason: error instanceof Error ? error.message : String(error) });
