@@ -6,7 +6,7 @@ import { z } from "zod";
 import { CONFLICT_STRATEGIES } from "../core/messages.js";
 import { createJsonLogger } from "../core/log.js";
 import { ConfigError } from "../errors.js";
-import { startNodeServer } from "../http/node-server.js";
+import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT_MS, startNodeServer } from "../http/node-server.js";
 import { resolveGhlKeys } from "../providers/auth.js";
 import { DEFAULT_BODY_LIMIT } from "../providers/http.js";
 import { createWebhookHandler, formatHandlerEvent, type HandlerOptions } from "../providers/router.js";
@@ -26,6 +26,9 @@ const optionsSchema = databaseOptionsSchema.extend({
   bodyLimit: intFlag(1, 64 * 1024 * 1024).default(DEFAULT_BODY_LIMIT),
   poolSize: intFlag(1, 500).default(64),
   statementTimeout: durationFlag(10, 600_000).default(5_000),
+  maxConnections: intFlag(1, 1_000_000).default(DEFAULT_MAX_CONNECTIONS),
+  headersTimeout: durationFlag(100, 600_000).default(DEFAULT_HEADERS_TIMEOUT_MS),
+  requestTimeout: durationFlag(100, 3_600_000).default(DEFAULT_REQUEST_TIMEOUT_MS),
   migrate: z.boolean().default(false),
   ghlEd25519PublicKey: z.string().min(1).optional(),
   ghlRsaPublicKey: z.string().min(1).optional(),
@@ -82,6 +85,9 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--body-limit <bytes>", "largest accepted body; larger ones get 413", String(DEFAULT_BODY_LIMIT))
     .option("--pool-size <n>", "database connections", "64")
     .option("--statement-timeout <duration>", "bound on every database statement; past it the delivery gets 503 + Retry-After", "5s")
+    .option("--max-connections <n>", "open connections beyond this are closed at once", String(DEFAULT_MAX_CONNECTIONS))
+    .option("--headers-timeout <duration>", "a request's headers must arrive within this (else 408)", "10s")
+    .option("--request-timeout <duration>", "a whole request must arrive within this (else 408); a body silent for 5s is dropped", "30s")
     .option("--client-cache-ms <ms>", "how long a client's ids and secrets are cached; a changed secret applies after this (0: look up every delivery)", "5000")
     .option("--no-batch", "one statement per delivery (default: the deliveries that arrive in one event-loop turn share one statement; on-conflict only)")
     .option("--migrate", "apply pending migrations to --database-url first", false)
@@ -125,6 +131,9 @@ export function register(program: Command, ctx: CliContext): Command {
         host: opts.host,
         port: opts.port,
         bodyLimit: opts.bodyLimit,
+        maxConnections: opts.maxConnections,
+        headersTimeoutMs: opts.headersTimeout,
+        requestTimeoutMs: opts.requestTimeout,
         onError: (error) => warn(`request failed: ${(error as Error)?.message ?? error}`),
       }).catch((error) => {
         throw listenError(opts.host, opts.port, error);
