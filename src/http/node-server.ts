@@ -126,7 +126,7 @@ function readCapped(req: http.IncomingMessage, cap: number, idleMs: number): Pro
       req.socket.destroy();
       reject(new BodyStalledError(`request body stalled for ${idleMs} ms`));
     };
-    let idle = setTimeout(onIdle, idleMs);
+    const idle = setTimeout(onIdle, idleMs);
     const cleanUp = () => {
       clearTimeout(idle);
       req.off("data", onData);
