@@ -70,6 +70,13 @@ describe.skipIf(!POOLER_URL)("through a transaction-mode PgBouncer", () => {
   it("migrate: two runs at once both succeed (transaction-level lock)", async () => {
     const runs = await Promise.all([runBin(["migrate", "--database-url", url()], { env }), runBin(["migrate", "--database-url", url()], { env })]);
     for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    // A session lock taken through the pooler would stay behind on whichever
+    // server connection took it, blocking every later migrate for good.
+    const admin = new pg.Client({ connectionString: poolerUrlFor(name, false) });
+    await admin.connect();
+    const { rows } = await admin.query<{ n: string }>(`SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = 72707369`);
+    await admin.end();
+    expect(Number(rows[0]!.n)).toBe(0);
     const loaded = await runBin(["clients", "load", `${FIXTURES_DIR}clients.json`, "--database-url", url()], { env });
     expect(loaded.code, loaded.stderr).toBe(0);
   });
