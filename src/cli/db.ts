@@ -15,13 +15,14 @@ const stopOptionsSchema = z.object({
 
 const DB_HELP = `
 Examples:
-  $ dedupe-cli db stop            # stops the embedded PostgreSQL in ./.dedupe (DEDUPE_HOME)
+  $ dedupe-cli db stop        # the embedded PostgreSQL in ./.dedupe (DEDUPE_HOME)
   stopped the embedded PostgreSQL (pid 41237) in /work/app/.dedupe/pg
   $ dedupe-cli db stop --json
   {"stopped":false,"dataDir":"/work/app/.dedupe/pg"}
 
-A server whose dedupe-cli process is still running (a serve, say) is left alone unless --force:
-that process stops it when it exits. Exit 0 whether or not a server was running.`;
+A server whose dedupe-cli process still runs (a serve, say) is left alone
+unless --force: that process stops it when it exits.
+Exit 0 whether or not a server was running; 2 when refused.`;
 
 export function register(program: Command, ctx: CliContext): Command {
   const db = program.command("db").description("Manage the embedded PostgreSQL (data in ./.dedupe or DEDUPE_HOME).");
