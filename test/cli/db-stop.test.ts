@@ -6,6 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { isAlive } from "../../src/db/embedded-owner.js";
 import { runBin, spawnBin } from "../helpers/cli.js";
 import { waitForListening } from "../helpers/serve.js";
 
@@ -16,15 +17,6 @@ afterAll(() => {
   for (const pid of pids) if (isAlive(pid)) process.kill(pid, "SIGQUIT");
   for (const home of homes) fs.rmSync(home, { recursive: true, force: true });
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 function makeHome(): { home: string; env: NodeJS.ProcessEnv; pidFile: string } {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "dedupe-home-stop-"));
