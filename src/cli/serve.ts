@@ -25,7 +25,7 @@ const optionsSchema = databaseOptionsSchema.extend({
   strategy: z.enum(CONFLICT_STRATEGIES).default("on-conflict"),
   bodyLimit: intFlag(1, 64 * 1024 * 1024).default(DEFAULT_BODY_LIMIT),
   poolSize: intFlag(1, 500).default(64),
-  statementTimeout: durationFlag(10, 600_000).default(5_000),
+  statementTimeout: durationFlag(10, 600_000).default(10_000),
   maxConnections: intFlag(1, 1_000_000).default(DEFAULT_MAX_CONNECTIONS),
   headersTimeout: durationFlag(100, 600_000).default(DEFAULT_HEADERS_TIMEOUT_MS),
   requestTimeout: durationFlag(100, 3_600_000).default(DEFAULT_REQUEST_TIMEOUT_MS),
@@ -84,7 +84,7 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--strategy <name>", `conflict strategy: ${CONFLICT_STRATEGIES.join(" | ")}`, "on-conflict")
     .option("--body-limit <bytes>", "largest accepted body; larger ones get 413", String(DEFAULT_BODY_LIMIT))
     .option("--pool-size <n>", "database connections", "64")
-    .option("--statement-timeout <duration>", "bound on every database statement; past it the delivery gets 503 + Retry-After", "5s")
+    .option("--statement-timeout <duration>", "bound on every database statement; past it the delivery gets 503 + Retry-After", "10s")
     .option("--max-connections <n>", "open connections beyond this are closed at once", String(DEFAULT_MAX_CONNECTIONS))
     .option("--headers-timeout <duration>", "a request's headers must arrive within this (else 408)", "10s")
     .option("--request-timeout <duration>", "a whole request must arrive within this (else 408); a body silent for 5s is dropped", "30s")
