@@ -24,6 +24,7 @@ const COMMANDS: readonly CommandEntry[] = [
   { name: "replay", summary: "deliver every fixture twice and check what the receiver wrote", load: () => import("./replay.js") },
   { name: "race", summary: "fire N identical deliveries at once and check exactly one message resulted", load: () => import("./race.js") },
   { name: "capture", summary: "receive webhooks and write each as a replayable fixture (raw body + redacted .meta.json)", load: () => import("./capture.js") },
+  { name: "db", summary: "stop the embedded PostgreSQL (db stop), also one a killed command left running", load: () => import("./db.js") },
   { name: "verify", summary: "the full check for CI: replay, race, drain the jobs, then late duplicates", load: () => import("./verify.js") },
 ];
 

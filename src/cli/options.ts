@@ -49,7 +49,7 @@ export interface DatabaseSession {
  */
 export async function openDatabaseSession(
   ctx: CliContext,
-  opts: { databaseUrl?: string; fresh?: boolean; migrate?: boolean; poolSize?: number; quiet?: boolean },
+  opts: { databaseUrl?: string; fresh?: boolean; migrate?: boolean; poolSize?: number; quiet?: boolean; statementTimeoutMs?: number },
 ): Promise<DatabaseSession> {
   const info = (line: string) => {
     if (!opts.quiet) ctx.stderr.write(`${line}\n`);
@@ -63,7 +63,7 @@ export async function openDatabaseSession(
   });
   ctx.shutdown.addCleanup(() => database.release());
   if (database.source === "url") info(`database: ${redactUrl(database.url)}`);
-  const db = openDb({ url: database.url, poolSize: opts.poolSize });
+  const db = openDb({ url: database.url, poolSize: opts.poolSize, statementTimeoutMs: opts.statementTimeoutMs });
   ctx.shutdown.addCleanup(() => db.close());
   return { database, db };
 }

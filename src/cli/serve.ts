@@ -6,7 +6,7 @@ import { z } from "zod";
 import { CONFLICT_STRATEGIES } from "../core/messages.js";
 import { createJsonLogger } from "../core/log.js";
 import { ConfigError } from "../errors.js";
-import { startNodeServer } from "../http/node-server.js";
+import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT_MS, startNodeServer } from "../http/node-server.js";
 import { resolveGhlKeys } from "../providers/auth.js";
 import { DEFAULT_BODY_LIMIT } from "../providers/http.js";
 import { createWebhookHandler, formatHandlerEvent, type HandlerOptions } from "../providers/router.js";
@@ -14,15 +14,21 @@ import { loadTestGhlKeys } from "../providers/sign.js";
 import type { CliContext } from "./context.js";
 import { warmPool } from "../db/client.js";
 import { describeProviderRoutes, listenError, waitForAbort } from "./listen.js";
+import { durationFlag } from "./duration.js";
 import { addDatabaseOptions, databaseOptionsSchema, intFlag, openDatabaseSession, parseOptions } from "./options.js";
 
 const optionsSchema = databaseOptionsSchema.extend({
   port: intFlag(0, 65535).default(3000),
   host: z.string().min(1).default("127.0.0.1"),
   allowUnsigned: z.boolean().default(false),
+  draftsSecret: z.string().min(8, "--drafts-secret: use at least 8 characters").optional(),
   strategy: z.enum(CONFLICT_STRATEGIES).default("on-conflict"),
   bodyLimit: intFlag(1, 64 * 1024 * 1024).default(DEFAULT_BODY_LIMIT),
   poolSize: intFlag(1, 500).default(64),
+  statementTimeout: durationFlag(10, 600_000).default(10_000),
+  maxConnections: intFlag(1, 1_000_000).default(DEFAULT_MAX_CONNECTIONS),
+  headersTimeout: durationFlag(100, 600_000).default(DEFAULT_HEADERS_TIMEOUT_MS),
+  requestTimeout: durationFlag(100, 3_600_000).default(DEFAULT_REQUEST_TIMEOUT_MS),
   migrate: z.boolean().default(false),
   ghlEd25519PublicKey: z.string().min(1).optional(),
   ghlRsaPublicKey: z.string().min(1).optional(),
@@ -48,7 +54,8 @@ From nothing to an accepted signed delivery:
 
 Routes (POST, application/json):
 ${describeProviderRoutes()}
-  /api/drafts/<id>/send      send an AI draft (one outbound Message however often it is clicked)
+  /api/drafts/<id>/send      send an AI draft (one outbound Message however often it is clicked);
+                             needs Authorization: Bearer <--drafts-secret> and a JSON content type
   GET /healthz               liveness
 Every provider route also takes ?clientId=<slug or uuid>.
 
@@ -59,8 +66,9 @@ EmailBison ?token=, Unipile Unipile-Auth header, Instantly X-Instantly-Secret he
 secret_key (or x-smartlead-secret), each compared with the client's secret (dedupe-cli clients add).
 
 Answers: 200 accepted (duplicates too: "deduped": true; ignored events: "ignored": true), 400 bad JSON or
-schema (names the field), 401 auth (says which secret), 404 unknown client or route, 405 not POST,
-413 body too large, 415 not JSON, 503 + Retry-After while the database is unreachable.
+schema (names the field), 401 auth (says what to send), 404 unknown client or route, 405 not POST,
+413 body too large, 415 not JSON, 503 + Retry-After while the database is unreachable, restarting,
+recovering, out of connections, or slower than --statement-timeout.
 Deliveries that arrive together share one database statement, duplicates within it resolved by the
 statement itself (--no-batch: one statement per delivery).
 Failures (5xx) are logged on stderr as JSON lines; --verbose (or DEDUPE_VERBOSE=1) logs every rejected
@@ -72,9 +80,14 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--port <port>", "port to listen on (0 picks a free one)", "3000")
     .option("--host <host>", "interface to bind", "127.0.0.1")
     .option("--allow-unsigned", "accept deliveries without provider authentication (DANGEROUS: testing only)", false)
+    .option("--drafts-secret <secret>", "bearer secret POST /api/drafts/<id>/send requires (default: $DEDUPE_DRAFTS_SECRET; unset: the route answers 401)")
     .option("--strategy <name>", `conflict strategy: ${CONFLICT_STRATEGIES.join(" | ")}`, "on-conflict")
     .option("--body-limit <bytes>", "largest accepted body; larger ones get 413", String(DEFAULT_BODY_LIMIT))
     .option("--pool-size <n>", "database connections", "64")
+    .option("--statement-timeout <duration>", "bound on every database statement; past it the delivery gets 503 + Retry-After", "10s")
+    .option("--max-connections <n>", "open connections beyond this are closed at once", String(DEFAULT_MAX_CONNECTIONS))
+    .option("--headers-timeout <duration>", "a request's headers must arrive within this (else 408)", "10s")
+    .option("--request-timeout <duration>", "a whole request must arrive within this (else 408); a body silent for 5s is dropped", "30s")
     .option("--client-cache-ms <ms>", "how long a client's ids and secrets are cached; a changed secret applies after this (0: look up every delivery)", "5000")
     .option("--no-batch", "one statement per delivery (default: the deliveries that arrive in one event-loop turn share one statement; on-conflict only)")
     .option("--migrate", "apply pending migrations to --database-url first", false)
@@ -94,7 +107,7 @@ export function register(program: Command, ctx: CliContext): Command {
       if (opts.ghlTestKeys) warn("WARNING: --ghl-test-keys: trusting the TEST GHL keys from fixtures/keys; their private halves are public.");
       ctx.shutdown.handleGracefully();
 
-      const session = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, fresh: opts.fresh, migrate: opts.migrate, poolSize: opts.poolSize });
+      const session = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, fresh: opts.fresh, migrate: opts.migrate, poolSize: opts.poolSize, statementTimeoutMs: opts.statementTimeout });
       // Open the pool before listening: the first burst of deliveries must
       // meet ready connections, as in a long-running production receiver.
       await warmPool(session.db.pool, opts.poolSize);
@@ -103,6 +116,7 @@ export function register(program: Command, ctx: CliContext): Command {
         strategy: opts.strategy,
         batchDeliveries: opts.batch && opts.strategy === "on-conflict",
         allowUnsigned: opts.allowUnsigned,
+        draftsSecret: opts.draftsSecret ?? ctx.env.draftsSecret,
         bodyLimit: opts.bodyLimit,
         clientCacheTtlMs: opts.clientCacheMs,
         ...ghlKeys,
@@ -117,6 +131,9 @@ export function register(program: Command, ctx: CliContext): Command {
         host: opts.host,
         port: opts.port,
         bodyLimit: opts.bodyLimit,
+        maxConnections: opts.maxConnections,
+        headersTimeoutMs: opts.headersTimeout,
+        requestTimeoutMs: opts.requestTimeout,
         onError: (error) => warn(`request failed: ${(error as Error)?.message ?? error}`),
       }).catch((error) => {
         throw listenError(opts.host, opts.port, error);

@@ -12,6 +12,7 @@ import path from "node:path";
 import pg from "pg";
 import { buildChildEnv } from "../config.js";
 import { ConfigError } from "../errors.js";
+import { adoptOrphan, clearOwner, isAlive, isOrphaned, readOwnerPid, recordOwner, stopPostmaster } from "./embedded-owner.js";
 
 const EMBEDDED_DATABASE = "dedupe";
 const EMBEDDED_USER = "postgres";
@@ -42,23 +43,28 @@ export async function startEmbeddedPostgres(options: StartEmbeddedOptions): Prom
   const dataDir = path.resolve(options.dataDir);
   const database = options.database ?? EMBEDDED_DATABASE;
 
-  const running = readRunningServer(dataDir);
+  let running = readRunningServer(dataDir);
+  if (running && isOrphaned(dataDir)) {
+    // First make sure it is the server (a stale postmaster.pid's pid may
+    // since belong to another process, which must never be signalled).
+    await ensureRunningDatabase(dataDir, running, database);
+    // Its owner was killed before it could stop it. --fresh stops it and
+    // starts over; any other command adopts it and stops it on exit.
+    if (options.fresh) {
+      await stopPostmaster(running.pid, dataDir);
+      running = undefined;
+    } else if (adoptOrphan(dataDir)) {
+      return await adoptServer(dataDir, running, database, began);
+    }
+  }
   if (running && options.fresh) {
     throw new ConfigError(`--fresh cannot reset ${dataDir}: a PostgreSQL server (pid ${running.pid}) started by another dedupe-cli process is using it.`, {
       hint: "Stop that process (for example a running `dedupe-cli serve`) and try again.",
     });
   }
   if (running) {
-    const url = buildUrl(running.port, database);
-    await ensureDatabase(running.port, database).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== "ECONNREFUSED") throw error;
-      // A crashed server leaves postmaster.pid behind, and its pid may since belong to another process.
-      throw new ConfigError(
-        `${path.join(dataDir, "postmaster.pid")} says a PostgreSQL server (pid ${running.pid}) owns ${dataDir}, but nothing answers on port ${running.port}.`,
-        { hint: `If no PostgreSQL runs from that directory, delete ${path.join(dataDir, "postmaster.pid")} and try again.`, cause: error },
-      );
-    });
-    return { url, dataDir, attached: true, initialised: false, startMs: performance.now() - began, stop: async () => undefined };
+    await ensureRunningDatabase(dataDir, running, database);
+    return { url: buildUrl(running.port, database), dataDir, attached: true, initialised: false, startMs: performance.now() - began, stop: async () => undefined };
   }
   if (options.fresh) await fsp.rm(dataDir, { recursive: true, force: true });
 
@@ -91,6 +97,7 @@ export async function startEmbeddedPostgres(options: StartEmbeddedOptions): Prom
       cause: error,
     });
   }
+  recordOwner(dataDir);
   // Last resort if the process exits without calling stop(): ask the server
   // for a fast shutdown (it finishes on its own; 'exit' handlers must be sync).
   const onExit = () => { if (child.exitCode === null) child.kill("SIGINT"); };
@@ -112,13 +119,70 @@ export async function startEmbeddedPostgres(options: StartEmbeddedOptions): Prom
       stopped ??= new Promise<void>((resolve) => {
         process.off("exit", onExit);
         if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once("exit", () => resolve());
+        child.once("exit", () => {
+          clearOwner(dataDir);
+          resolve();
+        });
         // SIGINT = "fast" shutdown: aborts open sessions, no checkpoint wait.
         child.kill("SIGINT");
       });
       return stopped;
     },
   };
+}
+
+/** An orphaned server this process now owns: attached like any other, but stopped on exit. */
+async function adoptServer(dataDir: string, running: { pid: number; port: number }, database: string, began: number): Promise<EmbeddedPostgres> {
+  const onExit = () => {
+    try {
+      process.kill(running.pid, "SIGINT");
+    } catch {
+      // Already gone.
+    }
+  };
+  process.on("exit", onExit);
+  let stopped: Promise<void> | undefined;
+  return {
+    url: buildUrl(running.port, database),
+    dataDir,
+    attached: true,
+    initialised: false,
+    startMs: performance.now() - began,
+    stop() {
+      process.off("exit", onExit);
+      stopped ??= stopPostmaster(running.pid, dataDir);
+      return stopped;
+    },
+  };
+}
+
+export interface StopEmbeddedResult {
+  /** False when no server was running in dataDir. */
+  stopped: boolean;
+  pid?: number;
+  /** The process that had started it, when it was still alive (--force). */
+  ownerPid?: number;
+}
+
+/**
+ * Stops the embedded server running in `dataDir` (dedupe-cli db stop). One
+ * whose owner is still running (a serve) is refused unless `force`: the
+ * owner would lose its database mid-work.
+ */
+export async function stopEmbeddedPostgres(dataDir: string, options: { force?: boolean } = {}): Promise<StopEmbeddedResult> {
+  const resolved = path.resolve(dataDir);
+  const running = readRunningServer(resolved);
+  if (!running) return { stopped: false };
+  await ensureRunningDatabase(resolved, running, "postgres");
+  const owner = readOwnerPid(resolved);
+  const ownerAlive = owner !== undefined && owner !== process.pid && isAlive(owner);
+  if (ownerAlive && !options.force) {
+    throw new ConfigError(`The embedded PostgreSQL in ${resolved} belongs to a running dedupe-cli process (pid ${owner}).`, {
+      hint: `Stop that process (it stops the server on exit), or pass --force to stop the server under it.`,
+    });
+  }
+  await stopPostmaster(running.pid, resolved);
+  return { stopped: true, pid: running.pid, ownerPid: ownerAlive ? owner : undefined };
 }
 
 interface ServerOwner { uid?: number; gid?: number }
@@ -266,6 +330,18 @@ function readRunningServer(dataDir: string): { pid: number; port: number } | und
     if ((error as NodeJS.ErrnoException).code !== "EPERM") return undefined;
   }
   return { pid, port };
+}
+
+/** ensureDatabase on a server postmaster.pid names, with a stale pid file explained. */
+async function ensureRunningDatabase(dataDir: string, running: { pid: number; port: number }, database: string): Promise<void> {
+  await ensureDatabase(running.port, database).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== "ECONNREFUSED") throw error;
+    // A crashed server leaves postmaster.pid behind, and its pid may since belong to another process.
+    throw new ConfigError(
+      `${path.join(dataDir, "postmaster.pid")} says a PostgreSQL server (pid ${running.pid}) owns ${dataDir}, but nothing answers on port ${running.port}.`,
+      { hint: `If no PostgreSQL runs from that directory, delete ${path.join(dataDir, "postmaster.pid")} and try again.`, cause: error },
+    );
+  });
 }
 
 async function ensureDatabase(port: number, database: string) {

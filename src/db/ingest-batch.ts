@@ -13,7 +13,7 @@
 // so two batches cannot deadlock by taking the same keys in opposite orders.
 // If a batch fails for any reason but a lost database, its deliveries are
 // re-run one statement each, so one bad delivery cannot fail the others.
-import { isPrismaConnectionError } from "../core/prisma-errors.js";
+import { isPrismaConnectionError, isStatementTimeoutError } from "../core/prisma-errors.js";
 import { Prisma } from "../generated/prisma/client.js";
 import type { BackgroundJobType } from "../generated/prisma/enums.js";
 import type { MessageUniqueKey } from "../core/unique-keys.js";
@@ -204,7 +204,8 @@ async function runGroup(db: Db, group: Pending[], stats: BatcherStats): Promise<
     } catch (error) {
       // The database is not there: one statement each would only wait for
       // it once per delivery. Every delivery gets the error (a 503) at once.
-      if (isPrismaConnectionError(error)) {
+      // So is a timed-out statement: re-running it would wait as long again.
+      if (isPrismaConnectionError(error) || isStatementTimeoutError(error)) {
         for (const p of group) p.reject(error);
         return;
       }

@@ -7,6 +7,7 @@
 // Times are computed with now() inside PostgreSQL, never in JS, so workers
 // on machines with skewed clocks still agree on leases and due times.
 import pg from "pg";
+import { isTransactionPooler } from "./pooler.js";
 import { Prisma } from "../generated/prisma/client.js";
 import type { BackgroundJobType } from "../generated/prisma/enums.js";
 import type { Db } from "./client.js";
@@ -276,6 +277,9 @@ export async function countOpenJobs(db: Db, types: readonly BackgroundJobType[])
  * errors go to onError; callers fall back to polling.
  */
 export async function listenForJobs(url: string, onNotify: () => void, onError: (error: Error) => void): Promise<() => Promise<void>> {
+  // LISTEN through a transaction pooler "succeeds" on a server connection
+  // that is then handed to others: notifications would be lost silently.
+  if (isTransactionPooler(url)) throw new Error("LISTEN does not work through a transaction-mode pooler (pgbouncer=true)");
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, application_name: "dedupe-cli drain-jobs listen" });
   client.on("error", onError);
   client.on("notification", (message) => {

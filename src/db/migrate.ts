@@ -9,6 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { ConfigError } from "../errors.js";
+import { isTransactionPooler, stripPoolerParam } from "./pooler.js";
 
 /** The key `prisma migrate` takes with pg_advisory_lock. */
 const PRISMA_MIGRATE_LOCK_KEY = 72707369;
@@ -54,17 +55,22 @@ function readMigrationFiles(dir: string): LocalMigration[] {
     });
 }
 
+/** A lock wait that hit lock_timeout (55P03) becomes an error saying who to wait for. */
+function describeLockWait(error: unknown): unknown {
+  if ((error as { code?: string }).code !== "55P03") return error;
+  return new ConfigError("Another migration has held Prisma's migrate lock on this database for 60 s.", {
+    hint: "Wait for the other `dedupe-cli migrate` / `prisma migrate` to finish, or end its session (pg_stat_activity), then run again.",
+    cause: error,
+  });
+}
+
 /** Waits for Prisma's migrate lock, but not forever: a stuck `prisma migrate` elsewhere must not hang us silently. */
 async function lockMigrations(client: pg.Client): Promise<void> {
   await client.query("SET lock_timeout = '60s'");
   try {
     await client.query("SELECT pg_advisory_lock($1)", [PRISMA_MIGRATE_LOCK_KEY]);
   } catch (error) {
-    if ((error as { code?: string }).code !== "55P03") throw error;
-    throw new ConfigError("Another migration has held Prisma's migrate lock on this database for 60 s.", {
-      hint: "Wait for the other `dedupe-cli migrate` / `prisma migrate` to finish, or end its session (pg_stat_activity), then run again.",
-      cause: error,
-    });
+    throw describeLockWait(error);
   } finally {
     await client.query("RESET lock_timeout").catch(() => undefined);
   }
@@ -92,34 +98,13 @@ interface AppliedRow {
 /** Applies every pending migration; safe to run twice or from two processes at once. */
 export async function applyMigrations(url: string, dir: string = DEFAULT_MIGRATIONS_DIR): Promise<MigrationReport> {
   const local = readLocalMigrations(dir);
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, application_name: "dedupe-cli migrate" });
+  const client = new pg.Client({ connectionString: stripPoolerParam(url), connectionTimeoutMillis: 5_000, application_name: "dedupe-cli migrate" });
   await client.connect();
   try {
+    if (isTransactionPooler(url)) return await applyInOneTransaction(client, local);
     await lockMigrations(client);
     try {
-      await client.query(CREATE_MIGRATIONS_TABLE);
-      const rows = await readAppliedRows(client);
-      const report: MigrationReport = { applied: [], alreadyApplied: [], checksumMismatches: [], unknown: [] };
-      const done = new Map(rows.filter((r) => r.finished_at && !r.rolled_back_at).map((r) => [r.migration_name, r]));
-      const failed = rows.find((r) => !r.finished_at && !r.rolled_back_at);
-      if (failed) {
-        throw new ConfigError(`Migration ${failed.migration_name} failed earlier and is marked as unfinished in _prisma_migrations.`, {
-          hint: `Undo what it applied, then mark it: npx prisma migrate resolve --rolled-back ${failed.migration_name} (or --applied if you finished it by hand); then migrate again.`,
-        });
-      }
-      for (const migration of local) {
-        const previous = done.get(migration.name);
-        if (previous) {
-          report.alreadyApplied.push(migration.name);
-          if (previous.checksum !== migration.checksum) report.checksumMismatches.push(migration.name);
-          continue;
-        }
-        await applyOne(client, migration);
-        report.applied.push(migration.name);
-      }
-      const localNames = new Set(local.map((m) => m.name));
-      report.unknown = [...done.keys()].filter((name) => !localNames.has(name));
-      return report;
+      return await applyPending(client, local, applyOne);
     } finally {
       await client.query("SELECT pg_advisory_unlock($1)", [PRISMA_MIGRATE_LOCK_KEY]).catch(() => undefined);
     }
@@ -128,11 +113,72 @@ export async function applyMigrations(url: string, dir: string = DEFAULT_MIGRATI
   }
 }
 
+/**
+ * Through a transaction-mode pooler a session advisory lock would be taken
+ * on one server connection and released on another: the whole run is one
+ * transaction holding pg_advisory_xact_lock (the same key, so it still
+ * excludes `prisma migrate`), released by COMMIT or ROLLBACK. A failing
+ * migration rolls back the ones before it in the same run too.
+ */
+async function applyInOneTransaction(client: pg.Client, local: LocalMigration[]): Promise<MigrationReport> {
+  await client.query("BEGIN");
+  try {
+    await client.query("SET LOCAL lock_timeout = '60s'");
+    await client.query("SELECT pg_advisory_xact_lock($1)", [PRISMA_MIGRATE_LOCK_KEY]).catch((error: unknown) => {
+      throw describeLockWait(error);
+    });
+    await client.query("SET LOCAL lock_timeout = 0");
+    const report = await applyPending(client, local, recordAndApply);
+    await client.query("COMMIT");
+    return report;
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw error;
+  }
+}
+
+async function applyPending(client: pg.Client, local: LocalMigration[], apply: (client: pg.Client, migration: LocalMigration) => Promise<void>): Promise<MigrationReport> {
+  await client.query(CREATE_MIGRATIONS_TABLE);
+  const rows = await readAppliedRows(client);
+  const report: MigrationReport = { applied: [], alreadyApplied: [], checksumMismatches: [], unknown: [] };
+  const done = new Map(rows.filter((r) => r.finished_at && !r.rolled_back_at).map((r) => [r.migration_name, r]));
+  const failed = rows.find((r) => !r.finished_at && !r.rolled_back_at);
+  if (failed) {
+    throw new ConfigError(`Migration ${failed.migration_name} failed earlier and is marked as unfinished in _prisma_migrations.`, {
+      hint: `Undo what it applied, then mark it: npx prisma migrate resolve --rolled-back ${failed.migration_name} (or --applied if you finished it by hand); then migrate again.`,
+    });
+  }
+  for (const migration of local) {
+    const previous = done.get(migration.name);
+    if (previous) {
+      report.alreadyApplied.push(migration.name);
+      if (previous.checksum !== migration.checksum) report.checksumMismatches.push(migration.name);
+      continue;
+    }
+    await apply(client, migration);
+    report.applied.push(migration.name);
+  }
+  const localNames = new Set(local.map((m) => m.name));
+  report.unknown = [...done.keys()].filter((name) => !localNames.has(name));
+  return report;
+}
+
 // One transaction per migration: a failure leaves neither schema changes nor
 // a bookkeeping row behind, so the next run simply retries it.
 async function applyOne(client: pg.Client, migration: LocalMigration) {
-  const id = randomUUID();
   await client.query("BEGIN");
+  try {
+    await recordAndApply(client, migration);
+    await client.query("COMMIT");
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw error;
+  }
+}
+
+/** The migration and its bookkeeping row, inside the caller's transaction. */
+async function recordAndApply(client: pg.Client, migration: LocalMigration) {
+  const id = randomUUID();
   try {
     await client.query(
       `INSERT INTO "_prisma_migrations" ("id", "checksum", "migration_name", "started_at", "applied_steps_count") VALUES ($1, $2, $3, now(), 0)`,
@@ -140,9 +186,7 @@ async function applyOne(client: pg.Client, migration: LocalMigration) {
     );
     await client.query(migration.sql);
     await client.query(`UPDATE "_prisma_migrations" SET "finished_at" = now(), "applied_steps_count" = 1 WHERE "id" = $1`, [id]);
-    await client.query("COMMIT");
   } catch (error) {
-    await client.query("ROLLBACK").catch(() => undefined);
     throw new ConfigError(`Migration ${migration.name} failed: ${(error as Error).message}`, {
       hint: "It was rolled back whole (one transaction per migration): fix what the error names, then migrate again.",
       cause: error,

@@ -5,7 +5,7 @@
 import { Prisma } from "../generated/prisma/client.js";
 import type { BackgroundJobType, Channel, Direction, Provider } from "../generated/prisma/enums.js";
 import type { MessageUniqueKey } from "../core/unique-keys.js";
-import { findPool, nameStatement, type Db } from "./client.js";
+import { findPool, nameStatement, usesNamedStatements, type Db } from "./client.js";
 
 /** Quoted column per unique key: the only identifiers interpolated into message SQL. */
 export const MESSAGE_KEY_COLUMNS: Record<MessageUniqueKey, Prisma.Sql> = {
@@ -139,7 +139,7 @@ export async function runHotQuery<T>(db: Db, query: Prisma.Sql): Promise<T[]> {
   // Dates as ISO UTC strings: a timestamp(3) column takes the wall-clock UTC
   // time, as Prisma writes it, whatever the process time zone.
   const values = query.values.map((v) => (v instanceof Date ? v.toISOString() : v));
-  const result = await pool.query({ name: nameStatement(text), text, values });
+  const result = await pool.query({ name: usesNamedStatements(db) ? nameStatement(text) : undefined, text, values });
   return result.rows as T[];
 }
 

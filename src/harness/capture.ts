@@ -148,9 +148,16 @@ interface Written {
  * Names whose sidecar already exists are skipped too (an orphan sidecar would
  * otherwise be paired with the wrong body).
  */
-async function writeUnique(dir: string, base: string, ext: string, rawBody: Buffer, meta: () => string): Promise<Written> {
+async function writeUnique(dir: string, base: string, ext: string, rawBody: Buffer, meta: () => string, nextIndex: NextIndex): Promise<Written> {
   await fs.mkdir(dir, { recursive: true });
-  for (let n = 1; ; n++) {
+  // Probing names one by one from 1 made the 3,000th capture of an event
+  // 20x slower than the first: each server remembers where a name's series
+  // ends, after one directory listing per name.
+  const key = path.join(dir, `${base}${ext}`);
+  let n = nextIndex.get(key) ?? (await findNextIndex(dir, base, ext));
+  for (n = Math.max(n, nextIndex.get(key) ?? 1); ; n++) {
+    // Claimed before any await, so concurrent captures of one event try different names.
+    nextIndex.set(key, Math.max(nextIndex.get(key) ?? 1, n + 1));
     const name = n === 1 ? base : `${base}-${n}`;
     const bodyPath = path.join(dir, `${name}${ext}`);
     const metaPath = path.join(dir, `${name}.meta.json`);
@@ -164,6 +171,21 @@ async function writeUnique(dir: string, base: string, ext: string, rawBody: Buff
     await fs.writeFile(metaPath, meta(), { flag: "wx" });
     return { file: bodyPath, meta: metaPath };
   }
+}
+
+/** Per capture server: <dir>/<base><ext> → the first index not known to be taken. */
+type NextIndex = Map<string, number>;
+
+/** One past the highest <base>[-n] already in `dir` (as a body or a sidecar), or 1. */
+async function findNextIndex(dir: string, base: string, ext: string): Promise<number> {
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const pattern = new RegExp(`^${escape(base)}(?:-(\\d+))?(?:${escape(ext)}|\\.meta\\.json)$`);
+  let highest = 0;
+  for (const entry of await fs.readdir(dir)) {
+    const match = pattern.exec(entry);
+    if (match) highest = Math.max(highest, match[1] ? Number(match[1]) : 1);
+  }
+  return highest + 1;
 }
 
 const exists = (file: string) =>
@@ -203,7 +225,7 @@ function splitRequest(delivery: ReceivedDelivery): SplitParts {
   return { headers, query, redacted };
 }
 
-async function captureDelivery(options: CaptureServerOptions, delivery: ReceivedDelivery): Promise<CaptureRecord> {
+async function captureDelivery(options: CaptureServerOptions, delivery: ReceivedDelivery, nextIndex: NextIndex): Promise<CaptureRecord> {
   let body: unknown;
   let json = true;
   try {
@@ -254,7 +276,7 @@ async function captureDelivery(options: CaptureServerOptions, delivery: Received
     return `${JSON.stringify(meta, null, 2)}\n`;
   };
   // Non-JSON bodies are kept for inspection but not as *.json, which every loader would choke on.
-  const written = await writeUnique(dir, json ? fixtureBaseName(event) : "not-json", json ? ".json" : ".body", delivery.rawBody, sidecar);
+  const written = await writeUnique(dir, json ? fixtureBaseName(event) : "not-json", json ? ".json" : ".body", delivery.rawBody, sidecar, nextIndex);
   const rel = (file: string) => path.relative(options.outDir, file).split(path.sep).join("/");
   const record: CaptureRecord = {
     file: rel(written.file),
@@ -293,7 +315,11 @@ export async function startCaptureServer(options: CaptureServerOptions): Promise
   const done = new Promise<void>((resolve) => (markDone = resolve));
   await fs.mkdir(options.outDir, { recursive: true });
 
+  const nextIndex: NextIndex = new Map();
   const handler = async (request: Request): Promise<Response> => {
+    // node-server builds the URL from the Host header, which the client controls.
+    const url = URL.canParse(request.url) ? new URL(request.url) : undefined;
+    if (!url) return respondError(400, "request URL or Host header is not a valid URL");
     if (request.method !== "POST") {
       await request.arrayBuffer().catch(() => undefined);
       return respondError(405, "use POST", { headers: { allow: "POST" } });
@@ -311,7 +337,7 @@ export async function startCaptureServer(options: CaptureServerOptions): Promise
     reserved++;
     let record: CaptureRecord;
     try {
-      record = await captureDelivery(options, { url: new URL(request.url), method: request.method, headers: request.headers, rawBody });
+      record = await captureDelivery(options, { url, method: request.method, headers: request.headers, rawBody }, nextIndex);
     } catch (error) {
       reserved--;
       throw error;

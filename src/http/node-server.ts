@@ -27,11 +27,33 @@ export interface StartServerOptions {
   /** Bodies are read up to limit + 1 bytes, enough for the handler to answer 413 without buffering more. */
   bodyLimit: number;
   onError?: (error: unknown) => void;
+  /** Open connections beyond this are closed at once (default 1024): slow clients cannot take every fd. */
+  maxConnections?: number;
+  /** A request whose headers are not complete after this gets 408 (default 10 s). */
+  headersTimeoutMs?: number;
+  /** A request not completely received after this gets 408 (default 30 s): webhook bodies are small. */
+  requestTimeoutMs?: number;
+  /** A body that sends nothing for this long is dropped with its connection (default 5 s), freeing what it buffered. */
+  bodyIdleTimeoutMs?: number;
 }
 
-function createNodeListener(handler: FetchHandler, bodyLimit: number, onError: (error: unknown) => void = () => undefined) {
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 5_000;
+
+/** A body that stopped arriving: its connection is destroyed, so there is no one to answer. */
+class BodyStalledError extends Error {}
+
+interface BodyLimits {
+  bodyLimit: number;
+  bodyIdleTimeoutMs: number;
+}
+
+function createNodeListener(handler: FetchHandler, limits: BodyLimits, onError: (error: unknown) => void = () => undefined) {
   return (req: http.IncomingMessage, res: http.ServerResponse) => {
-    serveRequest(handler, bodyLimit, req, res).catch((error) => {
+    serveRequest(handler, limits, req, res).catch((error) => {
+      if (error instanceof BodyStalledError) return;
       onError(error);
       if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
       res.end(JSON.stringify({ success: false, error: "internal error" }));
@@ -39,7 +61,7 @@ function createNodeListener(handler: FetchHandler, bodyLimit: number, onError: (
   };
 }
 
-async function serveRequest(handler: FetchHandler, bodyLimit: number, req: http.IncomingMessage, res: http.ServerResponse) {
+async function serveRequest(handler: FetchHandler, { bodyLimit, bodyIdleTimeoutMs }: BodyLimits, req: http.IncomingMessage, res: http.ServerResponse) {
   const url = `http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`;
   const method = req.method ?? "GET";
   let request: Request;
@@ -47,7 +69,7 @@ async function serveRequest(handler: FetchHandler, bodyLimit: number, req: http.
   if (method !== "GET" && method !== "HEAD") {
     // limit + 1 bytes at most, so an oversized body still trips the handler's cap.
     let body: Buffer;
-    ({ body, truncated } = await readCapped(req, bodyLimit + 1));
+    ({ body, truncated } = await readCapped(req, bodyLimit + 1, bodyIdleTimeoutMs));
     // The handler gets the bytes we hold; a stale length would contradict them.
     request = createPrereadRequest(url, method, withoutFramingHeaders(req.rawHeaders), body);
   } else {
@@ -88,18 +110,35 @@ function withoutFramingHeaders(rawHeaders: readonly string[]): string[] {
   return kept;
 }
 
-/** Reads at most `cap` bytes; `truncated` when the body had more (the rest is left unread). */
-function readCapped(req: http.IncomingMessage, cap: number): Promise<{ body: Buffer; truncated: boolean }> {
+/**
+ * Reads at most `cap` bytes; `truncated` when the body had more (the rest is
+ * left unread). A body that sends nothing for `idleMs` is dropped with its
+ * connection: a stalled upload must not pin its buffered bytes until the
+ * request timeout.
+ */
+function readCapped(req: http.IncomingMessage, cap: number, idleMs: number): Promise<{ body: Buffer; truncated: boolean }> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
-    const finish = (truncated: boolean) => {
+    const onIdle = () => {
+      cleanUp();
+      chunks.length = 0;
+      req.socket.destroy();
+      reject(new BodyStalledError(`request body stalled for ${idleMs} ms`));
+    };
+    const idle = setTimeout(onIdle, idleMs);
+    const cleanUp = () => {
+      clearTimeout(idle);
       req.off("data", onData);
       req.off("end", onEnd);
       req.off("error", onError);
+    };
+    const finish = (truncated: boolean) => {
+      cleanUp();
       resolve({ body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), truncated });
     };
     const onData = (chunk: Buffer) => {
+      idle.refresh();
       total += chunk.length;
       if (total >= cap) {
         chunks.push(chunk.subarray(0, chunk.length - (total - cap)));
@@ -108,7 +147,10 @@ function readCapped(req: http.IncomingMessage, cap: number): Promise<{ body: Buf
       } else chunks.push(chunk);
     };
     const onEnd = () => finish(false);
-    const onError = (error: Error) => reject(error);
+    const onError = (error: Error) => {
+      cleanUp();
+      reject(error);
+    };
     req.on("data", onData);
     req.on("end", onEnd);
     req.on("error", onError);
@@ -117,9 +159,17 @@ function readCapped(req: http.IncomingMessage, cap: number): Promise<{ body: Buf
 
 export function startNodeServer(options: StartServerOptions): Promise<NodeServer> {
   let active = 0;
-  const listener = createNodeListener(options.handler, options.bodyLimit, options.onError);
+  const listener = createNodeListener(options.handler, { bodyLimit: options.bodyLimit, bodyIdleTimeoutMs: options.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS }, options.onError);
   const idleWaiters: Array<() => void> = [];
-  const server = http.createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
+  const headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+  const requestTimeout = Math.max(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, headersTimeout);
+  const server = http.createServer({
+    keepAliveTimeout: 5_000,
+    headersTimeout,
+    requestTimeout,
+    // node checks both timeouts on this interval (default 30 s, as long as the timeouts themselves).
+    connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(headersTimeout / 2))),
+  }, (req, res) => {
     active++;
     res.on("close", () => {
       active--;
@@ -127,6 +177,9 @@ export function startNodeServer(options: StartServerOptions): Promise<NodeServer
     });
     listener(req, res);
   });
+  // Past the cap node closes new connections at once, so slow or idle
+  // clients cannot hold every file descriptor and lock everyone out.
+  server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host, () => {

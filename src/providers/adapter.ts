@@ -6,7 +6,15 @@ import type { GhlKeys } from "./auth.js";
 import type { DeliveryPlan, ProviderName } from "./types.js";
 
 /** The Client columns authentication needs (selected once, cached by the router). */
-export type ResolvedClient = { id: string; slug: string; ghlLocationId: string | null } & Record<ClientSecretColumn, string | null>;
+export type ResolvedClient = {
+  id: string;
+  slug: string;
+  ghlLocationId: string | null;
+  emailBisonInstanceUrl: string;
+  emailBisonWorkspaceId: string | null;
+  unipileAccountId: string | null;
+  instantlyWorkspaceId: string | null;
+} & Record<ClientSecretColumn, string | null>;
 
 export interface SignatureContext {
   rawBody: Uint8Array;

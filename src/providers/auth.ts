@@ -25,8 +25,9 @@ function matchesAnySecret(candidates: Array<string | null | undefined>, expected
 
 /**
  * The shared-secret check every secret-based provider makes against the
- * resolved client. Each failure says which secret is missing or wrong and
- * how to set it, never its value. Throws WebhookAuthError.
+ * resolved client. The log reason says which secret is missing or wrong and
+ * how to set it, never its value; the answer only how the caller sends it.
+ * Throws WebhookAuthError.
  */
 export function requireSecret(
   client: ResolvedClient,
@@ -35,11 +36,14 @@ export function requireSecret(
   names: { provider: string; sentAs: string; flag: string },
 ): void {
   const expected = client[column];
-  if (!expected) {
-    throw new WebhookAuthError(`client ${client.slug} has no ${names.provider} webhook secret configured (dedupe-cli clients add --slug ${client.slug} ${names.flag} <secret>)`);
-  }
   if (!given.some(Boolean)) throw new WebhookAuthError(`missing ${names.provider} secret: send it as ${names.sentAs}`);
-  if (!matchesAnySecret(given, expected)) throw new WebhookAuthError(`${names.provider} secret does not match the client's (sent as ${names.sentAs})`);
+  // An unconfigured secret is answered like a wrong one: whether a client
+  // has a secret set is the operator's business, said in the log only.
+  const mismatch = `${names.provider} secret does not match (sent as ${names.sentAs})`;
+  if (!expected) {
+    throw new WebhookAuthError(`client ${client.slug} has no ${names.provider} webhook secret configured (dedupe-cli clients add --slug ${client.slug} ${names.flag} <secret>)`, mismatch);
+  }
+  if (!matchesAnySecret(given, expected)) throw new WebhookAuthError(`${names.provider} secret does not match client ${client.slug}'s (sent as ${names.sentAs})`, mismatch);
 }
 
 /** Header value, with GHL's literal "N/A" (and blanks) treated as absent. */

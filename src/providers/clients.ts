@@ -8,13 +8,16 @@
 import type { Db } from "../db/client.js";
 import type { ResolvedClient } from "./adapter.js";
 import { isUuid } from "./common.js";
-import type { ClientRef } from "./types.js";
+import type { ClientRef, WorkspaceRef } from "./types.js";
 
 const CLIENT_SELECT = {
   id: true,
   slug: true,
   ghlLocationId: true,
   emailBisonInstanceUrl: true,
+  emailBisonWorkspaceId: true,
+  unipileAccountId: true,
+  instantlyWorkspaceId: true,
   emailBisonWebhookToken: true,
   smartleadWebhookSecret: true,
   unipileWebhookSecret: true,
@@ -74,11 +77,47 @@ export async function describeClientMiss(db: Db, ref: ClientRef): Promise<string
   return `no client matches ${describeClientRef(ref)}; ${describeClientRegistration(ref)}`;
 }
 
+/** The 404 answer: only what the caller sent, nothing about which clients exist (the log gets describeClientMiss). */
+export function describeClientUnmatched(ref: ClientRef): string {
+  const fix = ref.by === "slug" ? "check ?clientId= on the webhook URL" : "check the webhook URL (?clientId=) or ask the receiver's operator to register it";
+  return `no client matches ${describeClientRef(ref)}; ${fix}`;
+}
+
 /** What to run so that `ref` resolves (for 404 answers); never echoes a secret. */
 function describeClientRegistration(ref: ClientRef): string {
   if (ref.by === "slug") return "dedupe-cli clients list shows the slugs and ids";
   const flag = REGISTER_FLAGS[ref.by];
   return `register it with dedupe-cli clients add --slug <slug> ${flag} <value>, or put ?clientId=<slug> on the webhook URL`;
+}
+
+/**
+ * Why `client` may not store ids scoped by `workspace` (a payload's workspace
+ * that ?clientId= overrode), or null when it owns it. For the operator's log:
+ * it names the client and the flag that registers the workspace.
+ */
+export function describeWorkspaceMismatch(client: ResolvedClient, workspace: WorkspaceRef): string | null {
+  const [owned, flag] = ownsWorkspace(client, workspace);
+  if (owned) return null;
+  return `${describeClientRef(workspace)} is not client ${client.slug}'s; if it is theirs, run dedupe-cli clients add --slug ${client.slug} ${flag} <value>`;
+}
+
+function ownsWorkspace(client: ResolvedClient, workspace: WorkspaceRef): [boolean, string] {
+  switch (workspace.by) {
+    case "ghlLocationId":
+      return [client.ghlLocationId === workspace.value, REGISTER_FLAGS.ghlLocationId];
+    case "unipileAccountId":
+      return [client.unipileAccountId === workspace.value, REGISTER_FLAGS.unipileAccountId];
+    case "instantlyWorkspaceId":
+      return [client.instantlyWorkspaceId === workspace.value, REGISTER_FLAGS.instantlyWorkspaceId];
+    case "emailBisonWorkspace": {
+      // Same rule as resolving by workspace: a client registered without an
+      // instance URL owns its workspace id on any instance.
+      const own = normaliseInstanceUrl(client.emailBisonInstanceUrl);
+      const named = normaliseInstanceUrl(workspace.instanceUrl);
+      const instanceOk = own === "" || named === "" || own === named;
+      return [client.emailBisonWorkspaceId === workspace.workspaceId && instanceOk, REGISTER_FLAGS.emailBisonWorkspace];
+    }
+  }
 }
 
 function cacheKey(ref: ClientRef): string {

@@ -13,10 +13,20 @@ export class PayloadValidationError extends ConfigError {
   }
 }
 
-/** The delivery failed provider authentication: 401. `reason` never contains a secret. */
+/**
+ * The delivery failed provider authentication: 401. `reason` (never a
+ * secret) is for the operator's log and may name the client and how it is
+ * configured; `answer` is all the caller is told: what to fix on its side,
+ * nothing about which tenants exist or which secrets they have.
+ */
 export class WebhookAuthError extends Error {
-  constructor(readonly reason: string) {
+  readonly answer: string;
+  constructor(
+    readonly reason: string,
+    answer?: string,
+  ) {
     super(reason);
     this.name = "WebhookAuthError";
+    this.answer = answer ?? reason;
   }
 }

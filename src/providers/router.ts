@@ -6,14 +6,16 @@
 // signature over the raw bytes (401) → JSON (400) → schema/plan (400) →
 // ignored events are acknowledged here, without touching the database →
 // client lookup (404) → shared-secret (GHL: locationId) check against that client (401) →
-// the single ingest statement. Any database failure that means "not there"
+// the payload's workspace belongs to that client (401) → the single ingest
+// statement. Rejection answers say what the caller must fix; which clients
+// exist and how they are configured goes to the log only. Any database failure that means "not there"
 // is a 503 with Retry-After, never a 500, so providers retry later.
 import { ingestMessage } from "../core/ingest.js";
 import { createDeliveryBatcher, type DeliveryBatcher } from "../db/ingest-batch.js";
 import { DraftNotFoundError, sendAIDraft } from "../core/drafts.js";
-import { isPrismaConnectionError } from "../core/prisma-errors.js";
-import { resolveGhlKeys, type GhlKeys } from "./auth.js";
-import { createClientResolver, describeClientMiss, type ClientResolver } from "./clients.js";
+import { isStatementTimeoutError, isTransientDbError } from "../core/prisma-errors.js";
+import { compareSecret, readBearerToken, resolveGhlKeys, type GhlKeys } from "./auth.js";
+import { createClientResolver, describeClientMiss, describeClientUnmatched, describeWorkspaceMismatch, type ClientResolver } from "./clients.js";
 import { isUuid, toIngestInput } from "./common.js";
 import { PayloadValidationError, WebhookAuthError } from "./errors.js";
 import { BodyTooLargeError, DEFAULT_BODY_LIMIT, isJsonContentType, readBodyWithLimit, respondAccepted, respondError, respondUnavailable } from "./http.js";
@@ -117,9 +119,10 @@ function describeJsonError(error: unknown): string {
 
 async function handleProviderRequest(state: HandlerState, provider: ProviderName, request: Request, url: URL): Promise<Response> {
   const route = url.pathname;
-  const reject = (status: number, reason: string, field?: string, level: HandlerEvent["level"] = "warn") => {
-    state.report({ level, status, route, reason });
-    return respondError(status, reason, { field });
+  // `reason` goes to the operator's log; `answer` (default: the reason) to the caller.
+  const reject = (status: number, reason: string, field?: string, answer = reason) => {
+    state.report({ level: "warn", status, route, reason });
+    return respondError(status, answer, { field });
   };
   if (request.method !== "POST") return respondError(405, "use POST", { headers: { allow: "POST" } });
   if (!isJsonContentType(request.headers.get("content-type"))) return reject(415, "content-type must be application/json");
@@ -145,8 +148,15 @@ async function handleProviderRequest(state: HandlerState, provider: ProviderName
     if (plan.kind === "ignored") return respondAccepted({ success: true, deduped: false, eventType: plan.eventType, messageId: null, ignored: true });
 
     const client = await state.clients.resolve(plan.client);
-    if (!client) return reject(404, await describeClientMiss(state.deps.db, plan.client));
+    if (!client) return reject(404, await describeClientMiss(state.deps.db, plan.client), undefined, describeClientUnmatched(plan.client));
     if (!state.deps.allowUnsigned) adapter.verifySecret?.({ headers: request.headers, url, body, client });
+    // The stored id is scoped by the payload's workspace: a tenant
+    // authenticated as itself must not write (squat) ids of a workspace
+    // that is not its own. Checked with --allow-unsigned too: it is not
+    // authentication but which tenant a row belongs to.
+    const claimed = plan.client.by === "slug" ? plan.client.claims : undefined;
+    const squat = claimed && describeWorkspaceMismatch(client, claimed);
+    if (squat) return reject(401, squat, undefined, "the payload's workspace does not belong to the client this webhook URL names (check ?clientId=)");
 
     const result = await ingestMessage(state.deps.db, toIngestInput(plan, client.id), {
       strategy: state.deps.strategy,
@@ -156,9 +166,34 @@ async function handleProviderRequest(state: HandlerState, provider: ProviderName
     return respondAccepted({ success: true, deduped: result.deduped, eventType: plan.eventType, messageId: result.messageId });
   } catch (error) {
     if (error instanceof PayloadValidationError) return reject(400, error.message, error.field);
-    if (error instanceof WebhookAuthError) return reject(401, error.reason);
+    if (error instanceof WebhookAuthError) return reject(401, error.reason, undefined, error.answer);
     return respondFailure(state, route, error);
   }
+}
+
+/**
+ * Sending a draft is an action, not a provider delivery: it needs the
+ * server's drafts secret as a bearer token, and a JSON content type so a
+ * cross-site form post (which can set neither without a CORS preflight)
+ * cannot trigger it.
+ */
+function checkDraftAuth(state: HandlerState, request: Request): Response | undefined {
+  const route = "/api/drafts/:id/send";
+  if (!isJsonContentType(request.headers.get("content-type"))) {
+    state.report({ level: "warn", status: 415, route, reason: "draft send without a JSON content type" });
+    return respondError(415, "content-type must be application/json");
+  }
+  if (state.deps.allowUnsigned) return undefined;
+  const answer = "send the drafts secret as Authorization: Bearer <secret>";
+  const expected = state.deps.draftsSecret;
+  const reason = !expected
+    ? "draft sending is disabled: serve has no --drafts-secret (or DEDUPE_DRAFTS_SECRET)"
+    : compareSecret(readBearerToken(request.headers), expected)
+      ? undefined
+      : "draft send with a missing or wrong bearer secret";
+  if (!reason) return undefined;
+  state.report({ level: "warn", status: 401, route, reason });
+  return respondError(401, answer, { headers: { "www-authenticate": "Bearer" } });
 }
 
 async function handleDraftSend(state: HandlerState, request: Request, draftId: string): Promise<Response> {
@@ -166,6 +201,8 @@ async function handleDraftSend(state: HandlerState, request: Request, draftId: s
   if (request.method !== "POST") return respondError(405, "use POST", { headers: { allow: "POST" } });
   // The body is not used, but draining it keeps keep-alive connections reusable.
   await request.arrayBuffer().catch(() => undefined);
+  const refused = checkDraftAuth(state, request);
+  if (refused) return refused;
   if (!isUuid(draftId)) return respondError(400, `draft id ${JSON.stringify(draftId.slice(0, 100))} is not a UUID`, { field: "id" });
   try {
     const result = await sendAIDraft(state.deps.db, draftId, { strategy: state.deps.strategy, logger: state.deps.logger });
@@ -177,8 +214,9 @@ async function handleDraftSend(state: HandlerState, request: Request, draftId: s
 }
 
 function respondFailure(state: HandlerState, route: string, error: unknown): Response {
-  if (isPrismaConnectionError(error)) {
-    state.report({ level: "error", status: 503, route, reason: "database unreachable" });
+  if (isTransientDbError(error)) {
+    const reason = isStatementTimeoutError(error) ? "database statement timed out" : "database unavailable";
+    state.report({ level: "error", status: 503, route, reason: `${reason}: ${error instanceof Error ? error.message : String(error)}` });
     return respondUnavailable();
   }
   state.report({ level: "error", status: 500, route, reason: error instanceof Error ? error.message : String(error) });

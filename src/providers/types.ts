@@ -30,13 +30,19 @@ export const PROVIDER_ENUM = {
   instantly: "INSTANTLY",
 } as const satisfies Record<ProviderName, Provider>;
 
-/** How a delivery names its client (workspace); resolved against Client rows. */
-export type ClientRef =
-  | { by: "slug"; value: string } // ?clientId=<slug or uuid> on the URL
+/** A provider workspace (account, location) a payload names. */
+export type WorkspaceRef =
   | { by: "ghlLocationId"; value: string }
   | { by: "emailBisonWorkspace"; instanceUrl: string; workspaceId: string }
   | { by: "unipileAccountId"; value: string }
-  | { by: "instantlyWorkspaceId"; value: string }
+  | { by: "instantlyWorkspaceId"; value: string };
+
+/** How a delivery names its client (workspace); resolved against Client rows. */
+export type ClientRef =
+  // ?clientId=<slug or uuid> on the URL. `claims`: the workspace the payload
+  // names, which the stored id is scoped by, so the client must own it.
+  | { by: "slug"; value: string; claims?: WorkspaceRef }
+  | WorkspaceRef
   | { by: "smartleadSecret"; value: string; /** sha256 hex of value (the client cache keys on it, never on the secret). */ digest: string };
 
 /** What one delivery means. Pure function of (body, url); no I/O. */
@@ -71,6 +77,12 @@ export interface WebhookDeps {
   allowUnsigned?: boolean;
   /** Bytes; larger bodies get 413 (default 1 MiB). */
   bodyLimit?: number;
+  /**
+   * Bearer secret POST /api/drafts/<id>/send requires (serve --drafts-secret,
+   * DEDUPE_DRAFTS_SECRET). Unset: the route refuses every request (401)
+   * unless allowUnsigned.
+   */
+  draftsSecret?: string;
   /** GHL public keys (PEM); default: GHL's published keys. */
   ghlEd25519PublicKey?: string;
   ghlRsaPublicKey?: string;

@@ -12,7 +12,7 @@ const errors: unknown[] = [];
 let served: NodeServer;
 
 beforeAll(async () => {
-  const handler = createWebhookHandler({ db: db.prisma, onEvent: () => undefined });
+  const handler = createWebhookHandler({ db: db.prisma, draftsSecret: "s", onEvent: () => undefined });
   served = await startNodeServer({ handler, host: "127.0.0.1", port: 0, bodyLimit: 4096, onError: (error) => errors.push(error) });
 });
 afterAll(async () => {
@@ -46,7 +46,7 @@ describe("startNodeServer with the webhook router", () => {
   });
 
   it("a malformed percent escape in a draft id → 400, not 500", async () => {
-    const response = await send({ method: "POST", path: "/api/drafts/%E0%A4%A/send" });
+    const response = await send({ method: "POST", path: "/api/drafts/%E0%A4%A/send", headers: { "content-type": "application/json", authorization: "Bearer s" }, body: "{}" });
     expect(response.status).toBe(400);
     expect(response.json).toMatchObject({ success: false, field: "id" });
     expect(errors).toEqual([]);

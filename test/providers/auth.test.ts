@@ -13,7 +13,8 @@ import { buildRequest, clearMessages, loadFixture, readJson, seedFixtureClients,
 
 const db = await useTestDb(10);
 const testKeys = resolveGhlKeys({ ghlEd25519PublicKey: TEST_KEYS.ed25519PublicKey, ghlRsaPublicKey: TEST_KEYS.rsaPublicKey });
-const handler = createWebhookHandler({ db: db.prisma, ghlEd25519PublicKey: TEST_KEYS.ed25519PublicKey, ghlRsaPublicKey: TEST_KEYS.rsaPublicKey, onEvent: () => undefined });
+const logged: string[] = [];
+const handler = createWebhookHandler({ db: db.prisma, ghlEd25519PublicKey: TEST_KEYS.ed25519PublicKey, ghlRsaPublicKey: TEST_KEYS.rsaPublicKey, onEvent: (e) => logged.push(e.reason) });
 const inbound = loadFixture("ghl/inbound_message.json");
 
 beforeAll(async () => {
@@ -97,11 +98,12 @@ describe("GHL signature verification", () => {
 describe("GHL location binding (the signature proves GHL sent it, not whose it is)", () => {
   const ACME_LOCATION = "l1C08ntBrFjLS0elLIYU";
 
-  it("a delivery signed for acme's location, sent with ?clientId=globex → 401 naming the command, nothing written", async () => {
+  it("a delivery signed for acme's location, sent with ?clientId=globex → 401, the log naming the command, nothing written", async () => {
     const before = await countRows(db.prisma);
     const response = await handler(buildRequest(inbound, { query: { clientId: "globex" } }));
     expect(response.status).toBe(401);
-    expect((await readJson(response)).error).toContain(`dedupe-cli clients add --slug globex --ghl-location-id ${ACME_LOCATION}`);
+    expect((await readJson(response)).error).toMatch(/check \?clientId=/);
+    expect(logged.at(-1)).toContain(`dedupe-cli clients add --slug globex --ghl-location-id ${ACME_LOCATION}`);
     expect(await countRows(db.prisma)).toEqual(before);
   });
 
@@ -110,7 +112,8 @@ describe("GHL location binding (the signature proves GHL sent it, not whose it i
     const before = await countRows(db.prisma);
     const response = await handler(buildRequest(inbound, { query: { clientId: "other-location" } }));
     expect(response.status).toBe(401);
-    expect((await readJson(response)).error).toMatch(/location l1C08ntBrFjLS0elLIYU is not client other-location's/);
+    expect(logged.at(-1)).toMatch(/location l1C08ntBrFjLS0elLIYU is not client other-location's/);
+    expect((await readJson(response)).error).not.toContain("other-location");
     expect(await countRows(db.prisma)).toEqual(before);
   });
 
@@ -159,8 +162,10 @@ describe("shared secrets", () => {
     const before = await countRows(db.prisma);
     const response = await handler(buildRequest(fixture, { rawBody: body, headers: { "x-instantly-secret": "anything" } }));
     expect(response.status).toBe(401);
-    // Names the missing secret and the flag that sets it.
-    expect((await readJson(response)).error).toMatch(/no-secret has no Instantly webhook secret.*--instantly-secret/);
+    // The log names the missing secret and the flag that sets it; the answer
+    // is the wrong-secret one, so callers cannot tell which clients have secrets.
+    expect(logged.at(-1)).toMatch(/no-secret has no Instantly webhook secret.*--instantly-secret/);
+    expect((await readJson(response)).error).toBe("Instantly secret does not match (sent as X-Instantly-Secret header (or Authorization: Bearer))");
     expect(await countRows(db.prisma)).toEqual(before);
   });
 

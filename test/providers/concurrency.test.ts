@@ -15,7 +15,12 @@ import { BASE_URL, buildRequest, loadAllFixtures, loadFixture, readJson, seedFix
 
 const N = 50;
 const db = await useTestDb(N + 10);
-const handler = createWebhookHandler({ db: db.prisma, ghlEd25519PublicKey: TEST_KEYS.ed25519PublicKey, ghlRsaPublicKey: TEST_KEYS.rsaPublicKey });
+const DRAFTS_SECRET = "test-drafts-secret";
+const handler = createWebhookHandler({ db: db.prisma, ghlEd25519PublicKey: TEST_KEYS.ed25519PublicKey, ghlRsaPublicKey: TEST_KEYS.rsaPublicKey, draftsSecret: DRAFTS_SECRET });
+/** A draft send as the app's own backend makes it: JSON, with the drafts secret. */
+function draftSend(id: string, headers: Record<string, string> = { "content-type": "application/json", authorization: `Bearer ${DRAFTS_SECRET}` }) {
+  return new Request(`http://receiver.test/api/drafts/${id}/send`, { method: "POST", headers, body: "{}" });
+}
 
 beforeAll(async () => {
   await seedFixtureClients(db.prisma);
@@ -73,7 +78,7 @@ describe("POST /api/drafts/:id/send", () => {
     const lead = await createLead(db.prisma, client.id);
     const draft = await db.prisma.aIDraft.create({ data: { clientId: client.id, leadId: lead.id, channel: "EMAIL", body: "Thanks!" } });
     const results = await releaseTogether(N, async () => {
-      const response = await handler(new Request(`http://receiver.test/api/drafts/${draft.id}/send`, { method: "POST" }));
+      const response = await handler(draftSend(draft.id));
       return { status: response.status, body: await readJson(response) };
     });
     const values = results.map((r) => (r as PromiseFulfilledResult<{ status: number; body: Record<string, unknown> }>).value);
@@ -84,9 +89,33 @@ describe("POST /api/drafts/:id/send", () => {
 
   it("unknown draft → 404, malformed id → 400, both write nothing", async () => {
     const before = await countRows(db.prisma);
-    expect((await handler(new Request(`http://receiver.test/api/drafts/${randomUUID()}/send`, { method: "POST" }))).status).toBe(404);
-    expect((await handler(new Request("http://receiver.test/api/drafts/not-a-uuid/send", { method: "POST" }))).status).toBe(400);
+    expect((await handler(draftSend(randomUUID()))).status).toBe(404);
+    expect((await handler(draftSend("not-a-uuid"))).status).toBe(400);
     expect(await countRows(db.prisma)).toEqual(before);
+  });
+
+  it("needs the drafts secret and a JSON content type: a cross-site form post sends nothing", async () => {
+    const client = await db.prisma.client.findUniqueOrThrow({ where: { slug: "acme" } });
+    const lead = await createLead(db.prisma, client.id);
+    const draft = await db.prisma.aIDraft.create({ data: { clientId: client.id, leadId: lead.id, channel: "EMAIL", body: "Not yet" } });
+    const json = { "content-type": "application/json" };
+    const attempts = [
+      // What a browser form on another site can send: no credential, a form content type.
+      new Request(`http://receiver.test/api/drafts/${draft.id}/send`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "a=b" }),
+      draftSend(draft.id, { "content-type": "text/plain", authorization: `Bearer ${DRAFTS_SECRET}` }),
+      draftSend(draft.id, json),
+      draftSend(draft.id, { ...json, authorization: "Bearer wrong" }),
+    ];
+    const statuses = [];
+    for (const request of attempts) statuses.push((await handler(request)).status);
+    expect(statuses).toEqual([415, 415, 401, 401]);
+    // A server without a drafts secret refuses every send.
+    const unconfigured = createWebhookHandler({ db: db.prisma, onEvent: () => undefined });
+    expect((await unconfigured(draftSend(draft.id))).status).toBe(401);
+    expect(await db.prisma.message.count({ where: { aiDraftId: draft.id } })).toBe(0);
+    // Positive control: the right secret sends it.
+    expect((await handler(draftSend(draft.id))).status).toBe(200);
+    expect(await db.prisma.message.count({ where: { aiDraftId: draft.id } })).toBe(1);
   });
 });
 

@@ -136,8 +136,9 @@ export function describeLocationMismatch(client: Pick<ResolvedClient, "slug" | "
 /** The signature says GHL sent it; the location says whose it is. */
 function verifyLocation({ body, client }: SecretContext): void {
   const locationId = (body as { locationId?: unknown }).locationId;
-  const mismatch = describeLocationMismatch(client, typeof locationId === "string" ? locationId : null);
-  if (mismatch) throw new WebhookAuthError(mismatch);
+  const named = typeof locationId === "string" ? locationId : null;
+  const mismatch = describeLocationMismatch(client, named);
+  if (mismatch) throw new WebhookAuthError(mismatch, named ? "locationId is not the location of the client this webhook URL names (check ?clientId=)" : mismatch);
 }
 
 export const ghlAdapter: ProviderAdapter = { name: "ghl", planDelivery, verifySignature, verifySecret: verifyLocation };
