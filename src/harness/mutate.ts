@@ -32,7 +32,15 @@ export function mutateUniqueId(provider: ProviderName, body: unknown): unknown {
       break;
     }
     case "ghl":
+      if (isObject(copy.workflow) || "contact_id" in copy) {
+        // A workflow delivery has no id: its key is derived from the text (src/providers/ghl/workflow.ts).
+        const message = isObject(copy.message) ? copy.message : (copy.message = {});
+        message.body = `${typeof message.body === "string" ? message.body : ""} [race ${tag}]`;
+        break;
+      }
       copy.messageId = `race-${tag}`;
+      // An outbound retry is keyed on the original message's id.
+      if ("originalMessageId" in copy) copy.originalMessageId = `race-original-${tag}`;
       break;
     case "unipile":
       copy.message_id = `race-${tag}`;

@@ -6,6 +6,8 @@ import Table from "cli-table3";
 import type { CaseResult, HarnessResult, InvariantResult } from "./types.js";
 
 const MAX_WITNESSES_SHOWN = 12;
+/** How describeDerivedKey (deliveries.ts) starts its note. */
+export const DERIVED_KEY_NOTE_PREFIX = "key derived";
 
 function formatWitnesses(inv: InvariantResult): string {
   const w = inv.witnesses ?? [];
@@ -24,7 +26,11 @@ export function renderTable(result: HarnessResult, options: { color?: boolean } 
   for (const c of result.cases) {
     const spread = c.releaseSpreadMs === null ? "" : `, spread ${c.releaseSpreadMs.toFixed(2)} ms, concurrency ${c.peakConcurrency}`;
     out.push(`${VERDICT_WORD[c.verdict]}  ${c.name} (${c.provider} ${c.eventType}, ${c.deliveries} deliveries${spread})`);
-    if (collapse && c.verdict === "pass") continue;
+    if (collapse && c.verdict === "pass") {
+      // A derived key is part of what the verdict means, so it shows even on a collapsed line.
+      for (const note of c.notes) if (note.startsWith(DERIVED_KEY_NOTE_PREFIX)) out.push(`  note: ${note}`);
+      continue;
+    }
     const table = new Table({ head: ["invariant", "expected", "observed", "result", "witness slots"], style, wordWrap: true, colWidths: [24, 34, 34, 14, 24] });
     for (const inv of c.invariants) table.push([inv.name, inv.expected, inv.observed, VERDICT_WORD[inv.status], formatWitnesses(inv)]);
     out.push(table.toString());
