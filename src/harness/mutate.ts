@@ -33,9 +33,16 @@ export function mutateUniqueId(provider: ProviderName, body: unknown): unknown {
     }
     case "ghl":
       if (isObject(copy.workflow) || "contact_id" in copy) {
-        // A workflow delivery has no id: its key is derived from the text (src/providers/ghl/workflow.ts).
-        const message = isObject(copy.message) ? copy.message : (copy.message = {});
-        message.body = `${typeof message.body === "string" ? message.body : ""} [race ${tag}]`;
+        // A workflow delivery has no id: its derived key covers workflow.id,
+        // which nothing else in the plan uses (src/providers/ghl/workflow.ts).
+        const workflow = isObject(copy.workflow) ? copy.workflow : (copy.workflow = {});
+        workflow.id = `race-${tag}`;
+        break;
+      }
+      if (!copy.messageId && !copy.originalMessageId && typeof copy.dateAdded === "string") {
+        // No id: keyed on the documented fallback hash, which covers dateAdded;
+        // a fresh instant (up to ~24 days later, to the millisecond) keeps racing that key.
+        copy.dateAdded = new Date(Date.parse(copy.dateAdded) + randomInt(1, 2 ** 31)).toISOString();
         break;
       }
       copy.messageId = `race-${tag}`;
@@ -53,6 +60,11 @@ export function mutateUniqueId(provider: ProviderName, body: unknown): unknown {
       break;
     }
     case "instantly":
+      if (!copy.email_id) {
+        // No email_id: the derived key covers campaign_id, which nothing else in the plan uses (src/providers/instantly).
+        copy.campaign_id = tag;
+        break;
+      }
       copy.email_id = tag;
       break;
   }
