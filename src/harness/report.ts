@@ -25,6 +25,10 @@ export function renderTable(result: HarnessResult, options: { color?: boolean } 
   const collapse = result.cases.length > 8;
   for (const c of result.cases) {
     const spread = c.releaseSpreadMs === null ? "" : `, spread ${c.releaseSpreadMs.toFixed(2)} ms, concurrency ${c.peakConcurrency}`;
+    if (c.kind === "unsupported") {
+      out.push(`UNSUPPORTED  ${c.name}: ${c.invariants[0]?.observed ?? ""}`);
+      continue;
+    }
     out.push(`${VERDICT_WORD[c.verdict]}  ${c.name} (${c.provider} ${c.eventType}, ${c.deliveries} deliveries${spread})`);
     if (collapse && c.verdict === "pass") {
       // A derived key is part of what the verdict means, so it shows even on a collapsed line.
@@ -39,7 +43,7 @@ export function renderTable(result: HarnessResult, options: { color?: boolean } 
   const summary = new Table({ head: ["", "value"], style });
   summary.push(
     ["mode", `${result.mode} (${result.target})${result.strategy ? `, strategy ${result.strategy}` : ""}`],
-    ["cases", `${result.cases.length} (${result.cases.filter((c) => c.verdict === "pass").length} passed)`],
+    ["cases", describeCaseCounts(result.cases)],
     ["latency ms", `p50 ${result.latency.p50}  p95 ${result.latency.p95}  p99 ${result.latency.p99}  max ${result.latency.max}`],
     ["status codes", Object.entries(result.statusCounts).map(([k, v]) => `${k}: ${v}`).join("  ")],
   );
@@ -50,6 +54,11 @@ export function renderTable(result: HarnessResult, options: { color?: boolean } 
   summary.push(["verdict", `${VERDICT_WORD[result.verdict]} in ${Math.round(result.durationMs)} ms`]);
   out.push(summary.toString());
   return `${out.join("\n")}\n`;
+}
+
+function describeCaseCounts(cases: readonly CaseResult[]): string {
+  const unsupported = cases.filter((c) => c.kind === "unsupported").length;
+  return `${cases.length} (${cases.filter((c) => c.verdict === "pass").length} passed${unsupported ? `, ${unsupported} unsupported` : ""})`;
 }
 
 /** The --json object: everything but per-delivery outcomes (those go to --history). */
