@@ -38,14 +38,17 @@ function messagePlan(provider: ProviderName, body: unknown) {
   return p;
 }
 
+/** A JSON object whose top-level values are objects (enough to edit fixtures in place). */
+type Nested = Record<string, Record<string, unknown> | undefined>;
+
 /** The workflow fixture with some fields replaced (deep enough for message/customData/workflow). */
 function workflowWith(changes: { body?: string; customData?: Record<string, unknown>; workflowId?: string; type?: unknown; locationId?: string }) {
-  const copy = structuredClone(workflowBody) as Record<string, any>;
-  if (changes.body !== undefined) copy.message.body = changes.body;
+  const copy = structuredClone(workflowBody) as Nested;
+  if (changes.body !== undefined) copy.message!.body = changes.body;
   if (changes.customData !== undefined) copy.customData = changes.customData;
-  if (changes.workflowId !== undefined) copy.workflow.id = changes.workflowId;
-  if (changes.type !== undefined) copy.type = changes.type;
-  if (changes.locationId !== undefined) copy.location.id = changes.locationId;
+  if (changes.workflowId !== undefined) copy.workflow!.id = changes.workflowId;
+  if (changes.type !== undefined) (copy as Record<string, unknown>).type = changes.type;
+  if (changes.locationId !== undefined) copy.location!.id = changes.locationId;
   return copy;
 }
 
@@ -83,8 +86,8 @@ describe("GHL workflow webhooks: the derived key", () => {
   });
 
   it("non-SMS message types and empty bodies are ignored with a reason, never a 400", () => {
-    const email = structuredClone(workflowBody) as Record<string, any>;
-    email.message.type = 3;
+    const email = structuredClone(workflowBody) as Nested;
+    email.message!.type = 3;
     expect(plan("ghl", email)).toMatchObject({ kind: "ignored", reason: expect.stringMatching(/type 3 is not SMS/) });
     const empty = workflowWith({ body: "   ", customData: {} });
     expect(plan("ghl", empty)).toMatchObject({ kind: "ignored", reason: expect.stringMatching(/no message body/) });
@@ -177,8 +180,8 @@ describe("the rest of the catalogue", () => {
   });
 
   it.each(["lead_replied", "Lead Replied", "LeadReplied", "lead-replied", "LEAD_REPLIED"])("EmailBison event type %j is LEAD_REPLIED", (type) => {
-    const body = structuredClone(loadFixture("emailbison/lead_replied.json").body) as Record<string, any>;
-    body.event.type = type;
+    const body = structuredClone(loadFixture("emailbison/lead_replied.json").body) as Nested;
+    body.event!.type = type;
     expect(messagePlan("emailbison", body).eventType).toBe("LEAD_REPLIED");
   });
 
