@@ -130,6 +130,21 @@ describe("new payload shapes over HTTP against `serve`", () => {
   });
 });
 
+describe("clients add --ghl-workflow-secret", () => {
+  it("stores the secret a workflow then authenticates with (list shows it as set, never its value)", async () => {
+    const add = await runBinJson(["clients", "add", "--slug", "wf-client", "--ghl-location-id", "loc-wf-client", "--ghl-workflow-secret", "wf-secret-9d2c", "--database-url", db.database.url, "--json"], { env });
+    expect(add.code, add.stderr).toBe(0);
+    const list = await runBinJson<Array<{ slug: string; secrets: Record<string, boolean> }>>(["clients", "list", "--database-url", db.database.url, "--json"], { env });
+    expect(list.json!.find((c) => c.slug === "wf-client")!.secrets.ghlWorkflowSecret).toBe(true);
+    expect(list.stdout).not.toContain("wf-secret-9d2c");
+    const body = JSON.parse(fs.readFileSync("fixtures/ghl/workflow_inbound_sms.json", "utf8")) as { location: { id: string } };
+    body.location.id = "loc-wf-client";
+    const post = (secret: string) => fetch(`${serve.url}/api/webhooks/ghl/sms?secret=${secret}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    expect((await post("test-only-ghl-workflow-secret")).status).toBe(401);
+    expect((await post("wf-secret-9d2c")).status).toBe(200);
+  });
+});
+
 describe("replay over a folder with files it cannot judge", () => {
   it("reports each broken or unhandled file as unsupported with the reason, judges the others, and exits 3", async () => {
     const dir = path.join(tmp, "mixed");
