@@ -16,6 +16,23 @@ function formatWitnesses(inv: InvariantResult): string {
   return w.length > MAX_WITNESSES_SHOWN ? `${shown}, ... (${w.length})` : shown;
 }
 
+const NOTE_WIDTH = 80;
+
+/** "  note: ..." word-wrapped to 80 columns, continuation lines indented under the text. */
+function formatNote(note: string): string {
+  const lines: string[] = [];
+  let line = "  note:";
+  for (const word of note.split(" ")) {
+    if (line.length + 1 + word.length > NOTE_WIDTH && line.trim() !== "note:") {
+      lines.push(line);
+      line = "       ";
+    }
+    line += ` ${word}`;
+  }
+  lines.push(line);
+  return lines.join("\n");
+}
+
 export const VERDICT_WORD = { pass: "PASS", fail: "FAIL", inconclusive: "INCONCLUSIVE" } as const;
 
 /** Human-readable report. Cases that passed collapse to one line when there are many. */
@@ -32,13 +49,13 @@ export function renderTable(result: HarnessResult, options: { color?: boolean } 
     out.push(`${VERDICT_WORD[c.verdict]}  ${c.name} (${c.provider} ${c.eventType}, ${c.deliveries} deliveries${spread})`);
     if (collapse && c.verdict === "pass") {
       // A derived key is part of what the verdict means, so it shows even on a collapsed line.
-      for (const note of c.notes) if (note.startsWith(DERIVED_KEY_NOTE_PREFIX)) out.push(`  note: ${note}`);
+      for (const note of c.notes) if (note.startsWith(DERIVED_KEY_NOTE_PREFIX)) out.push(formatNote(note));
       continue;
     }
     const table = new Table({ head: ["invariant", "expected", "observed", "result", "witness slots"], style, wordWrap: true, colWidths: [24, 34, 34, 14, 24] });
     for (const inv of c.invariants) table.push([inv.name, inv.expected, inv.observed, VERDICT_WORD[inv.status], formatWitnesses(inv)]);
     out.push(table.toString());
-    for (const note of c.notes) out.push(`  note: ${note}`);
+    for (const note of c.notes) out.push(formatNote(note));
   }
   const summary = new Table({ head: ["", "value"], style });
   summary.push(
