@@ -19,13 +19,13 @@ function formatWitnesses(inv: InvariantResult): string {
 const NOTE_WIDTH = 80;
 
 /** "  note: ..." word-wrapped to 80 columns, continuation lines indented under the text. */
-function formatNote(note: string): string {
+function formatNote(note: string, label = "note:"): string {
   const lines: string[] = [];
-  let line = "  note:";
+  let line = `  ${label}`;
   for (const word of note.split(" ")) {
-    if (line.length + 1 + word.length > NOTE_WIDTH && line.trim() !== "note:") {
+    if (line.length + 1 + word.length > NOTE_WIDTH && line.trim() !== label) {
       lines.push(line);
-      line = "       ";
+      line = " ".repeat(label.length + 2);
     }
     line += ` ${word}`;
   }
@@ -43,7 +43,8 @@ export function renderTable(result: HarnessResult, options: { color?: boolean } 
   for (const c of result.cases) {
     const spread = c.releaseSpreadMs === null ? "" : `, spread ${c.releaseSpreadMs.toFixed(2)} ms, concurrency ${c.peakConcurrency}`;
     if (c.kind === "unsupported") {
-      out.push(`UNSUPPORTED  ${c.name}: ${c.invariants[0]?.observed ?? ""}`);
+      out.push(`UNSUPPORTED  ${c.name}`);
+      out.push(formatNote(c.invariants[0]?.observed ?? "", "reason:"));
       continue;
     }
     out.push(`${VERDICT_WORD[c.verdict]}  ${c.name} (${c.provider} ${c.eventType}, ${c.deliveries} deliveries${spread})`);
