@@ -1,4 +1,7 @@
 // GoHighLevel (LeadConnector) SMS: POST /api/webhooks/ghl/sms.
+// The same route takes workflow "Webhook" actions (./workflow.ts: unsigned,
+// per-client secret, derived key) and conversation-provider deliveries
+// (./provider-outbound.ts); the body's shape decides which.
 //
 // Dedupe key: ghlId = messageId; for OutboundMessage retries GHL sends a new
 // messageId plus originalMessageId, and the original is the message's identity.
