@@ -24,6 +24,7 @@ const addSchema = databaseOptionsSchema.extend({
   instantlySecret: z.string().optional(),
   smartleadClientId: z.string().optional(),
   smartleadSecret: z.string().optional(),
+  ghlWorkflowSecret: z.string().optional(),
   json: z.boolean().default(false),
 });
 
@@ -41,6 +42,7 @@ const ADD_FLAG_FOR: Record<keyof ClientConfig, string> = {
   instantlyWebhookSecret: "--instantly-secret",
   smartleadClientId: "--smartlead-client-id",
   smartleadWebhookSecret: "--smartlead-secret",
+  ghlWorkflowSecret: "--ghl-workflow-secret",
 };
 
 const CLIENTS_HELP = `
@@ -64,6 +66,7 @@ export function register(program: Command, ctx: CliContext): Command {
     .requiredOption("--slug <slug>", "our handle for the client, usable as ?clientId= on webhook URLs")
     .option("--name <name>", "display name (default: the slug)")
     .option("--ghl-location-id <id>", "GHL sub-account (locationId)")
+    .option("--ghl-workflow-secret <secret>", "secret a GHL workflow Webhook action sends (?secret= or X-Webhook-Secret)")
     .option("--emailbison-instance-url <url>", "EmailBison instance, e.g. https://dedi.emailbison.com (empty: any)")
     .option("--emailbison-workspace-id <id>", "EmailBison workspace_id")
     .option("--emailbison-token <token>", "secret expected as ?token= on the EmailBison webhook URL")
@@ -89,6 +92,7 @@ export function register(program: Command, ctx: CliContext): Command {
         instantlyWebhookSecret: opts.instantlySecret,
         smartleadClientId: opts.smartleadClientId,
         smartleadWebhookSecret: opts.smartleadSecret,
+        ghlWorkflowSecret: opts.ghlWorkflowSecret,
       });
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!;
@@ -123,7 +127,7 @@ export function register(program: Command, ctx: CliContext): Command {
       if (rows.length === 0) return void ctx.stdout.write("no clients yet: dedupe-cli clients add --slug <slug> ... (see --help)\n");
       const table = new Table({ head: ["slug", "ghl location", "emailbison ws", "unipile account", "instantly ws", "secrets set"], style: { head: [], border: [] } });
       for (const r of rows) {
-        const secrets = Object.entries(r.secrets).filter(([, set]) => set).map(([k]) => k.replace(/Webhook(Token|Secret)$/, ""));
+        const secrets = Object.entries(r.secrets).filter(([, set]) => set).map(([k]) => k.replace(/(Webhook)?(Token|Secret)$/, ""));
         table.push([r.slug, r.ghlLocationId ?? "", r.emailBisonWorkspaceId ? `${r.emailBisonWorkspaceId}${r.emailBisonInstanceUrl ? ` @ ${r.emailBisonInstanceUrl}` : ""}` : "", r.unipileAccountId ?? "", r.instantlyWorkspaceId ?? "", secrets.join(", ")]);
       }
       ctx.stdout.write(`${table.toString()}\n`);

@@ -19,7 +19,7 @@ export interface ClientIdentityColumns {
 }
 
 /** The per-provider shared secrets a delivery is checked against. */
-export type ClientSecretColumn = "emailBisonWebhookToken" | "smartleadWebhookSecret" | "unipileWebhookSecret" | "instantlyWebhookSecret";
+export type ClientSecretColumn = "emailBisonWebhookToken" | "smartleadWebhookSecret" | "unipileWebhookSecret" | "instantlyWebhookSecret" | "ghlWorkflowSecret";
 
 export type ClientUpsertRow = ClientIdentityColumns & Record<ClientSecretColumn, string | null>;
 
@@ -35,14 +35,14 @@ export async function upsertClientStatement(db: Db, row: ClientUpsertRow, specif
   const rows = await db.$queryRaw<{ id: string; created: boolean }[]>`
     INSERT INTO "Client" ("slug", "name", "ghlLocationId", "emailBisonInstanceUrl", "emailBisonWorkspaceId", "unipileAccountId",
                           "instantlyWorkspaceId", "smartleadClientId", "emailBisonWebhookToken", "smartleadWebhookSecret",
-                          "unipileWebhookSecret", "instantlyWebhookSecret")
+                          "unipileWebhookSecret", "instantlyWebhookSecret", "ghlWorkflowSecret")
     VALUES (${row.slug}, ${row.name}, ${row.ghlLocationId}, ${row.emailBisonInstanceUrl}, ${row.emailBisonWorkspaceId}, ${row.unipileAccountId},
             ${row.instantlyWorkspaceId}, ${row.smartleadClientId}, ${row.emailBisonWebhookToken}, ${row.smartleadWebhookSecret},
-            ${row.unipileWebhookSecret}, ${row.instantlyWebhookSecret})
+            ${row.unipileWebhookSecret}, ${row.instantlyWebhookSecret}, ${row.ghlWorkflowSecret})
     ON CONFLICT ("slug") DO UPDATE SET
       ${set("name")}, ${set("ghlLocationId")}, ${set("emailBisonInstanceUrl")}, ${set("emailBisonWorkspaceId")}, ${set("unipileAccountId")},
       ${set("instantlyWorkspaceId")}, ${set("smartleadClientId")}, ${set("emailBisonWebhookToken")}, ${set("smartleadWebhookSecret")},
-      ${set("unipileWebhookSecret")}, ${set("instantlyWebhookSecret")}, "updatedAt" = now()
+      ${set("unipileWebhookSecret")}, ${set("instantlyWebhookSecret")}, ${set("ghlWorkflowSecret")}, "updatedAt" = now()
     RETURNING "id"::text AS "id", (xmax = 0) AS "created"`;
   return rows[0]!;
 }

@@ -1,6 +1,7 @@
 // Telling which provider and event a captured delivery is (dedupe-cli
 // capture): from the request path, else from the body's shape, and the event
 // name the provider's own planner would report.
+import { GHL_WORKFLOW_EVENT, isGhlWorkflowBody } from "../providers/ghl/workflow.js";
 import { parseProviderName, planDeliveryFor, providerForPath } from "../providers/registry.js";
 import { PROVIDER_NAMES, PROVIDER_ROUTES, type DeliveryPlan, type ProviderName } from "../providers/types.js";
 
@@ -26,7 +27,8 @@ const has = (o: Obj, ...keys: string[]) => keys.some((k) => k in o);
 /** Distinctive top-level fields of each provider's payloads (the schemas in src/providers/<name>/). */
 const BODY_SHAPES: Record<ProviderName, (b: Obj) => boolean> = {
   emailbison: (b) => isObject(b.event) && typeof b.event.type === "string",
-  ghl: (b) => typeof b.type === "string" && has(b, "locationId", "contactId", "messageType", "conversationId"),
+  // Marketplace events, conversation-provider deliveries, and workflow Webhook actions (no `type`, snake_case contact).
+  ghl: (b) => (typeof b.type === "string" && has(b, "locationId", "contactId", "messageType", "conversationId")) || isGhlWorkflowBody(b),
   unipile: (b) => typeof b.event === "string" && has(b, "account_id", "account_info", "chat_id", "message_id"),
   smartlead: (b) => typeof b.event_type === "string" && has(b, "secret_key", "sl_lead_email", "sl_email_lead_id", "stats_id", "campaign_status"),
   instantly: (b) => typeof b.event_type === "string" && has(b, "workspace", "lead_email", "email_account", "email_id"),
@@ -35,7 +37,7 @@ const BODY_SHAPES: Record<ProviderName, (b: Obj) => boolean> = {
 /** The field each provider names its event in, for bodies the provider's planner rejects. */
 const EVENT_FIELDS: Record<ProviderName, (b: Obj) => unknown> = {
   emailbison: (b) => (isObject(b.event) ? b.event.type : undefined),
-  ghl: (b) => b.type,
+  ghl: (b) => b.type ?? (isGhlWorkflowBody(b) ? GHL_WORKFLOW_EVENT : undefined),
   unipile: (b) => b.event,
   smartlead: (b) => b.event_type,
   instantly: (b) => b.event_type,

@@ -15,6 +15,7 @@ import type { ClientRef, DeliveryPlan, ProviderName } from "../providers/types.j
 import { resolveDeliveryUrl, type EngineTarget } from "./engine.js";
 import type { Fixture } from "./fixtures.js";
 import { mutateUniqueId } from "./mutate.js";
+import { DERIVED_KEY_NOTE_PREFIX } from "./report.js";
 import { authenticateDelivery, type TestSigningKeys } from "./signing.js";
 import type { PreparedDelivery } from "./types.js";
 
@@ -100,6 +101,8 @@ export function prepareCase(
       });
     }
   }
+  const derivedNote = describeDerivedKey(plan);
+  if (derivedNote) notes.push(derivedNote);
   const client = plan.kind === "message" ? findClientConfig(readClients(options.clientsFile), plan.client) : undefined;
   // meta.sign === false: a fixture that must arrive exactly as captured (say, unauthenticated).
   if (fixture.meta.sign !== false) authenticateDelivery(fixture.provider, { url, headers, rawBody }, client, options.signer);
@@ -117,6 +120,12 @@ export function prepareCase(
     client,
     notes,
   };
+}
+
+/** Reports must say when the key is not the provider's id but a hash of payload fields (collisions and escapes are possible; README). */
+export function describeDerivedKey(plan: DeliveryPlan): string | null {
+  if (plan.kind !== "message" || !plan.unique.derivedFrom) return null;
+  return `${DERIVED_KEY_NOTE_PREFIX} (the payload has no message id): sha256 of ${plan.unique.derivedFrom.join(", ")}`;
 }
 
 function buildWarmup(fixture: Fixture, url: URL, headers: Record<string, string>, client: ClientConfig | undefined, signer: TestSigningKeys) {

@@ -9,6 +9,7 @@ import { ConfigError } from "../errors.js";
 import { formatIssuePath } from "../providers/common.js";
 import { parseProviderName } from "../providers/registry.js";
 import type { ProviderName } from "../providers/types.js";
+import { describeUnsupported, type UnsupportedFile } from "./unsupported.js";
 
 const fixtureMetaSchema = z.looseObject({
   description: z.string().optional(),
@@ -56,6 +57,28 @@ function isFixtureFile(name: string): boolean {
  * named after a provider (aliases like "gohighlevel" count).
  */
 export function loadFixtures(paths: string[], opts: { provider?: ProviderName } = {}): Fixture[] {
+  return collectFixtureFiles(paths).map((file) => loadFixtureFile(file, opts.provider));
+}
+
+/**
+ * As loadFixtures, but a file that does not load (not JSON, no provider, bad
+ * .meta.json) is returned under `unsupported` with the reason instead of
+ * stopping the run. A path that does not exist is still a ConfigError.
+ */
+export function loadFixturesKeepGoing(paths: string[], opts: { provider?: ProviderName } = {}): { fixtures: Fixture[]; unsupported: UnsupportedFile[] } {
+  const fixtures: Fixture[] = [];
+  const unsupported: UnsupportedFile[] = [];
+  for (const file of collectFixtureFiles(paths)) {
+    try {
+      fixtures.push(loadFixtureFile(file, opts.provider));
+    } catch (error) {
+      unsupported.push({ path: file, provider: opts.provider ?? providerFromPath(file), reason: describeUnsupported(error, file) });
+    }
+  }
+  return { fixtures, unsupported };
+}
+
+function collectFixtureFiles(paths: string[]): string[] {
   const files: string[] = [];
   for (const given of paths) {
     const abs = path.resolve(given);
@@ -69,7 +92,7 @@ export function loadFixtures(paths: string[], opts: { provider?: ProviderName } 
     else files.push(abs);
   }
   if (files.length === 0) throw new ConfigError(`No fixture files (*.json) under ${paths.join(", ")}.`);
-  return files.map((file) => loadFixtureFile(file, opts.provider));
+  return files;
 }
 
 function collectFiles(dir: string, out: string[]) {

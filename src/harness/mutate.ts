@@ -32,7 +32,22 @@ export function mutateUniqueId(provider: ProviderName, body: unknown): unknown {
       break;
     }
     case "ghl":
+      if (isObject(copy.workflow) || "contact_id" in copy) {
+        // A workflow delivery has no id: its derived key covers workflow.id,
+        // which nothing else in the plan uses (src/providers/ghl/workflow.ts).
+        const workflow = isObject(copy.workflow) ? copy.workflow : (copy.workflow = {});
+        workflow.id = `race-${tag}`;
+        break;
+      }
+      if (!copy.messageId && !copy.originalMessageId && typeof copy.dateAdded === "string") {
+        // No id: keyed on the documented fallback hash, which covers dateAdded;
+        // a fresh instant (up to ~24 days later, to the millisecond) keeps racing that key.
+        copy.dateAdded = new Date(Date.parse(copy.dateAdded) + randomInt(1, 2 ** 31)).toISOString();
+        break;
+      }
       copy.messageId = `race-${tag}`;
+      // An outbound retry is keyed on the original message's id.
+      if ("originalMessageId" in copy) copy.originalMessageId = `race-original-${tag}`;
       break;
     case "unipile":
       copy.message_id = `race-${tag}`;
@@ -45,6 +60,11 @@ export function mutateUniqueId(provider: ProviderName, body: unknown): unknown {
       break;
     }
     case "instantly":
+      if (!copy.email_id) {
+        // No email_id: the derived key covers campaign_id, which nothing else in the plan uses (src/providers/instantly).
+        copy.campaign_id = tag;
+        break;
+      }
       copy.email_id = tag;
       break;
   }

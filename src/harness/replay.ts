@@ -3,7 +3,8 @@
 // wrote exactly the message and jobs the plan says, and that duplicates
 // dedupe and write nothing.
 import { countRows } from "../db/sql.js";
-import { ensureClientsFor, prepareCase } from "./deliveries.js";
+import { ensureClientsFor, prepareCase, type PreparedCase } from "./deliveries.js";
+import { buildUnsupportedCase, describeUnsupported, rejectAllUnsupported } from "./unsupported.js";
 import { runHarness } from "./run.js";
 import { takeBeforeSnapshot, verifyCase } from "./verify.js";
 import type { CaseResult, HarnessResult, HarnessRunOptions, PreparedDelivery } from "./types.js";
@@ -20,9 +21,18 @@ export interface ReplayOptions extends HarnessRunOptions {
 export async function runReplay(options: ReplayOptions): Promise<HarnessResult> {
   const times = options.times ?? 2;
   const concurrency = options.concurrency ?? 1;
-  return runHarness("replay", options, times, async ({ fixtures, engine, target, idForm }) => {
+  return runHarness("replay", options, times, async ({ fixtures, unsupported, engine, target, idForm }) => {
     const cases: CaseResult[] = [];
-    const prepared = fixtures.map((fixture) => prepareCase(fixture, { round: 1, freshId: options.freshIds ?? false, target, signer: engine.signer, clientsFile: options.clientsFile, showRound: false }));
+    // A file the product cannot plan is reported on its own; the rest still get their verdicts.
+    const prepared: PreparedCase[] = [];
+    for (const fixture of fixtures) {
+      try {
+        prepared.push(prepareCase(fixture, { round: 1, freshId: options.freshIds ?? false, target, signer: engine.signer, clientsFile: options.clientsFile, showRound: false }));
+      } catch (error) {
+        unsupported.push({ path: fixture.path, provider: fixture.provider, reason: `not a ${fixture.provider} payload the product handles: ${describeUnsupported(error, fixture.path)}` });
+      }
+    }
+    if (prepared.length === 0) rejectAllUnsupported(unsupported);
     // Clients first, all at once: a missing one is a configuration error
     // that must stop the run before any fixture is delivered.
     await ensureClientsFor(prepared, options.db, { clientsFile: options.clientsFile, create: options.createClients ?? false });
@@ -53,6 +63,11 @@ export async function runReplay(options: ReplayOptions): Promise<HarnessResult> 
       cases.push(result);
       options.onProgress?.(`${result.verdict.padEnd(12)} ${result.name}  (${times} deliveries, p50 ${result.latency.p50} ms)`);
     }
+    for (const file of unsupported) {
+      const result = buildUnsupportedCase(file);
+      cases.push(result);
+      options.onProgress?.(`${"unsupported".padEnd(12)} ${result.name}  (${file.reason})`);
+    }
     return cases;
-  });
+  }, { keepGoing: true });
 }

@@ -6,12 +6,31 @@ import Table from "cli-table3";
 import type { CaseResult, HarnessResult, InvariantResult } from "./types.js";
 
 const MAX_WITNESSES_SHOWN = 12;
+/** How describeDerivedKey (deliveries.ts) starts its note. */
+export const DERIVED_KEY_NOTE_PREFIX = "key derived";
 
 function formatWitnesses(inv: InvariantResult): string {
   const w = inv.witnesses ?? [];
   if (w.length === 0) return "";
   const shown = w.slice(0, MAX_WITNESSES_SHOWN).join(", ");
   return w.length > MAX_WITNESSES_SHOWN ? `${shown}, ... (${w.length})` : shown;
+}
+
+const NOTE_WIDTH = 80;
+
+/** "  note: ..." word-wrapped to 80 columns, continuation lines indented under the text. */
+function formatNote(note: string, label = "note:"): string {
+  const lines: string[] = [];
+  let line = `  ${label}`;
+  for (const word of note.split(" ")) {
+    if (line.length + 1 + word.length > NOTE_WIDTH && line.trim() !== label) {
+      lines.push(line);
+      line = " ".repeat(label.length + 2);
+    }
+    line += ` ${word}`;
+  }
+  lines.push(line);
+  return lines.join("\n");
 }
 
 export const VERDICT_WORD = { pass: "PASS", fail: "FAIL", inconclusive: "INCONCLUSIVE" } as const;
@@ -23,17 +42,26 @@ export function renderTable(result: HarnessResult, options: { color?: boolean } 
   const collapse = result.cases.length > 8;
   for (const c of result.cases) {
     const spread = c.releaseSpreadMs === null ? "" : `, spread ${c.releaseSpreadMs.toFixed(2)} ms, concurrency ${c.peakConcurrency}`;
+    if (c.kind === "unsupported") {
+      out.push(`UNSUPPORTED  ${c.name}`);
+      out.push(formatNote(c.invariants[0]?.observed ?? "", "reason:"));
+      continue;
+    }
     out.push(`${VERDICT_WORD[c.verdict]}  ${c.name} (${c.provider} ${c.eventType}, ${c.deliveries} deliveries${spread})`);
-    if (collapse && c.verdict === "pass") continue;
+    if (collapse && c.verdict === "pass") {
+      // A derived key is part of what the verdict means, so it shows even on a collapsed line.
+      for (const note of c.notes) if (note.startsWith(DERIVED_KEY_NOTE_PREFIX)) out.push(formatNote(note));
+      continue;
+    }
     const table = new Table({ head: ["invariant", "expected", "observed", "result", "witness slots"], style, wordWrap: true, colWidths: [24, 34, 34, 14, 24] });
     for (const inv of c.invariants) table.push([inv.name, inv.expected, inv.observed, VERDICT_WORD[inv.status], formatWitnesses(inv)]);
     out.push(table.toString());
-    for (const note of c.notes) out.push(`  note: ${note}`);
+    for (const note of c.notes) out.push(formatNote(note));
   }
   const summary = new Table({ head: ["", "value"], style });
   summary.push(
     ["mode", `${result.mode} (${result.target})${result.strategy ? `, strategy ${result.strategy}` : ""}`],
-    ["cases", `${result.cases.length} (${result.cases.filter((c) => c.verdict === "pass").length} passed)`],
+    ["cases", describeCaseCounts(result.cases)],
     ["latency ms", `p50 ${result.latency.p50}  p95 ${result.latency.p95}  p99 ${result.latency.p99}  max ${result.latency.max}`],
     ["status codes", Object.entries(result.statusCounts).map(([k, v]) => `${k}: ${v}`).join("  ")],
   );
@@ -44,6 +72,11 @@ export function renderTable(result: HarnessResult, options: { color?: boolean } 
   summary.push(["verdict", `${VERDICT_WORD[result.verdict]} in ${Math.round(result.durationMs)} ms`]);
   out.push(summary.toString());
   return `${out.join("\n")}\n`;
+}
+
+function describeCaseCounts(cases: readonly CaseResult[]): string {
+  const unsupported = cases.filter((c) => c.kind === "unsupported").length;
+  return `${cases.length} (${cases.filter((c) => c.verdict === "pass").length} passed${unsupported ? `, ${unsupported} unsupported` : ""})`;
 }
 
 /** The --json object: everything but per-delivery outcomes (those go to --history). */

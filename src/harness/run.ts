@@ -2,13 +2,16 @@
 // loaded, an engine opened (and closed however the run ends), and the cases
 // folded into one run result.
 import { createEngine, describeStrategy, type EngineTarget, type OpenedEngine } from "./engine.js";
-import { loadFixtures, type Fixture } from "./fixtures.js";
+import { loadFixtures, loadFixturesKeepGoing, type Fixture } from "./fixtures.js";
+import type { UnsupportedFile } from "./unsupported.js";
 import { buildHarnessResult } from "./result.js";
 import type { IdForm } from "./verify.js";
 import type { CaseResult, HarnessResult, HarnessRunOptions } from "./types.js";
 
 export interface HarnessRun {
   fixtures: Fixture[];
+  /** Files that did not load (keepGoing runs only; otherwise loading throws). */
+  unsupported: UnsupportedFile[];
   engine: OpenedEngine;
   target: EngineTarget;
   idForm: IdForm;
@@ -20,15 +23,19 @@ export async function runHarness(
   options: HarnessRunOptions,
   n: number,
   body: (run: HarnessRun) => Promise<CaseResult[]>,
+  /** Report files that do not load as unsupported cases instead of stopping (replay). */
+  loading: { keepGoing?: boolean } = {},
 ): Promise<HarnessResult> {
   const startedAt = performance.now();
   const target: EngineTarget = options.target ?? { kind: "in-process" };
   const idForm = options.idForm ?? "auto";
-  const fixtures = loadFixtures(options.paths, { provider: options.provider });
+  const { fixtures, unsupported } = loading.keepGoing
+    ? loadFixturesKeepGoing(options.paths, { provider: options.provider })
+    : { fixtures: loadFixtures(options.paths, { provider: options.provider }), unsupported: [] };
   const engine = await createEngine(target, options.db, { strategy: options.strategy, timeoutMs: options.timeoutMs });
   let cases: CaseResult[];
   try {
-    cases = await body({ fixtures, engine, target, idForm });
+    cases = await body({ fixtures, unsupported, engine, target, idForm });
   } finally {
     await engine.close();
   }

@@ -125,10 +125,12 @@ export interface CaseResult {
   /** Fixture path (relative when possible) plus round, e.g. "emailbison/lead_replied.json#2". */
   name: string;
   fixture: string;
-  provider: ProviderName;
+  /** "unknown" for a file whose provider could not be told (an unsupported case). */
+  provider: ProviderName | "unknown";
   eventType: string;
   round: number;
-  kind: DeliveryPlan["kind"];
+  /** "unsupported": the file could not be loaded or planned; nothing was delivered (harness/unsupported.ts). */
+  kind: DeliveryPlan["kind"] | "unsupported";
   /** Namespaced stored id the case keyed on (null for ignored events). */
   uniqueValue: string | null;
   deliveries: number;

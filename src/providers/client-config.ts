@@ -24,6 +24,7 @@ export const clientConfigSchema = z.strictObject({
   smartleadWebhookSecret: optionalId,
   unipileWebhookSecret: optionalId,
   instantlyWebhookSecret: optionalId,
+  ghlWorkflowSecret: optionalId,
 });
 
 export type ClientConfig = z.infer<typeof clientConfigSchema>;

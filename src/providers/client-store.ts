@@ -33,6 +33,7 @@ export async function upsertClient(db: Db, config: ClientConfig): Promise<Upsert
     smartleadWebhookSecret: config.smartleadWebhookSecret ?? null,
     unipileWebhookSecret: config.unipileWebhookSecret ?? null,
     instantlyWebhookSecret: config.instantlyWebhookSecret ?? null,
+    ghlWorkflowSecret: config.ghlWorkflowSecret ?? null,
   };
   for (let attempt = 1; ; attempt++) {
     try {
@@ -85,6 +86,7 @@ export async function listClients(db: Db): Promise<ClientSummary[]> {
       smartleadWebhookSecret: Boolean(r.smartleadWebhookSecret),
       unipileWebhookSecret: Boolean(r.unipileWebhookSecret),
       instantlyWebhookSecret: Boolean(r.instantlyWebhookSecret),
+      ghlWorkflowSecret: Boolean(r.ghlWorkflowSecret),
     },
   }));
 }

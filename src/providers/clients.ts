@@ -22,6 +22,7 @@ const CLIENT_SELECT = {
   smartleadWebhookSecret: true,
   unipileWebhookSecret: true,
   instantlyWebhookSecret: true,
+  ghlWorkflowSecret: true,
 } as const;
 
 const DEFAULT_CLIENT_CACHE_TTL_MS = 5_000;

@@ -138,7 +138,7 @@ export function resolveWorkspaceClient(url: URL | null, field: string, workspace
 /** A message plan whose stored id is namespaced by provider and scope (see core/unique-keys.ts). */
 export function buildMessagePlan(
   provider: ProviderName,
-  id: { key: MessageUniqueKey; rawId: string; scope: string },
+  id: { key: MessageUniqueKey; rawId: string; scope: string; derivedFrom?: readonly string[] },
   fields: Omit<MessagePlan, "kind" | "provider" | "unique">,
 ): MessagePlan {
   const unique = { ...id, value: buildStoredUniqueId(PROVIDER_ENUM[provider], id.scope, id.rawId) };

@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { createPrivateKey, sign, type KeyObject } from "node:crypto";
 import type { ClientConfig } from "./client-config.js";
 import { PROVIDER_ROUTES, type ProviderName } from "./types.js";
+import { isGhlWorkflowRawBody } from "./ghl/workflow.js";
 
 /** fixtures/keys relative to this module (works from src/ under vitest and from dist/). */
 const DEFAULT_TEST_KEYS_DIR = fileURLToPath(new URL("../../fixtures/keys/", import.meta.url));
@@ -71,6 +72,11 @@ export function signDelivery(input: SignInput): SignedParts {
   const client = input.client ?? {};
   switch (input.provider) {
     case "ghl": {
+      // A workflow action sends the client's secret instead of a signature.
+      if (isGhlWorkflowRawBody(Buffer.from(input.rawBody))) {
+        if (client.ghlWorkflowSecret) headers["x-webhook-secret"] = client.ghlWorkflowSecret;
+        break;
+      }
       const scheme = input.ghlScheme ?? "ed25519";
       if (input.ghlKeys && scheme !== "rsa") headers["x-ghl-signature"] = signGhlEd25519(input.rawBody, input.ghlKeys.ed25519PrivateKey);
       if (input.ghlKeys && scheme !== "ed25519") headers["x-wh-signature"] = signGhlRsa(input.rawBody, input.ghlKeys.rsaPrivateKey);

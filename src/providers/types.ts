@@ -58,8 +58,12 @@ export type DeliveryPlan =
       provider: ProviderName;
       eventType: string;
       client: ClientRef;
-      /** Provider id, raw (as in the payload), and the namespaced value stored in `key`. */
-      unique: { key: MessageUniqueKey; rawId: string; scope: string; value: string };
+      /**
+       * Provider id, raw (as in the payload), and the namespaced value stored in `key`.
+       * `derivedFrom`: set when the payload carries no message id and rawId is a
+       * hash of these payload fields (reports say so).
+       */
+      unique: { key: MessageUniqueKey; rawId: string; scope: string; value: string; derivedFrom?: readonly string[] };
       lead: LeadRef;
       channel: Channel;
       direction: Direction;

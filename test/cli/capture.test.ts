@@ -141,11 +141,14 @@ describe("capture CLI", () => {
       ["/api/webhooks/linkedin", "unipile/message_received_inbound.json", { "unipile-auth": "wrong-secret" }],
       ["/", "smartlead/email_reply.json", {}],
       ["/", "instantly/email_sent.json", { "x-instantly-secret": SECRETS.header }],
+      // A GHL workflow Webhook action: recognised by its shape, its secret dropped, re-sent with the client's on replay.
+      [`/?secret=${SECRETS.token}`, "ghl/workflow_inbound_sms.json", { "x-webhook-secret": SECRETS.header }],
     ];
     const cap = await startCapture(["--max", String(cases.length + 1)]);
     for (const [route, file, headers] of cases) expect((await post(`${cap.url}${route}`, fixture(file), headers)).status).toBe(200);
     expect((await post(`${cap.url}/api/webhooks/instantly?clientId=globex`, ODD_BODY)).status).toBe(200);
     expect((await cap.done).code).toBe(0);
+    expect(readMeta(cap.out, "ghl/workflow_webhook.json").capture.redacted).toEqual({ headers: ["x-webhook-secret"], query: ["secret"] });
 
     const database = await createTestDatabase();
     try {

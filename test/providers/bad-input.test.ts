@@ -76,7 +76,8 @@ const SPECS: Record<ProviderName, RouteSpec> = {
   instantly: {
     fixture: "instantly/reply_received.json",
     wrongType: { mutate: (b) => void (b.email_id = true), field: "email_id" },
-    missingId: { mutate: (b) => void delete b.email_id, field: "email_id" },
+    // Without email_id the key is derived from timestamp and the rest (src/providers/instantly); without both it is a 400.
+    missingId: { mutate: (b) => void (delete b.email_id, delete b.timestamp), field: "email_id" },
     unknownEvent: (b) => void (b.event_type = "lead_meeting_booked"),
     missingEvent: { mutate: (b) => void delete b.event_type, field: "event_type" },
     unknownClient: (b) => void (b.workspace = "00000000-0000-4000-8000-000000000000"),

@@ -9,6 +9,10 @@
 // Bounces (EMAIL_BOUNCED, or UNTRACKED_REPLY_RECEIVED from a mailer daemon)
 // are stored once like any reply but enqueue no jobs: they are not the lead
 // talking, so they must not count as inbound activity or feed lead scoring.
+// Event names: payloads say LEAD_REPLIED, subscriptions lead_replied, and
+// captures show other casings (Lead Replied, leadReplied, lead-replied): all
+// are normalised to upper snake case before matching. Unhandled events are
+// acknowledged and ignored before the rest of the envelope is validated.
 // Auth: no signature exists; the webhook URL carries ?token=, compared with
 // Client.emailBisonWebhookToken.
 import { z } from "zod";
@@ -67,12 +71,23 @@ const sentDataSchema = z.looseObject({
 
 type Envelope = z.infer<typeof envelopeSchema>;
 
+const eventTypeSchema = z.looseObject({ event: z.looseObject({ type: z.string().min(1) }) });
+
+/** "lead_replied", "Lead Replied", "leadReplied", "lead-replied" → "LEAD_REPLIED". */
+export function normaliseEventType(type: string): string {
+  return type
+    .trim()
+    .replace(/([a-z0-9])([A-Z])/g, "$1_$2")
+    .replace(/[\s.-]+/g, "_")
+    .toUpperCase();
+}
+
 function planDelivery(body: unknown, url: URL): DeliveryPlan {
-  const envelope = parsePayload(envelopeSchema, body);
-  const eventType = envelope.event.type.toUpperCase();
+  const eventType = normaliseEventType(parsePayload(eventTypeSchema, body).event.type);
   if (!(HANDLED_EVENTS as readonly string[]).includes(eventType)) {
     return { kind: "ignored", provider: "emailbison", eventType, reason: `EmailBison ${eventType} is not a message event` };
   }
+  const envelope = parsePayload(envelopeSchema, body);
   const { client, scope } = resolveClient(envelope, url);
   if (eventType === "EMAIL_SENT") return planSent(envelope, eventType, client, scope);
   return planReply(envelope, eventType, client, scope);

@@ -1,4 +1,7 @@
 // GoHighLevel (LeadConnector) SMS: POST /api/webhooks/ghl/sms.
+// The same route takes workflow "Webhook" actions (./workflow.ts: unsigned,
+// per-client secret, derived key) and conversation-provider deliveries
+// (./provider-outbound.ts); the body's shape decides which.
 //
 // Dedupe key: ghlId = messageId; for OutboundMessage retries GHL sends a new
 // messageId plus originalMessageId, and the original is the message's identity.
@@ -20,11 +23,13 @@
 import { z } from "zod";
 import { jobTypesForMessage } from "../../core/jobs.js";
 import type { Direction } from "../../generated/prisma/enums.js";
-import { verifyGhlSignature } from "../auth.js";
+import { readHeader, verifyGhlSignature } from "../auth.js";
 import { PayloadValidationError, WebhookAuthError } from "../errors.js";
 import { buildMessagePlan, freeText, idSchema, optionalDate, optionalText, parsePayload, pickDate, resolveWorkspaceClient, sha256Hex, type MessagePlan } from "../common.js";
 import type { ProviderAdapter, ResolvedClient, SecretContext, SignatureContext } from "../adapter.js";
 import type { DeliveryPlan } from "../types.js";
+import { isGhlWorkflowBody, isGhlWorkflowRawBody, planGhlWorkflowDelivery, verifyGhlWorkflowSecret } from "./workflow.js";
+import { isProviderOutboundMessage, isProviderOutboundRawBody, planProviderOutboundMessage } from "./provider-outbound.js";
 
 const MESSAGE_TYPES = { InboundMessage: "INBOUND", OutboundMessage: "OUTBOUND" } as const satisfies Record<string, Direction>;
 const SMS_TYPES = new Set(["SMS", "TYPE_SMS"]);
@@ -57,6 +62,8 @@ interface GhlMessageFields {
   body: string;
 }
 
+const GHL_FALLBACK_KEY_FIELDS = ["locationId", "contactId", "dateAdded", "type (direction)", "body"] as const;
+
 /** The documented fallback when a message has no id (see the header comment). */
 function buildGhlFallbackId(fields: GhlMessageFields): string {
   const parts = [fields.locationId ?? "", fields.contactId ?? "", fields.dateAdded ?? "", fields.direction.toLowerCase(), fields.body];
@@ -64,6 +71,9 @@ function buildGhlFallbackId(fields: GhlMessageFields): string {
 }
 
 function planDelivery(body: unknown, url: URL): DeliveryPlan {
+  // Other GHL shapes on this route: workflow actions (./workflow.ts) and conversation-provider deliveries.
+  if (isGhlWorkflowBody(body)) return planGhlWorkflowDelivery(body, url);
+  if (isProviderOutboundMessage(body)) return planProviderOutboundMessage(body, url);
   const sms = parsePayload(smsSchema, body);
   const direction = MESSAGE_TYPES[sms.type as keyof typeof MESSAGE_TYPES];
   if (!direction) return { kind: "ignored", provider: "ghl", eventType: sms.type, reason: `GHL ${sms.type} is not a message event` };
@@ -93,16 +103,18 @@ export function planGhlMessage(
   const { client, scope } = resolveWorkspaceClient(url, "locationId", sms.locationId, () => ({ by: "ghlLocationId", value: sms.locationId! }));
   const text = sms.body ?? "";
   let rawId = (sms.direction === "OUTBOUND" ? sms.originalMessageId : null) ?? sms.messageId ?? null;
+  let derivedFrom: readonly string[] | undefined;
   if (!rawId) {
     if (!sms.contactId || !sms.dateAdded) {
       throw new PayloadValidationError("messageId", "required (the fallback key needs contactId and dateAdded, and one is missing)");
     }
     rawId = buildGhlFallbackId({ locationId: sms.locationId ?? null, contactId: sms.contactId, dateAdded: sms.dateAdded, direction: sms.direction, body: text });
+    derivedFrom = GHL_FALLBACK_KEY_FIELDS;
   }
   const phone = sms.direction === "INBOUND" ? sms.from : sms.to;
   const lead = sms.contactId ? { key: "ghlContactId" as const, value: sms.contactId } : phone ? { key: "phone" as const, value: phone } : null;
   if (!lead) throw new PayloadValidationError("contactId", "required (or a phone number in from/to)");
-  return buildMessagePlan("ghl", { key: "ghlId", rawId, scope }, {
+  return buildMessagePlan("ghl", { key: "ghlId", rawId, scope, derivedFrom }, {
     eventType: sms.eventType,
     client,
     lead,
@@ -116,8 +128,16 @@ export function planGhlMessage(
 }
 
 function verifySignature({ rawBody, headers, ghlKeys }: SignatureContext): void {
+  // A workflow action sends no signature: its per-client secret is checked
+  // in verifySecret, once the client is known. A body with a string `type`
+  // is never workflow-shaped, so Marketplace events still need a signature.
+  if (!readHeader(headers, "x-ghl-signature") && !readHeader(headers, "x-wh-signature") && isGhlWorkflowRawBody(rawBody)) return;
   const result = verifyGhlSignature(rawBody, headers, ghlKeys);
   if (!result.ok) throw new WebhookAuthError(result.reason);
+  // GHL signs conversation-provider deliveries with Ed25519 only.
+  if (result.scheme === "rsa-sha256" && isProviderOutboundRawBody(rawBody)) {
+    throw new WebhookAuthError("ProviderOutboundMessage deliveries are signed with X-GHL-Signature (Ed25519) only; X-WH-Signature is not accepted for them");
+  }
 }
 
 /**
@@ -141,4 +161,10 @@ function verifyLocation({ body, client }: SecretContext): void {
   if (mismatch) throw new WebhookAuthError(mismatch, named ? "locationId is not the location of the client this webhook URL names (check ?clientId=)" : mismatch);
 }
 
-export const ghlAdapter: ProviderAdapter = { name: "ghl", planDelivery, verifySignature, verifySecret: verifyLocation };
+/** Workflow deliveries authenticate with their secret; signed events with the location check. */
+function verifySecret(ctx: SecretContext): void {
+  if (isGhlWorkflowBody(ctx.body)) verifyGhlWorkflowSecret(ctx, describeLocationMismatch);
+  else verifyLocation(ctx);
+}
+
+export const ghlAdapter: ProviderAdapter = { name: "ghl", planDelivery, verifySignature, verifySecret };

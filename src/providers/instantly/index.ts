@@ -2,6 +2,13 @@
 //
 // Dedupe key: email_id — the reply's id for reply_received (→ emailBisonReplyId)
 // and the sent email's id for email_sent (→ inboxxiaScheduledEmailId).
+// Without email_id (seen on some reply_received deliveries), the key is
+// derived: "ev-" + sha256 hex of, joined by "\n": event_type, campaign_id,
+// lead_email (lower case), timestamp, step, variant, and the message text
+// (reply_text/reply_text_snippet for replies, email_text for sent mail) with
+// whitespace collapsed. Two different messages collide only with the same
+// lead, campaign, step and millisecond timestamp and the same text; a retry
+// escapes dedupe if Instantly re-sends the event with a new timestamp.
 // Scope: workspace (uuid); without one, the ?clientId= value.
 // Auth: Instantly does not sign requests; the subscription adds a custom
 // header (X-Instantly-Secret: <secret>, or Authorization: Bearer <secret>),
@@ -9,7 +16,8 @@
 import { z } from "zod";
 import { jobTypesForMessage } from "../../core/jobs.js";
 import { readBearerToken, readHeader, requireSecret } from "../auth.js";
-import { buildMessagePlan, firstText, freeText, idSchema, normaliseEmail, optionalDate, optionalText, parsePayload, pickDate, plainText, resolveWorkspaceClient } from "../common.js";
+import { buildMessagePlan, firstText, freeText, idSchema, normaliseEmail, optionalDate, optionalText, parsePayload, pickDate, plainText, resolveWorkspaceClient, sha256Hex } from "../common.js";
+import { PayloadValidationError } from "../errors.js";
 import type { ProviderAdapter, SecretContext } from "../adapter.js";
 import type { DeliveryPlan } from "../types.js";
 
@@ -20,7 +28,10 @@ const instantlySchema = z.looseObject({
   timestamp: optionalDate,
   workspace: optionalText,
   lead_email: plainText.min(1),
-  email_id: idSchema,
+  email_id: idSchema.nullish(),
+  campaign_id: optionalText,
+  step: z.union([z.number(), z.string()]).nullish(),
+  variant: z.union([z.number(), z.string()]).nullish(),
   email_subject: freeText,
   email_text: freeText,
   email_html: freeText,
@@ -40,17 +51,28 @@ function planDelivery(body: unknown, url: URL): DeliveryPlan {
   const reply = eventType === "reply_received";
   const direction = reply ? "INBOUND" : "OUTBOUND";
   const key = reply ? "emailBisonReplyId" : "inboxxiaScheduledEmailId";
-  return buildMessagePlan("instantly", { key, rawId: msg.email_id, scope }, {
+  const text = (reply ? firstText(msg.reply_text, msg.reply_text_snippet, msg.reply_html) : firstText(msg.email_text, msg.email_html)) ?? "";
+  const id = msg.email_id ? { rawId: msg.email_id } : deriveInstantlyKey(msg, text);
+  return buildMessagePlan("instantly", { key, scope, ...id }, {
     eventType,
     client,
     lead: { key: "email", value: normaliseEmail(msg.lead_email) },
     channel: "EMAIL",
     direction,
     subject: reply ? firstText(msg.reply_subject, msg.email_subject) : (msg.email_subject ?? null),
-    body: (reply ? firstText(msg.reply_text, msg.reply_text_snippet, msg.reply_html) : firstText(msg.email_text, msg.email_html)) ?? "",
+    body: text,
     sentAt: pickDate(msg.timestamp),
     jobTypes: jobTypesForMessage("INSTANTLY", direction),
   });
+}
+
+const DERIVED_KEY_FIELDS = ["event_type", "campaign_id", "lead_email", "timestamp", "step", "variant", "message text (whitespace collapsed)"];
+
+/** The documented key for a delivery without email_id (see the header comment). */
+function deriveInstantlyKey(msg: z.infer<typeof instantlySchema>, text: string): { rawId: string; derivedFrom: string[] } {
+  if (!msg.timestamp) throw new PayloadValidationError("email_id", "required (without it the key is derived, and that needs timestamp)");
+  const parts = [msg.event_type, msg.campaign_id ?? "", normaliseEmail(msg.lead_email), msg.timestamp, String(msg.step ?? ""), String(msg.variant ?? ""), text.replace(/\s+/g, " ").trim()];
+  return { rawId: `ev-${sha256Hex(parts.join("\n"))}`, derivedFrom: DERIVED_KEY_FIELDS };
 }
 
 function verifySecret({ headers, client }: SecretContext): void {

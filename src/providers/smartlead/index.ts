@@ -12,6 +12,16 @@
 // is unique). With the secret in a header instead, ?clientId= is required.
 // Auth: secret_key in the body, or x-smartlead-secret, or Authorization: Bearer,
 // compared with Client.smartleadWebhookSecret.
+//
+// UNTRACKED_REPLIES (a reply SmartLead could not tie to a campaign lead)
+// carries only reply_message, subject, sender_detail ("Name <email>") and
+// recipient_detail (our mailbox): it is an inbound reply keyed like
+// EMAIL_REPLY, the lead being the sender_detail address. Threaded replies
+// send reply_message/sent_message beside the deprecated top-level fields
+// (message_id, reply_body, preview_text, time_replied), often as "": the new
+// fields win and empty strings count as absent. Every other event type is
+// acknowledged and ignored before the rest of the body is validated, so a
+// documented event the product does not handle is never a 400.
 import { z } from "zod";
 import { jobTypesForMessage } from "../../core/jobs.js";
 import { readBearerToken, readHeader, requireSecret } from "../auth.js";
@@ -19,6 +29,12 @@ import { PayloadValidationError } from "../errors.js";
 import { buildMessagePlan, firstText, freeText, idSchema, normaliseEmail, optionalDate, optionalText, parsePayload, pickDate, readClientIdParam, sanitiseScope, sha256Hex, slugRef } from "../common.js";
 import type { ProviderAdapter, SecretContext } from "../adapter.js";
 import type { ClientRef, DeliveryPlan } from "../types.js";
+
+/** SmartLead sends absent ids as "" (threaded-reply docs): treated as absent, not as a bad id. */
+const optionalId = z.preprocess((v) => (v === "" ? null : v), idSchema.nullish());
+
+const eventSchema = z.looseObject({ event_type: z.string().min(1) });
+const REPLY_EVENTS = new Set(["EMAIL_REPLY", "UNTRACKED_REPLIES"]);
 
 const mailSchema = z.looseObject({
   message_id: optionalText,
@@ -31,7 +47,7 @@ const mailSchema = z.looseObject({
 const smartleadSchema = z.looseObject({
   event_type: z.string().min(1),
   secret_key: optionalText,
-  stats_id: idSchema.nullish(),
+  stats_id: optionalId,
   message_id: optionalText,
   sl_lead_email: optionalText,
   to_email: optionalText,
@@ -45,6 +61,7 @@ const smartleadSchema = z.looseObject({
   time_replied: optionalDate,
   time_sent: optionalDate,
   event_timestamp: optionalDate,
+  sender_detail: optionalText,
   reply_message: mailSchema.nullish(),
   sent_message: mailSchema.nullish(),
 });
@@ -52,13 +69,19 @@ const smartleadSchema = z.looseObject({
 type SmartleadBody = z.infer<typeof smartleadSchema>;
 
 function planDelivery(body: unknown, url: URL): DeliveryPlan {
-  const sl = parsePayload(smartleadSchema, body);
-  const eventType = sl.event_type.toUpperCase();
-  if (eventType !== "EMAIL_REPLY" && eventType !== "EMAIL_SENT") {
+  const eventType = parsePayload(eventSchema, body).event_type.toUpperCase();
+  if (!REPLY_EVENTS.has(eventType) && eventType !== "EMAIL_SENT") {
     return { kind: "ignored", provider: "smartlead", eventType, reason: `SmartLead ${eventType} is not a message event` };
   }
+  const sl = parsePayload(smartleadSchema, body);
   const { client, scope } = resolveClient(sl, url);
-  return eventType === "EMAIL_REPLY" ? planReply(sl, eventType, client, scope) : planSent(sl, eventType, client, scope);
+  return REPLY_EVENTS.has(eventType) ? planReply(sl, eventType, client, scope) : planSent(sl, eventType, client, scope);
+}
+
+/** "Sam Sender <sam@example.com>" or a bare address → the address. */
+function readAddress(detail: string | null | undefined): string | null {
+  const match = /<([^<>\s]+@[^<>\s]+)>/.exec(detail ?? "") ?? /([^\s<>"',;]+@[^\s<>"',;]+)/.exec(detail ?? "");
+  return match?.[1] ?? null;
 }
 
 function resolveClient(sl: SmartleadBody, url: URL): { client: ClientRef; scope: string } {
@@ -83,14 +106,19 @@ function planReply(sl: SmartleadBody, eventType: string, client: ClientRef, scop
   return buildMessagePlan("smartlead", { key: "emailBisonReplyId", rawId, scope }, {
     eventType,
     client,
-    lead: { key: "email", value: leadEmail("sl_lead_email", sl.sl_lead_email, sl.to_email) },
+    lead: { key: "email", value: leadEmail("sl_lead_email", sl.sl_lead_email, sl.to_email, readAddress(sl.sender_detail)) },
     channel: "EMAIL",
     direction: "INBOUND",
     subject: firstText(sl.reply_message?.subject, sl.subject),
-    body: firstText(sl.reply_message?.text, sl.reply_body, sl.preview_text, sl.reply_message?.html) ?? "",
+    body: firstText(sl.reply_message?.text, sl.reply_body, sl.preview_text, sl.reply_message?.html, readString(sl, "visible_text")) ?? "",
     sentAt: pickDate(sl.reply_message?.time, sl.time_replied, sl.event_timestamp),
     jobTypes: jobTypesForMessage("SMARTLEAD", "INBOUND"),
   });
+}
+
+function readString(body: Record<string, unknown>, field: string): string | null {
+  const value = body[field];
+  return typeof value === "string" ? value : null;
 }
 
 function planSent(sl: SmartleadBody, eventType: string, client: ClientRef, scope: string): DeliveryPlan {
