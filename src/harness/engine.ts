@@ -8,9 +8,9 @@ import { createHttpEngine } from "./deliver-http.js";
 import { createInProcessEngine } from "./deliver-inprocess.js";
 import { loadTestSigningKeys, type TestSigningKeys } from "./signing.js";
 import { computePeakWindowOverlap } from "./stats.js";
-import type { DatabaseObserver, DeliveryEngine } from "./types.js";
+import type { DatabaseObserver, DeliveryEngine, EngineTarget } from "./types.js";
 
-export type EngineTarget = { kind: "in-process" } | { kind: "http"; baseUrl?: string; url?: string };
+export type { EngineTarget } from "./types.js";
 
 /** Origin the in-process Requests carry (never resolved; only path and query matter to the router). */
 const IN_PROCESS_ORIGIN = "http://dedupe-cli.internal";

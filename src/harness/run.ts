@@ -4,8 +4,7 @@
 import { createEngine, describeStrategy, type EngineTarget, type OpenedEngine } from "./engine.js";
 import { loadFixtures, type Fixture } from "./fixtures.js";
 import { buildHarnessResult } from "./result.js";
-import type { IdForm } from "./verify.js";
-import type { CaseResult, HarnessResult, HarnessRunOptions } from "./types.js";
+import type { CaseResult, HarnessResult, HarnessRunOptions, IdForm } from "./types.js";
 
 export interface HarnessRun {
   fixtures: Fixture[];

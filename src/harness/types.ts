@@ -4,8 +4,12 @@
 import type { ConflictStrategy } from "../core/messages.js";
 import type { DbHandle } from "../db/client.js";
 import type { DeliveryPlan, ProviderName } from "../providers/types.js";
-import type { EngineTarget } from "./engine.js";
-import type { IdForm } from "./verify.js";
+
+/** Where deliveries go: the built-in router in this process, or an HTTP receiver. */
+export type EngineTarget = { kind: "in-process" } | { kind: "http"; baseUrl?: string; url?: string };
+
+/** Which stored form of the provider id to look for: ours (namespaced), the bare provider id, or whichever exists. */
+export type IdForm = "namespaced" | "raw" | "auto";
 
 /** What runRace and runReplay (and so verify's stages) are both given. */
 export interface HarnessRunOptions {

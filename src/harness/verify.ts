@@ -6,10 +6,9 @@ import { countJobsForMessages, findMessagesByKey, type StoredMessage } from "../
 import type { DeliveryPlan } from "../providers/types.js";
 import { evaluateCase } from "./invariants.js";
 import { assessRaceQuality, combineVerdicts, countStatuses, summariseLatency } from "./stats.js";
-import type { CaseResult, DeliveryOutcome, InvariantResult, RaceObservation } from "./types.js";
+import type { CaseResult, DeliveryOutcome, IdForm, InvariantResult, RaceObservation } from "./types.js";
 
-/** Which stored form of the provider id to look for: ours (namespaced), the bare provider id, or whichever exists. */
-export type IdForm = "namespaced" | "raw" | "auto";
+export type { IdForm } from "./types.js";
 
 export interface CaseSubject {
   name: string;
