@@ -36,15 +36,17 @@ export interface ClaimedJobRow {
  * scan in runAt order however many finished jobs the table holds. SKIP LOCKED
  * lets any number of workers claim side by side without waiting on each other.
  */
-export async function claimJobs(db: Db, workerId: string, batch: number, types: readonly BackgroundJobType[]): Promise<ClaimedJobRow[]> {
-  return db.$queryRaw<ClaimedJobRow[]>(buildClaimSql(workerId, batch, types));
+export async function claimJobs(db: Db, workerId: string, batch: number, types: readonly BackgroundJobType[], messageIds?: readonly string[]): Promise<ClaimedJobRow[]> {
+  return db.$queryRaw<ClaimedJobRow[]>(buildClaimSql(workerId, batch, types, messageIds));
 }
 
-function buildClaimSql(workerId: string, batch: number, types: readonly BackgroundJobType[]): Prisma.Sql {
+function buildClaimSql(workerId: string, batch: number, types: readonly BackgroundJobType[], messageIds?: readonly string[]): Prisma.Sql {
+  // verify drains only the jobs of the messages its run caused (ids compared as text).
+  const scope = messageIds ? Prisma.sql`AND "messageId"::text = ANY(${messageIds as string[]}::text[])` : Prisma.empty;
   return Prisma.sql`
     WITH due AS (
       SELECT "id" FROM "BackgroundJob"
-      WHERE "status" = 'PENDING' AND "runAt" <= now() AND "type" = ANY(${types as BackgroundJobType[]}::"BackgroundJobType"[])
+      WHERE "status" = 'PENDING' AND "runAt" <= now() AND "type" = ANY(${types as BackgroundJobType[]}::"BackgroundJobType"[]) ${scope}
       ORDER BY "runAt", "id"
       LIMIT ${batch}
       FOR UPDATE SKIP LOCKED

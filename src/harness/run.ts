@@ -3,6 +3,8 @@
 // folded into one run result.
 import { createEngine, describeStrategy, type EngineTarget, type OpenedEngine } from "./engine.js";
 import { loadFixtures, type Fixture } from "./fixtures.js";
+import { createDefaultMapping } from "./mapping-default.js";
+import type { ReceiverMapping } from "./mapping.js";
 import { buildHarnessResult } from "./result.js";
 import type { CaseResult, HarnessResult, HarnessRunOptions, IdForm } from "./types.js";
 
@@ -11,6 +13,7 @@ export interface HarnessRun {
   engine: OpenedEngine;
   target: EngineTarget;
   idForm: IdForm;
+  mapping: ReceiverMapping;
 }
 
 /** Runs `body` with the fixtures and an open engine; `n` is the deliveries per case the report names. */
@@ -23,11 +26,12 @@ export async function runHarness(
   const startedAt = performance.now();
   const target: EngineTarget = options.target ?? { kind: "in-process" };
   const idForm = options.idForm ?? "auto";
+  const mapping = options.mapping ?? createDefaultMapping();
   const fixtures = loadFixtures(options.paths, { provider: options.provider });
-  const engine = await createEngine(target, options.db, { strategy: options.strategy, timeoutMs: options.timeoutMs });
+  const engine = await createEngine(target, options.db, { strategy: options.strategy, timeoutMs: options.timeoutMs, answer: mapping.readAnswer });
   let cases: CaseResult[];
   try {
-    cases = await body({ fixtures, engine, target, idForm });
+    cases = await body({ fixtures, engine, target, idForm, mapping });
   } finally {
     await engine.close();
   }

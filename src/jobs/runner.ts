@@ -180,7 +180,7 @@ class DrainRun {
     const want = Math.min(this.batch, this.maxJobs - this.claimed);
     let rows: ClaimedJobRow[];
     try {
-      rows = await withRetries(() => claimJobs(this.db.prisma, this.workerId, want, this.types));
+      rows = await withRetries(() => claimJobs(this.db.prisma, this.workerId, want, this.types, this.options.messageIds));
     } catch (error) {
       this.fail(error as Error);
       return;
