@@ -97,6 +97,26 @@ describe("examples/foreign-app, correct variant", () => {
     expect((await countRows(app)).migrations).toBe(0);
   });
 
+  it("init's config, with only its TODOs filled in, passes race for both providers", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dedupe-init-app-"));
+    const init = await runBin(["init", "--prisma", path.join(APP, "schema.prisma")], { cwd: dir });
+    expect(init.code, init.stderr).toBe(0);
+    const file = path.join(dir, "dedupe.config.ts");
+    const filled = fs
+      .readFileSync(file, "utf8")
+      .replace("// secrets: {", "secrets: { instantlyWebhookSecret: \"example-instantly-secret\", ")
+      .replace('status: "state", attempts: "tries" },', 'status: "state", attempts: "tries", statusValues: { pending: ["queued"], running: ["running"], succeeded: ["done"], failed: ["failed"] } },')
+      .replace('"/api/webhooks/emailbison"', '"/hooks/emailbison"')
+      .replace('"/api/webhooks/instantly"', '"/hooks/instantly"')
+      .replace('column: "instantly_key", derive: "bare"', 'column: "instantly_key", derive: (p: any) => `inst_${Buffer.from(JSON.stringify([p.workspace, p.email_id])).toString("base64url")}`')
+      .replace(/\/\/ jobs: \{ types: \["TODO"\], key: "any" \},/g, 'jobs: { types: ["post_process"], key: "any" },');
+    fs.writeFileSync(file, filled);
+    for (const fixture of [BISON, INSTANTLY]) {
+      const r = await runBin(["race", "--fixture", fixture, "--n", "20", "--rounds", "1", "--target", app.url, "--database-url", app.db.url], { env: { DATABASE_URL: undefined, BISON_TOKEN: "example-bison-token" }, cwd: dir });
+      expect(r.code, r.stderr).toBe(0);
+    }
+  });
+
   it("replay (20 at once) passes", async () => {
     const r = await cli(app, ["replay", FIXTURES, "--times", "20", "--concurrency", "20", "--fresh-ids"]);
     expect(r.code, r.stderr).toBe(0);
