@@ -8,7 +8,7 @@ import { ROOT, runBin } from "../helpers/cli.js";
 
 const SCHEMA = path.join(ROOT, "examples", "foreign-app", "schema.prisma");
 
-describe("init", () => {
+describe("init", { timeout: 120_000 }, () => {
   it("infers the example app's mapping (@map/@@map, relations, unique stored ids, client columns) and marks the rest TODO", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dedupe-init-"));
     const r = await runBin(["init", "--prisma", SCHEMA], { cwd: dir });
