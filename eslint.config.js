@@ -12,4 +12,11 @@ export default tseslint.config(
       "@typescript-eslint/no-explicit-any": "warn",
     },
   },
+  {
+    // Layers point one way: the db layer serves core, harness and jobs, never the reverse.
+    files: ["src/db/**/*.ts"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [{ group: ["**/core/*", "**/harness/*", "**/providers/*", "**/cli/*"], message: "src/db must not import from src/core, src/harness, src/providers or src/cli: move the shared piece down into src/db." }] }],
+    },
+  },
 );

@@ -6,15 +6,15 @@ import path from "node:path";
 import type { Command } from "commander";
 import { z } from "zod";
 import { InconclusiveError, InvariantViolationError, UsageError } from "../errors.js";
-import type { EngineTarget } from "../harness/engine.js";
-import type { HarnessResult, InvariantResult } from "../harness/types.js";
+import type { ReceiverMapping } from "../harness/mapping.js";
+import type { EngineTarget, HarnessResult, InvariantResult } from "../harness/types.js";
 import type { DbHandle } from "../db/client.js";
 import { useColor, type CliContext } from "./context.js";
 import { durationFlag } from "./duration.js";
 import { openDatabaseSession } from "./options.js";
 
 /** The flags addOutputOptions declares, by their option key. */
-export type OutputOption = "target" | "url" | "rawIds" | "clients" | "timeout" | "json" | "junit" | "history";
+export type OutputOption = "target" | "url" | "rawIds" | "clients" | "timeout" | "json" | "junit" | "history" | "config" | "strict";
 
 const OUTPUT_OPTIONS: ReadonlyArray<{ key: OutputOption; flags: string; description: string; defaultValue?: string | boolean }> = [
   { key: "target", flags: "--target <base-url>", description: "deliver over HTTP to this receiver (provider routes are appended; GHL deliveries are signed with the TEST keys: run `serve --ghl-test-keys`)" },
@@ -25,6 +25,8 @@ const OUTPUT_OPTIONS: ReadonlyArray<{ key: OutputOption; flags: string; descript
   { key: "json", flags: "--json", description: "print one JSON result object on stdout (progress goes to stderr)", defaultValue: false },
   { key: "junit", flags: "--junit <file>", description: "write JUnit XML: one testcase per invariant per fixture" },
   { key: "history", flags: "--history <file>", description: "write every delivery as a JSON line (slot, release/response times, status, deduped, error)" },
+  { key: "config", flags: "--config <file>", description: "dedupe.config.{ts,mts,mjs,js,json} mapping your app (default: one in the current directory; without one, dedupe-cli's own schema)" },
+  { key: "strict", flags: "--strict", description: "with a config: exit 2 when no unique index backs a mapped stored-id column or job dedupe key (default: warn)", defaultValue: false },
 ];
 
 /**
@@ -62,6 +64,8 @@ export const harnessOutputSchema = z.object({
   json: z.boolean().default(false),
   junit: z.string().min(1).optional(),
   history: z.string().min(1).optional(),
+  config: z.string().min(1).optional(),
+  strict: z.boolean().default(false),
 });
 
 /** In-process, the DB pool is sized for the race (n + 10), up to this; the race-quality threshold then scales with the pool, not N. */
@@ -77,11 +81,30 @@ export function rejectStrategyOverHttp(strategy: string | undefined, target: Eng
   if (strategy && target.kind === "http") throw new UsageError("--strategy only applies in-process; a --target receiver uses its own.");
 }
 
-export function resolveTarget(opts: { target?: string; url?: string }): EngineTarget {
+/** --target / --url, else the config's target.baseUrl, else the built-in router in this process. */
+export function resolveTarget(opts: { target?: string; url?: string }, mapping?: ReceiverMapping): EngineTarget {
   if (opts.target && opts.url) throw new UsageError("--target and --url are alternatives: a base URL (routes appended) or one exact URL.");
   if (opts.target) return { kind: "http", baseUrl: opts.target };
   if (opts.url) return { kind: "http", url: opts.url };
+  const configured = mapping?.config.target?.baseUrl;
+  if (configured) return { kind: "http", baseUrl: configured };
+  if (mapping && !mapping.conventions) {
+    throw new UsageError(`${mapping.file} describes your app, but names no receiver to deliver to.`, { hint: "Pass --target <base-url>, or set target.baseUrl in the config." });
+  }
   return { kind: "in-process" };
+}
+
+/**
+ * The mapping for this run, loaded before any database I/O: --config, else
+ * a dedupe.config.* in the working directory, else dedupe-cli's own schema.
+ */
+export async function loadReceiverMapping(opts: { config?: string }): Promise<ReceiverMapping> {
+  const { findConfigFile, loadConfigFile } = await import("../harness/config-load.js");
+  const file = findConfigFile(process.cwd(), opts.config);
+  if (!file) return (await import("../harness/mapping-default.js")).createDefaultMapping();
+  const { config } = await loadConfigFile(file);
+  const { createReceiverMapping } = await import("../harness/mapping.js");
+  return createReceiverMapping(config, { file, conventions: false });
 }
 
 /** Output files must be writable before anything is delivered: a typo in --junit must not cost a whole run. */
@@ -114,16 +137,31 @@ export interface HarnessSession {
 
 export async function openHarnessSession(
   ctx: CliContext,
-  opts: { databaseUrl?: string; fresh: boolean; migrate?: boolean },
+  opts: { databaseUrl?: string; fresh: boolean; migrate?: boolean; strict?: boolean },
   pool: { poolSize: number; warm: number },
+  mapping?: ReceiverMapping,
 ): Promise<HarnessSession> {
-  const session = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, fresh: opts.fresh, migrate: opts.migrate, poolSize: pool.poolSize });
+  // A configured app's database is its own: dedupe-cli's migrations are neither required nor offered.
+  const foreignSchema = mapping !== undefined && !mapping.conventions;
+  const session = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, fresh: opts.fresh, migrate: opts.migrate, poolSize: pool.poolSize + 1, foreignSchema });
+  if (foreignSchema) {
+    const { checkMapping, enforceMappingCheck } = await import("../harness/mapping-check.js");
+    const warnings = enforceMappingCheck(await checkMapping(session.db, mapping), mapping, Boolean(opts.strict || mapping.config.strict));
+    for (const warning of warnings) ctx.stderr.write(`warning: ${warning}\n`);
+    ctx.stderr.write(`config: ${mapping.file} (schema mapping checked: every mapped table and column exists)\n`);
+  }
+  const { acquireHarnessLock } = await import("../db/verify-lock.js");
+  const release = await acquireHarnessLock(session.db.pool, {
+    onWait: (pid) => ctx.stderr.write(`another dedupe-cli run${pid ? ` (backend pid ${pid})` : ""} is using this database; waiting for it to finish...\n`),
+    signal: ctx.shutdown.signal,
+  });
+  if (release) ctx.shutdown.addCleanup(release);
   if (pool.warm > 0) {
     // Open the connections now, so no delivery in the race waits for a connect.
     const clients = await Promise.all(Array.from({ length: pool.warm }, () => session.db.pool.connect()));
     for (const client of clients) client.release();
   }
-  return { db: session.db, createClients: session.database.source === "embedded" };
+  return { db: session.db, createClients: session.database.source === "embedded" && !foreignSchema };
 }
 
 /** What to try when a race was too poorly synchronised to judge (exit 3); undefined for other reasons, which say it themselves. */

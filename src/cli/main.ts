@@ -26,6 +26,8 @@ const COMMANDS: readonly CommandEntry[] = [
   { name: "capture", summary: "receive webhooks and write each as a replayable fixture (raw body + redacted .meta.json)", load: () => import("./capture.js") },
   { name: "db", summary: "stop the embedded PostgreSQL (db stop), also one a killed command left running", load: () => import("./db.js") },
   { name: "verify", summary: "the full check for CI: replay, race, drain the jobs, then late duplicates", load: () => import("./verify.js") },
+  { name: "init", summary: "write a dedupe.config.ts for your app from its Prisma schema", load: () => import("./init.js") },
+  { name: "config", summary: "check a dedupe.config (your app's schema mapping) against its database", load: () => import("./config.js") },
 ];
 
 const VERSION = "0.1.0";

@@ -49,7 +49,7 @@ export interface DatabaseSession {
  */
 export async function openDatabaseSession(
   ctx: CliContext,
-  opts: { databaseUrl?: string; fresh?: boolean; migrate?: boolean; poolSize?: number; quiet?: boolean; statementTimeoutMs?: number },
+  opts: { databaseUrl?: string; fresh?: boolean; migrate?: boolean; poolSize?: number; quiet?: boolean; statementTimeoutMs?: number; foreignSchema?: boolean },
 ): Promise<DatabaseSession> {
   const info = (line: string) => {
     if (!opts.quiet) ctx.stderr.write(`${line}\n`);
@@ -59,6 +59,7 @@ export async function openDatabaseSession(
     home: ctx.env.home,
     fresh: opts.fresh,
     migrate: opts.migrate,
+    foreignSchema: opts.foreignSchema,
     onInfo: info,
   });
   ctx.shutdown.addCleanup(() => database.release());

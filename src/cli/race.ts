@@ -9,6 +9,7 @@ import {
   addOutputOptions,
   checkFixturePaths,
   harnessOutputSchema,
+  loadReceiverMapping,
   MAX_POOL,
   openHarnessSession,
   racePoolSize,
@@ -66,13 +67,14 @@ Exit codes: 0 every invariant held, 1 one was violated (the deliveries that witn
   );
   return addDatabaseOptions(cmd).action(async (raw) => {
     const opts = parseOptions(optionsSchema, raw);
-    const target = resolveTarget(opts);
+    const mapping = await loadReceiverMapping(opts);
+    const target = resolveTarget(opts, mapping);
     rejectStrategyOverHttp(opts.strategy, target);
     await validateOutputPaths(opts);
     if (opts.fixture) await checkFixturePaths([opts.fixture]);
     const inProcess = target.kind === "in-process";
     const poolSize = inProcess ? (opts.poolSize ?? racePoolSize(opts.n)) : 4;
-    const session = await openHarnessSession(ctx, opts, { poolSize, warm: inProcess ? Math.min(opts.n, poolSize) : 0 });
+    const session = await openHarnessSession(ctx, opts, { poolSize, warm: inProcess ? Math.min(opts.n, poolSize) : 0 }, mapping);
     ctx.shutdown.handleGracefully();
     const { runRace } = await import("../harness/race.js");
     const { BUILTIN_FIXTURES_DIR, DEFAULT_RACE_FIXTURE } = await import("../harness/deliveries.js");
@@ -93,6 +95,7 @@ Exit codes: 0 every invariant held, 1 one was violated (the deliveries that witn
       asIs: opts.asIs,
       warmup: opts.warmup,
       idForm: opts.rawIds ? "raw" : "auto",
+      mapping,
       clientsFile: opts.clients,
       createClients: session.createClients,
       concurrencyCap: inProcess ? poolSize : undefined,

@@ -9,6 +9,7 @@ import {
   addOutputOptions,
   checkFixturePaths,
   harnessOutputSchema,
+  loadReceiverMapping,
   openHarnessSession,
   rejectStrategyOverHttp,
   resolveTarget,
@@ -53,12 +54,13 @@ Exit codes: 0 every check held, 1 one was violated, 2 usage or configuration err
   );
   return addDatabaseOptions(cmd).action(async (paths: string[], raw) => {
     const opts = parseOptions(optionsSchema, { ...raw, paths });
-    const target = resolveTarget(opts);
+    const mapping = await loadReceiverMapping(opts);
+    const target = resolveTarget(opts, mapping);
     rejectStrategyOverHttp(opts.strategy, target);
     await validateOutputPaths(opts);
     await checkFixturePaths(opts.paths);
     const poolSize = target.kind === "in-process" ? Math.min(Math.max(opts.concurrency + 5, 10), 60) : 4;
-    const session = await openHarnessSession(ctx, opts, { poolSize, warm: 0 });
+    const session = await openHarnessSession(ctx, opts, { poolSize, warm: 0 }, mapping);
     ctx.shutdown.handleGracefully();
     const { runReplay } = await import("../harness/replay.js");
     const result = await runReplay({
@@ -71,6 +73,7 @@ Exit codes: 0 every check held, 1 one was violated, 2 usage or configuration err
       concurrency: opts.concurrency,
       freshIds: opts.freshIds,
       idForm: opts.rawIds ? "raw" : "auto",
+      mapping,
       clientsFile: opts.clients,
       createClients: session.createClients,
       timeoutMs: opts.timeout,

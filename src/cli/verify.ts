@@ -16,6 +16,7 @@ import {
   describeInconclusiveHint,
   describeViolation,
   harnessOutputSchema,
+  loadReceiverMapping,
   MAX_POOL,
   openHarnessSession,
   racePoolSize,
@@ -24,6 +25,7 @@ import {
   validateOutputPaths,
 } from "./harness-common.js";
 import { addDatabaseOptions, databaseOptionsSchema, intFlag, parseOptions } from "./options.js";
+import type { ReceiverMapping } from "../harness/mapping.js";
 
 const optionsSchema = databaseOptionsSchema
   // verify has no --url (it covers every provider) and no --history (it drops per-delivery outcomes).
@@ -73,8 +75,9 @@ export function register(program: Command, ctx: CliContext): Command {
   cmd.addHelpText(
     "after",
     `
-The drain runs every due job in the database with the built-in handlers (or --handlers), and judges
-only the jobs of the messages this run delivered, so other data in your database cannot fail it.
+The drain runs only the jobs of the messages this run delivered, with the built-in handlers (or
+--handlers), and judges only those, so other data in your database can neither fail it nor be run
+by it. With a dedupe.config (your own app's schema) your own workers run the jobs: verify waits.
 If your app runs its own workers, pass --no-drain: verify waits for them to finish this run's jobs
 and applies the same checks (docs/ci.md: workers that insert rows during the deliveries). Re-runs on
 the same database are fine: race rounds use fresh ids, and replayed fixtures already stored by a
@@ -91,21 +94,30 @@ Examples:
   );
   return addDatabaseOptions(cmd).action(async (paths: string[], raw) => {
     const opts = parseOptions(optionsSchema, { ...raw, paths });
-    rejectStrategyOverHttp(opts.strategy, resolveTarget(opts));
+    const mapping = await loadReceiverMapping(opts);
+    rejectStrategyOverHttp(opts.strategy, resolveTarget(opts, mapping));
     await validateOutputPaths(opts);
     if (opts.paths.length > 0) await checkFixturePaths(opts.paths);
     // Loaded (and validated) before any database I/O: a typo'd export is exit 2 with nothing written.
     const handlers = opts.handlers ? await loadHandlersModule(opts.handlers) : undefined;
-    await runVerifyCommand(ctx, opts, handlers);
+    await runVerifyCommand(ctx, opts, handlers, mapping);
   });
 }
 
-async function runVerifyCommand(ctx: CliContext, opts: VerifyCliOptions, handlers: Awaited<ReturnType<typeof loadHandlersModule>> | undefined): Promise<void> {
-  const inProcess = !opts.target;
+async function runVerifyCommand(
+  ctx: CliContext,
+  opts: VerifyCliOptions,
+  handlers: Awaited<ReturnType<typeof loadHandlersModule>> | undefined,
+  mapping: ReceiverMapping,
+): Promise<void> {
+  const target = resolveTarget(opts, mapping);
+  const inProcess = target.kind === "in-process";
+  // A configured app runs its own jobs with its own workers: verify waits for them.
+  const drainHere = opts.drain && mapping.conventions;
   // The drain needs a connection per running job plus claims, outcome batches and lease renewal.
-  const drainConnections = opts.drain ? opts.drainConcurrency + 4 : 2;
+  const drainConnections = drainHere ? opts.drainConcurrency + 4 : 2;
   const poolSize = opts.poolSize ?? (inProcess ? Math.max(racePoolSize(opts.n), drainConnections) : drainConnections + 2);
-  const session = await openHarnessSession(ctx, opts, { poolSize, warm: inProcess ? Math.min(opts.n, poolSize) : 0 });
+  const session = await openHarnessSession(ctx, opts, { poolSize, warm: inProcess ? Math.min(opts.n, poolSize) : 0 }, mapping);
   ctx.shutdown.handleGracefully();
 
   const { BUILTIN_FIXTURES_DIR } = await import("../harness/deliveries.js");
@@ -120,10 +132,11 @@ async function runVerifyCommand(ctx: CliContext, opts: VerifyCliOptions, handler
     paths: opts.paths.length > 0 ? opts.paths : [BUILTIN_FIXTURES_DIR],
     n: opts.n,
     rounds: opts.rounds,
-    target: resolveTarget(opts),
+    target,
     strategy: opts.strategy,
-    drain: opts.drain ? { kind: "in-process", concurrency: opts.drainConcurrency, handlers } : { kind: "external", timeoutMs: opts.drainTimeout },
+    drain: drainHere ? { kind: "in-process", concurrency: opts.drainConcurrency, handlers } : { kind: "external", timeoutMs: opts.drainTimeout },
     idForm: opts.rawIds ? "raw" : "auto",
+    mapping,
     clientsFile: opts.clients,
     createClients: session.createClients,
     concurrencyCap: inProcess ? poolSize : undefined,

@@ -25,15 +25,9 @@
 // Without a workspace id in the payload, the ?clientId= value is the scope.
 // Colons in a scope are replaced by "_" so the three parts stay separable.
 
-export const MESSAGE_UNIQUE_KEYS = [
-  "emailBisonReplyId",
-  "inboxxiaScheduledEmailId",
-  "ghlId",
-  "unipileMessageId",
-  "aiDraftId",
-] as const;
-
-export type MessageUniqueKey = (typeof MESSAGE_UNIQUE_KEYS)[number];
+// The key names live in src/db (they name columns); re-exported for the core.
+import type { MessageUniqueKey } from "../db/message-keys.js";
+export { MESSAGE_UNIQUE_KEYS, type MessageUniqueKey } from "../db/message-keys.js";
 
 export const PROVIDER_PREFIXES = {
   EMAILBISON: "emailbison",

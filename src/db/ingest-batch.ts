@@ -13,10 +13,10 @@
 // so two batches cannot deadlock by taking the same keys in opposite orders.
 // If a batch fails for any reason but a lost database, its deliveries are
 // re-run one statement each, so one bad delivery cannot fail the others.
-import { isPrismaConnectionError, isStatementTimeoutError } from "../core/prisma-errors.js";
+import { isPrismaConnectionError, isStatementTimeoutError } from "./connection-errors.js";
 import { Prisma } from "../generated/prisma/client.js";
 import type { BackgroundJobType } from "../generated/prisma/enums.js";
-import type { MessageUniqueKey } from "../core/unique-keys.js";
+import type { MessageUniqueKey } from "./message-keys.js";
 import type { Db } from "./client.js";
 import { ingestMessageStatement, LEAD_KEY_COLUMNS, MESSAGE_KEY_COLUMNS, runHotQuery, type IngestRow, type LeadKey, type LeadRef, type MessageRow } from "./sql.js";
 

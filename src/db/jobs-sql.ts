@@ -37,8 +37,8 @@ export interface ClaimedJobRow {
  * scan in runAt order however many finished jobs the table holds. SKIP LOCKED
  * lets any number of workers claim side by side without waiting on each other.
  */
-export async function claimJobs(db: Db, workerId: string, batch: number, types: readonly BackgroundJobType[], claimLeaseMs = 30_000): Promise<ClaimedJobRow[]> {
-  return db.$queryRaw<ClaimedJobRow[]>(buildClaimSql(workerId, batch, types, claimLeaseMs));
+export async function claimJobs(db: Db, workerId: string, batch: number, types: readonly BackgroundJobType[], claimLeaseMs = 30_000, messageIds?: readonly string[]): Promise<ClaimedJobRow[]> {
+  return db.$queryRaw<ClaimedJobRow[]>(buildClaimSql(workerId, batch, types, claimLeaseMs, messageIds));
 }
 
 /**
@@ -47,11 +47,13 @@ export async function claimJobs(db: Db, workerId: string, batch: number, types: 
  * claim lease: until startJobs marks it started, a crash costs it nothing
  * (recovery gives the attempt back) and it comes back within the claim lease.
  */
-function buildClaimSql(workerId: string, batch: number, types: readonly BackgroundJobType[], claimLeaseMs: number): Prisma.Sql {
+function buildClaimSql(workerId: string, batch: number, types: readonly BackgroundJobType[], claimLeaseMs: number, messageIds?: readonly string[]): Prisma.Sql {
+  // verify drains only the jobs of the messages its run caused (ids compared as text).
+  const scope = messageIds ? Prisma.sql`AND "messageId"::text = ANY(${messageIds as string[]}::text[])` : Prisma.empty;
   return Prisma.sql`
     WITH due AS (
       SELECT "id" FROM "BackgroundJob"
-      WHERE "status" = 'PENDING' AND "runAt" <= now() AND "type" = ANY(${types as BackgroundJobType[]}::"BackgroundJobType"[])
+      WHERE "status" = 'PENDING' AND "runAt" <= now() AND "type" = ANY(${types as BackgroundJobType[]}::"BackgroundJobType"[]) ${scope}
       ORDER BY "runAt", "id"
       LIMIT ${batch}
       FOR UPDATE SKIP LOCKED

@@ -19,6 +19,8 @@ export interface PrepareDatabaseOptions {
   migrate?: boolean;
   /** Progress lines for people (stderr). */
   onInfo?: (line: string) => void;
+  /** A configured app's own database: dedupe-cli's migrations are neither required nor applied. */
+  foreignSchema?: boolean;
 }
 
 export interface PreparedDatabase {
@@ -42,7 +44,9 @@ export async function prepareDatabase(options: PrepareDatabaseOptions): Promise<
     // Either step's first connect doubles as the reachability check: both map
     // connection failures to describeConnectionFailure.
     let migrations: MigrationReport | undefined;
-    if (options.migrate) {
+    if (options.foreignSchema) {
+      await requireMigrated(url, { checkMigrations: false });
+    } else if (options.migrate) {
       migrations = await runMigrations(url);
     } else {
       await requireMigrated(url);
@@ -53,7 +57,7 @@ export async function prepareDatabase(options: PrepareDatabaseOptions): Promise<
   const dataDir = path.join(options.home, "pg");
   const embedded = await startEmbeddedPostgres({ dataDir, fresh: options.fresh });
   try {
-    const migrations = await runMigrations(embedded.url);
+    const migrations = options.foreignSchema ? undefined : await runMigrations(embedded.url);
     const how = embedded.attached ? "attached to the running" : embedded.initialised ? "created and started" : "started";
     info(`embedded PostgreSQL: ${how} in ${Math.round(embedded.startMs)} ms; data in ${embedded.dataDir}`);
     return { url: embedded.url, source: "embedded", embedded, migrations, release: () => embedded.stop() };
@@ -138,10 +142,11 @@ async function runMigrations(url: string): Promise<MigrationReport> {
   }
 }
 
-async function requireMigrated(url: string) {
+async function requireMigrated(url: string, options: { checkMigrations: boolean } = { checkMigrations: true }) {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
   try {
     await client.connect();
+    if (!options.checkMigrations) return;
     const pending = await findPendingMigrations(client);
     if (pending.length > 0) {
       throw new ConfigError(`The database at ${redactUrl(url)} is not migrated (${pending.length} pending: ${pending.join(", ")}).`, {

@@ -4,7 +4,7 @@
 // identifiers come only from the closed maps below, never from input.
 import { Prisma } from "../generated/prisma/client.js";
 import type { BackgroundJobType, Channel, Direction, Provider } from "../generated/prisma/enums.js";
-import type { MessageUniqueKey } from "../core/unique-keys.js";
+import type { MessageUniqueKey } from "./message-keys.js";
 import { findPool, nameStatement, usesNamedStatements, type Db } from "./client.js";
 
 /** Quoted column per unique key: the only identifiers interpolated into message SQL. */

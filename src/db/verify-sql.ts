@@ -3,7 +3,7 @@
 // what the receiver writes. Tagged templates only; identifiers come from the
 // closed map in sql.ts.
 import { Prisma } from "../generated/prisma/client.js";
-import type { MessageUniqueKey } from "../core/unique-keys.js";
+import type { MessageUniqueKey } from "./message-keys.js";
 import type { Db } from "./client.js";
 import { MESSAGE_KEY_COLUMNS } from "./sql.js";
 

@@ -5,7 +5,7 @@
 // are released. Concurrency is the peak overlap of [release, response].
 import pLimit from "p-limit";
 import { HttpConnection } from "./http-connection.js";
-import { failedDelivery, readAnswer } from "./response.js";
+import { failedDelivery, readAnswer, type AnswerReader } from "./response.js";
 import { computePeakOverlap, computeReleaseSpread } from "./stats.js";
 import type { DatabaseObserver, DeliveryEngine, DeliveryOutcome, PreparedDelivery } from "./types.js";
 
@@ -16,6 +16,8 @@ export interface HttpEngineOptions {
   connectConcurrency?: number;
   /** The receiver's database, watched during the release. */
   observer?: DatabaseObserver;
+  /** How 2xx bodies read (default: dedupe-cli's own `{ deduped }`). */
+  answer?: AnswerReader;
 }
 
 export function createHttpEngine(options: HttpEngineOptions = {}): DeliveryEngine {
@@ -47,7 +49,7 @@ export function createHttpEngine(options: HttpEngineOptions = {}): DeliveryEngin
       releasedAt = performance.now();
       const { response } = connection.send(delivery, false);
       const answer = await response;
-      return readAnswer(delivery.slot, releasedAt, answer.at, answer.status, answer.body);
+      return readAnswer(delivery.slot, releasedAt, answer.at, answer.status, answer.body, options.answer);
     } catch (error) {
       return failedDelivery(delivery.slot, releasedAt, performance.now(), error);
     } finally {
@@ -120,7 +122,7 @@ export function createHttpEngine(options: HttpEngineOptions = {}): DeliveryEngin
           if (!a || a instanceof Error) return failedDelivery(d.slot, releasedAt[i]!, releasedAt[i]!, a ?? new Error("not armed"));
           try {
             const answer = await a.response;
-            return readAnswer(d.slot, releasedAt[i]!, answer.at, answer.status, answer.body);
+            return readAnswer(d.slot, releasedAt[i]!, answer.at, answer.status, answer.body, options.answer);
           } catch (error) {
             return failedDelivery(d.slot, releasedAt[i]!, performance.now(), error);
           }

@@ -6,7 +6,7 @@
 import pLimit from "p-limit";
 import type pg from "pg";
 import type { FetchHandler } from "../providers/types.js";
-import { failedDelivery, readAnswer } from "./response.js";
+import { failedDelivery, readAnswer, type AnswerReader } from "./response.js";
 import { computeReleaseSpread } from "./stats.js";
 import type { DatabaseObserver, DeliveryEngine, DeliveryOutcome, PreparedDelivery, RaceObservation } from "./types.js";
 
@@ -15,6 +15,8 @@ export interface InProcessEngineOptions {
   /** The pool the handler's database client uses; watched for checked-out connections. */
   pool?: pg.Pool;
   observer?: DatabaseObserver;
+  /** How 2xx bodies read (default: dedupe-cli's own `{ deduped }`). */
+  answer?: AnswerReader;
 }
 
 export function createInProcessEngine(options: InProcessEngineOptions): DeliveryEngine {
@@ -25,7 +27,7 @@ export function createInProcessEngine(options: InProcessEngineOptions): Delivery
     try {
       const response = await handler(request);
       const text = await response.text();
-      return readAnswer(delivery.slot, releasedAt, performance.now(), response.status, text);
+      return readAnswer(delivery.slot, releasedAt, performance.now(), response.status, text, options.answer);
     } catch (error) {
       // A handler that throws is what a framework turns into a 500.
       const outcome = failedDelivery(delivery.slot, releasedAt, performance.now(), error);

@@ -12,12 +12,14 @@ import { createClientResolver, describeClientRef, normaliseInstanceUrl } from ".
 import { upsertClient } from "../providers/client-store.js";
 import { planDeliveryFor } from "../providers/registry.js";
 import type { ClientRef, DeliveryPlan, ProviderName } from "../providers/types.js";
-import { resolveDeliveryUrl, type EngineTarget } from "./engine.js";
+import { resolveDeliveryUrl } from "./engine.js";
 import type { Fixture } from "./fixtures.js";
+import type { ExpectedJobs, ReceiverMapping, StoredIdLookup } from "./mapping.js";
 import { mutateUniqueId } from "./mutate.js";
 import { DERIVED_KEY_NOTE_PREFIX } from "./report.js";
 import { authenticateDelivery, type TestSigningKeys } from "./signing.js";
-import type { PreparedDelivery } from "./types.js";
+import type { EngineTarget, IdForm, PreparedDelivery } from "./types.js";
+import type { StoredMessage } from "../db/verify-sql.js";
 
 export const BUILTIN_FIXTURES_DIR = fileURLToPath(new URL("../../fixtures/", import.meta.url));
 export const DEFAULT_RACE_FIXTURE = path.join(BUILTIN_FIXTURES_DIR, "emailbison", "lead_replied.json");
@@ -29,11 +31,15 @@ export interface PreparedCase {
   provider: ProviderName;
   plan: DeliveryPlan;
   delivery: Omit<PreparedDelivery, "slot">;
-  /** A delivery naming an unknown client (answered 404, writes nothing), to warm the receiver before a race. */
-  warmup: Omit<PreparedDelivery, "slot">;
+  /** A request the receiver answers without writing (the mapping's warm-up), to warm it before a race; none when the config says none. */
+  warmup: Omit<PreparedDelivery, "slot"> | undefined;
   expectedStatus: number;
   client: ClientConfig | undefined;
   notes: string[];
+  /** Where the receiver should have stored the message (computed now: a throwing derivation stops the run before any delivery). */
+  lookups: StoredIdLookup[];
+  /** The jobs a stored message must have, or undefined when not judged. */
+  expectJobs?: (message: StoredMessage, storedId: string) => ExpectedJobs | undefined;
 }
 
 const clientsCache = new Map<string, ClientConfig[]>();
@@ -76,12 +82,14 @@ const SIGNATURE_HEADERS = new Set(["x-ghl-signature", "x-wh-signature"]);
 
 export function prepareCase(
   fixture: Fixture,
-  options: { round: number; freshId: boolean; target: EngineTarget; signer: TestSigningKeys; clientsFile?: string; showRound?: boolean },
+  options: { round: number; freshId: boolean; target: EngineTarget; signer: TestSigningKeys; mapping: ReceiverMapping; idForm: IdForm; clientsFile?: string; showRound?: boolean },
 ): PreparedCase {
   const notes: string[] = [];
-  const url = resolveDeliveryUrl(options.target, fixture.provider);
-  for (const [k, v] of Object.entries(fixture.meta.query ?? {})) url.searchParams.set(k, v);
-  const headers: Record<string, string> = { "content-type": "application/json" };
+  const { mapping } = options;
+  const target = mapping.config.target;
+  const url = resolveDeliveryUrl(options.target, mapping.routeFor(fixture.provider));
+  for (const [k, v] of Object.entries({ ...target?.query, ...fixture.meta.query })) url.searchParams.set(k, v);
+  const headers: Record<string, string> = { "content-type": "application/json", ...target?.headers };
   for (const [k, v] of Object.entries(fixture.meta.headers ?? {})) {
     // A captured signature covers the captured bytes only; a re-keyed body is re-signed.
     if (options.freshId && SIGNATURE_HEADERS.has(k.toLowerCase())) continue;
@@ -103,10 +111,17 @@ export function prepareCase(
   }
   const derivedNote = describeDerivedKey(plan);
   if (derivedNote) notes.push(derivedNote);
-  const client = plan.kind === "message" ? findClientConfig(readClients(options.clientsFile), plan.client) : undefined;
+  const fixtureClient = plan.kind === "message" ? findClientConfig(readClients(options.clientsFile), plan.client) : undefined;
+  // A configured app's own secrets (target.secrets) sign its deliveries.
+  const client = target?.secrets ? ({ slug: "configured-app", ...fixtureClient, ...target.secrets } as ClientConfig) : fixtureClient;
   // meta.sign === false: a fixture that must arrive exactly as captured (say, unauthenticated).
   if (fixture.meta.sign !== false) authenticateDelivery(fixture.provider, { url, headers, rawBody }, client, options.signer);
-  const warmup = buildWarmup(fixture, url, headers, client, options.signer);
+  const warmup = mapping.config.warmup === "none" ? undefined : buildWarmup(fixture, url, headers, client, options.signer, mapping.config.warmup);
+  const lookups = plan.kind === "message" ? mapping.storedIdLookups(plan, body, url, options.idForm) : [];
+  const expectJobs =
+    plan.kind === "message" && (mapping.conventions || hasJobsConfig(mapping, plan))
+      ? (message: StoredMessage, storedId: string) => mapping.expectedJobs(plan, body, url, message, storedId)
+      : undefined;
   const relative = path.relative(BUILTIN_FIXTURES_DIR, fixture.path);
   const shown = relative.startsWith("..") ? path.relative(process.cwd(), fixture.path) : relative;
   return {
@@ -119,6 +134,8 @@ export function prepareCase(
     expectedStatus: fixture.meta.expect?.status ?? 200,
     client,
     notes,
+    lookups,
+    expectJobs,
   };
 }
 
@@ -128,13 +145,27 @@ export function describeDerivedKey(plan: DeliveryPlan): string | null {
   return `${DERIVED_KEY_NOTE_PREFIX} (the payload has no message id): sha256 of ${plan.unique.derivedFrom.join(", ")}`;
 }
 
-function buildWarmup(fixture: Fixture, url: URL, headers: Record<string, string>, client: ClientConfig | undefined, signer: TestSigningKeys) {
-  // Its own fresh id too: should a receiver ignore ?clientId=, the warm-up
-  // still cannot touch the message being raced.
+function hasJobsConfig(mapping: ReceiverMapping, plan: Extract<DeliveryPlan, { kind: "message" }>): boolean {
+  const p = mapping.config.providers[plan.provider];
+  return Boolean(p?.events?.[plan.eventType]?.jobs ?? p?.jobs);
+}
+
+function buildWarmup(
+  fixture: Fixture,
+  url: URL,
+  headers: Record<string, string>,
+  client: ClientConfig | undefined,
+  signer: TestSigningKeys,
+  warmup: { query?: Record<string, string>; headers?: Record<string, string> },
+) {
+  // Its own fresh id too: should a receiver ignore the warm-up's marker,
+  // the warm-up still cannot touch the message being raced.
   const body = Buffer.from(JSON.stringify(mutateUniqueId(fixture.provider, fixture.body)));
   const warmUrl = new URL(url);
-  warmUrl.searchParams.set("clientId", `dedupe-warmup-${randomUUID()}`);
+  const marker = randomUUID();
+  for (const [k, v] of Object.entries(warmup.query ?? {})) warmUrl.searchParams.set(k, v.replaceAll("{uuid}", marker));
   const warmHeaders = Object.fromEntries(Object.entries(headers).filter(([k]) => !SIGNATURE_HEADERS.has(k.toLowerCase())));
+  for (const [k, v] of Object.entries(warmup.headers ?? {})) warmHeaders[k] = v.replaceAll("{uuid}", marker);
   authenticateDelivery(fixture.provider, { url: warmUrl, headers: warmHeaders, rawBody: body }, client, signer);
   return { url: warmUrl, headers: warmHeaders, body };
 }
@@ -161,8 +192,10 @@ function planFixture(fixture: Fixture, body: unknown, url: URL): DeliveryPlan {
 export async function ensureClientsFor(
   cases: readonly PreparedCase[],
   db: DbHandle,
+  mapping: ReceiverMapping,
   options: { clientsFile?: string; create: boolean },
 ): Promise<void> {
+  if (!mapping.conventions) return checkConfiguredClients(cases, db, mapping);
   // The router's own resolver (uncached), so "exists" means what it means to the receiver.
   const resolver = createClientResolver(db.prisma, 0);
   const seen = new Set<string>();
@@ -190,5 +223,27 @@ export async function ensureClientsFor(
         hint: "See which with `dedupe-cli clients list`; give each client its own ids, or start empty with --fresh.",
       });
     }
+  }
+}
+
+/**
+ * A configured app's clients are its own: nothing is provisioned. Where the
+ * config says how a fixture finds its client (providers.<p>.client), that
+ * client must exist, exactly once, before anything is delivered.
+ */
+async function checkConfiguredClients(cases: readonly PreparedCase[], db: DbHandle, mapping: ReceiverMapping): Promise<void> {
+  const seen = new Set<string>();
+  for (const c of cases) {
+    if (c.plan.kind !== "message") continue;
+    const key = `${c.plan.provider}:${JSON.stringify(c.plan.client)}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const ids = await mapping.findClientIds(db, c.plan);
+    if (ids === undefined || ids.length === 1) continue;
+    const at = `providers.${c.plan.provider}.client`;
+    throw new ConfigError(
+      `${ids.length === 0 ? "No" : `${ids.length}`} rows in ${mapping.schema.clients.table} match ${describeClientRef(c.plan.client)} through config key ${at} (needed by ${c.fixturePath}).`,
+      { hint: `Create that client in your app (dedupe-cli never writes an app's clients), or fix ${at} in ${mapping.file ?? "your dedupe.config file"}.` },
+    );
   }
 }

@@ -3,14 +3,14 @@
 import { DEFAULT_CONFLICT_STRATEGY, type ConflictStrategy } from "../core/messages.js";
 import type { DbHandle } from "../db/client.js";
 import { readDatabaseClock, readStatementWindows } from "../db/verify-sql.js";
-import { PROVIDER_ROUTES, type ProviderName } from "../providers/types.js";
 import { createHttpEngine } from "./deliver-http.js";
 import { createInProcessEngine } from "./deliver-inprocess.js";
+import type { AnswerReader } from "./response.js";
 import { loadTestSigningKeys, type TestSigningKeys } from "./signing.js";
 import { computePeakWindowOverlap } from "./stats.js";
-import type { DatabaseObserver, DeliveryEngine } from "./types.js";
+import type { DatabaseObserver, DeliveryEngine, EngineTarget } from "./types.js";
 
-export type EngineTarget = { kind: "in-process" } | { kind: "http"; baseUrl?: string; url?: string };
+export type { EngineTarget } from "./types.js";
 
 /** Origin the in-process Requests carry (never resolved; only path and query matter to the router). */
 const IN_PROCESS_ORIGIN = "http://dedupe-cli.internal";
@@ -23,7 +23,7 @@ export interface OpenedEngine {
   close(): Promise<void>;
 }
 
-export async function createEngine(target: EngineTarget, db: DbHandle, options: { strategy?: ConflictStrategy; timeoutMs?: number }): Promise<OpenedEngine> {
+export async function createEngine(target: EngineTarget, db: DbHandle, options: { strategy?: ConflictStrategy; timeoutMs?: number; answer?: AnswerReader }): Promise<OpenedEngine> {
   const signer = loadTestSigningKeys();
   if (target.kind === "in-process") {
     const { createWebhookHandler } = await import("../providers/router.js");
@@ -35,10 +35,10 @@ export async function createEngine(target: EngineTarget, db: DbHandle, options: 
       // Rejections are what the invariants report, per slot; no log line per delivery.
       onEvent: () => undefined,
     });
-    const engine = createInProcessEngine({ handler, pool: db.pool, observer: createDatabaseObserver(db) });
+    const engine = createInProcessEngine({ handler, pool: db.pool, observer: createDatabaseObserver(db), answer: options.answer });
     return { engine, signer, description: describeTarget(target), close: () => engine.close() };
   }
-  const engine = createHttpEngine({ timeoutMs: options.timeoutMs, observer: createDatabaseObserver(db) });
+  const engine = createHttpEngine({ timeoutMs: options.timeoutMs, observer: createDatabaseObserver(db), answer: options.answer });
   return { engine, signer, description: describeTarget(target), close: () => engine.close() };
 }
 
@@ -53,12 +53,12 @@ export function describeStrategy(target: EngineTarget, strategy: ConflictStrateg
 }
 
 /** Where a provider's deliveries go for this target, before the fixture's own query is added. */
-export function resolveDeliveryUrl(target: EngineTarget, provider: ProviderName): URL {
-  if (target.kind === "in-process") return new URL(PROVIDER_ROUTES[provider], IN_PROCESS_ORIGIN);
+export function resolveDeliveryUrl(target: EngineTarget, route: string): URL {
+  if (target.kind === "in-process") return new URL(route, IN_PROCESS_ORIGIN);
   if (target.url) return new URL(target.url);
   const base = new URL(target.baseUrl!);
   // A base with a path prefix (a receiver mounted under /app) keeps it.
-  base.pathname = `${base.pathname.replace(/\/+$/, "")}${PROVIDER_ROUTES[provider]}`;
+  base.pathname = `${base.pathname.replace(/\/+$/, "")}${route}`;
   return base;
 }
 

@@ -1,7 +1,11 @@
 // `race`: N identical deliveries of one fixture released together, then the
 // database asked whether the receiver kept its promises. Rounds re-key the
 // payload so no round can dedupe against earlier data.
+import { countMappedTotals, type MappedTotals } from "../db/verify-mapping-sql.js";
+import type { DbHandle } from "../db/client.js";
+import { ConfigError } from "../errors.js";
 import { ensureClientsFor, prepareCase } from "./deliveries.js";
+import type { ReceiverMapping } from "./mapping.js";
 import type { Fixture } from "./fixtures.js";
 import { runHarness } from "./run.js";
 import { takeBeforeSnapshot, verifyCase, type BeforeSnapshot } from "./verify.js";
@@ -26,15 +30,15 @@ export async function runRace(options: RunRaceOptions): Promise<HarnessResult> {
   const rounds = options.rounds ?? 1;
   const progress = options.onProgress ?? (() => undefined);
   const maxAttempts = 1 + (options.asIs ? 0 : INCONCLUSIVE_RETRIES);
-  return runHarness("race", options, options.n, async ({ fixtures, engine, target, idForm }) => {
+  return runHarness("race", options, options.n, async ({ fixtures, engine, target, idForm, mapping }) => {
     const cases: CaseResult[] = [];
     const prepare = (fixture: Fixture, round: number) =>
-      prepareCase(fixture, { round, freshId: !options.asIs, target, signer: engine.signer, clientsFile: options.clientsFile });
+      prepareCase(fixture, { round, freshId: !options.asIs, target, signer: engine.signer, mapping, idForm, clientsFile: options.clientsFile });
     // Clients for every fixture first (a fresh id names the same client): a
     // missing one is a configuration error that must stop the run before
     // any fixture is raced.
     const firstRounds = fixtures.map((fixture) => prepare(fixture, 1));
-    await ensureClientsFor(firstRounds, options.db, { clientsFile: options.clientsFile, create: options.createClients ?? false });
+    await ensureClientsFor(firstRounds, options.db, mapping, { clientsFile: options.clientsFile, create: options.createClients ?? false });
     for (const [index, fixture] of fixtures.entries()) {
       for (let round = 1; round <= rounds; round++) {
         if (options.signal?.aborted) break;
@@ -46,22 +50,26 @@ export async function runRace(options: RunRaceOptions): Promise<HarnessResult> {
         for (let attempt = 1; attempt <= maxAttempts; attempt++) {
           const prepared = round === 1 && attempt === 1 ? firstRounds[index]! : prepare(fixture, round);
           const deliveries: PreparedDelivery[] = Array.from({ length: options.n }, (_, slot) => ({ ...prepared.delivery, slot }));
-          const warmup = options.warmup === false ? undefined : deliveries.map((d) => ({ ...prepared.warmup, slot: d.slot }));
+          const warmupDelivery = prepared.warmup;
+          const warmup = options.warmup === false || !warmupDelivery ? undefined : deliveries.map((d) => ({ ...warmupDelivery, slot: d.slot }));
+          const beforeWarmup = warmup ? await countMappedTotals(options.db.prisma, mapping.schema) : undefined;
           let before: BeforeSnapshot | undefined;
           const { outcomes, ...observed } = await engine.engine.race(deliveries, {
             warmup,
-            // After the warm-up: a receiver that wrote something for it is not blamed for the race.
             beforeRelease: async () => {
-              before = await takeBeforeSnapshot(options.db, prepared.plan, idForm);
+              // A warm-up must write nothing: one that does is itself a race
+              // (and can hide one, by creating the lead the race would contend on).
+              if (beforeWarmup) await checkWarmupWroteNothing(options.db, mapping, beforeWarmup, fixture.path);
+              before = await takeBeforeSnapshot(options.db, mapping, prepared);
             },
           });
           if (!before) throw new Error("the engine released the race without taking the before snapshot");
           result = await verifyCase({
             db: options.db,
-            subject: { name: prepared.name, fixture: fixture.path, round, plan: prepared.plan, expectedStatus: prepared.expectedStatus },
+            mapping,
+            subject: { name: prepared.name, fixture: fixture.path, round, plan: prepared.plan, expectedStatus: prepared.expectedStatus, lookups: prepared.lookups, expectJobs: prepared.expectJobs },
             before,
             outcomes,
-            idForm,
             race: { ...observed, concurrencyCap: target.kind === "in-process" ? options.concurrencyCap : undefined },
             notes: prepared.notes,
           });
@@ -75,5 +83,18 @@ export async function runRace(options: RunRaceOptions): Promise<HarnessResult> {
       }
     }
     return cases;
+  });
+}
+
+async function checkWarmupWroteNothing(db: DbHandle, mapping: ReceiverMapping, before: MappedTotals, fixture: string): Promise<void> {
+  const after = await countMappedTotals(db.prisma, mapping.schema);
+  // Jobs and drafts are left out: an app's workers may still be finishing
+  // (and enqueueing follow-up jobs for) the previous round's message.
+  const changed = (["clients", "leads", "messages"] as const).filter((k) => after[k] !== before[k]).map((k) => `${k} ${after[k] - before[k] >= 0 ? "+" : ""}${after[k] - before[k]}`);
+  if (changed.length === 0) return;
+  throw new ConfigError(`The warm-up before racing ${fixture} wrote rows (${changed.join(", ")}): it must be a request your receiver answers without writing.`, {
+    hint: mapping.file
+      ? `Set warmup in ${mapping.file} to a request your app rejects before writing (for example an unknown client), or warmup: "none"; or pass --no-warmup.`
+      : "Your receiver ignored ?clientId=dedupe-warmup-… and ingested the warm-up: pass --no-warmup, or describe your app in a dedupe.config file (warmup: \"none\" by default).",
   });
 }

@@ -2,11 +2,10 @@
 // to c in flight), checking the documented status, that the first delivery
 // wrote exactly the message and jobs the plan says, and that duplicates
 // dedupe and write nothing.
-import { countRows } from "../db/sql.js";
 import { ensureClientsFor, prepareCase, type PreparedCase } from "./deliveries.js";
 import { buildUnsupportedCase, describeUnsupported, rejectAllUnsupported } from "./unsupported.js";
 import { runHarness } from "./run.js";
-import { takeBeforeSnapshot, verifyCase } from "./verify.js";
+import { snapshotCase, takeBeforeSnapshot, verifyCase } from "./verify.js";
 import type { CaseResult, HarnessResult, HarnessRunOptions, PreparedDelivery } from "./types.js";
 
 export interface ReplayOptions extends HarnessRunOptions {
@@ -21,13 +20,13 @@ export interface ReplayOptions extends HarnessRunOptions {
 export async function runReplay(options: ReplayOptions): Promise<HarnessResult> {
   const times = options.times ?? 2;
   const concurrency = options.concurrency ?? 1;
-  return runHarness("replay", options, times, async ({ fixtures, unsupported, engine, target, idForm }) => {
+  return runHarness("replay", options, times, async ({ fixtures, unsupported, engine, target, idForm, mapping }) => {
     const cases: CaseResult[] = [];
     // A file the product cannot plan is reported on its own; the rest still get their verdicts.
     const prepared: PreparedCase[] = [];
     for (const fixture of fixtures) {
       try {
-        prepared.push(prepareCase(fixture, { round: 1, freshId: options.freshIds ?? false, target, signer: engine.signer, clientsFile: options.clientsFile, showRound: false }));
+        prepared.push(prepareCase(fixture, { round: 1, freshId: options.freshIds ?? false, target, signer: engine.signer, mapping, idForm, clientsFile: options.clientsFile, showRound: false }));
       } catch (error) {
         unsupported.push({ path: fixture.path, provider: fixture.provider, reason: `not a ${fixture.provider} payload the product handles: ${describeUnsupported(error, fixture.path)}` });
       }
@@ -35,28 +34,28 @@ export async function runReplay(options: ReplayOptions): Promise<HarnessResult> 
     if (prepared.length === 0) rejectAllUnsupported(unsupported);
     // Clients first, all at once: a missing one is a configuration error
     // that must stop the run before any fixture is delivered.
-    await ensureClientsFor(prepared, options.db, { clientsFile: options.clientsFile, create: options.createClients ?? false });
+    await ensureClientsFor(prepared, options.db, mapping, { clientsFile: options.clientsFile, create: options.createClients ?? false });
     for (const p of prepared) {
       if (options.signal?.aborted) break;
       const deliveries: PreparedDelivery[] = Array.from({ length: times }, (_, slot) => ({ ...p.delivery, slot }));
-      const before = await takeBeforeSnapshot(options.db, p.plan, idForm);
+      const before = await takeBeforeSnapshot(options.db, mapping, p);
       let outcomes;
       let afterFirst;
       if (concurrency === 1) {
         // Sequential: the first delivery alone, so what it wrote can be told
         // apart from what the duplicates wrote.
         outcomes = await engine.engine.send(deliveries.slice(0, 1), 1);
-        afterFirst = await countRows(options.db.prisma);
+        afterFirst = (await snapshotCase(options.db, mapping, p.plan, p.lookups)).counts;
         outcomes.push(...(await engine.engine.send(deliveries.slice(1), 1)));
       } else {
         outcomes = await engine.engine.send(deliveries, concurrency);
       }
       const result = await verifyCase({
         db: options.db,
-        subject: { name: p.name, fixture: p.fixturePath, round: 1, plan: p.plan, expectedStatus: p.expectedStatus },
+        mapping,
+        subject: { name: p.name, fixture: p.fixturePath, round: 1, plan: p.plan, expectedStatus: p.expectedStatus, lookups: p.lookups, expectJobs: p.expectJobs },
         before,
         outcomes,
-        idForm,
         afterFirst,
         notes: p.notes,
       });

@@ -3,10 +3,11 @@
 // folded into one run result.
 import { createEngine, describeStrategy, type EngineTarget, type OpenedEngine } from "./engine.js";
 import { loadFixtures, loadFixturesKeepGoing, type Fixture } from "./fixtures.js";
+import { createDefaultMapping } from "./mapping-default.js";
+import type { ReceiverMapping } from "./mapping.js";
 import type { UnsupportedFile } from "./unsupported.js";
 import { buildHarnessResult } from "./result.js";
-import type { IdForm } from "./verify.js";
-import type { CaseResult, HarnessResult, HarnessRunOptions } from "./types.js";
+import type { CaseResult, HarnessResult, HarnessRunOptions, IdForm } from "./types.js";
 
 export interface HarnessRun {
   fixtures: Fixture[];
@@ -15,6 +16,7 @@ export interface HarnessRun {
   engine: OpenedEngine;
   target: EngineTarget;
   idForm: IdForm;
+  mapping: ReceiverMapping;
 }
 
 /** Runs `body` with the fixtures and an open engine; `n` is the deliveries per case the report names. */
@@ -29,13 +31,14 @@ export async function runHarness(
   const startedAt = performance.now();
   const target: EngineTarget = options.target ?? { kind: "in-process" };
   const idForm = options.idForm ?? "auto";
+  const mapping = options.mapping ?? createDefaultMapping();
   const { fixtures, unsupported } = loading.keepGoing
     ? loadFixturesKeepGoing(options.paths, { provider: options.provider })
     : { fixtures: loadFixtures(options.paths, { provider: options.provider }), unsupported: [] };
-  const engine = await createEngine(target, options.db, { strategy: options.strategy, timeoutMs: options.timeoutMs });
+  const engine = await createEngine(target, options.db, { strategy: options.strategy, timeoutMs: options.timeoutMs, answer: mapping.readAnswer });
   let cases: CaseResult[];
   try {
-    cases = await body({ fixtures, unsupported, engine, target, idForm });
+    cases = await body({ fixtures, unsupported, engine, target, idForm, mapping });
   } finally {
     await engine.close();
   }

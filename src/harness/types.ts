@@ -4,8 +4,13 @@
 import type { ConflictStrategy } from "../core/messages.js";
 import type { DbHandle } from "../db/client.js";
 import type { DeliveryPlan, ProviderName } from "../providers/types.js";
-import type { EngineTarget } from "./engine.js";
-import type { IdForm } from "./verify.js";
+import type { ReceiverMapping } from "./mapping.js";
+
+/** Where deliveries go: the built-in router in this process, or an HTTP receiver. */
+export type EngineTarget = { kind: "in-process" } | { kind: "http"; baseUrl?: string; url?: string };
+
+/** Which stored form of the provider id to look for: ours (namespaced), the bare provider id, or whichever exists. */
+export type IdForm = "namespaced" | "raw" | "auto";
 
 /** What runRace and runReplay (and so verify's stages) are both given. */
 export interface HarnessRunOptions {
@@ -20,6 +25,8 @@ export interface HarnessRunOptions {
   /** In-process only: the core's conflict strategy. */
   strategy?: ConflictStrategy;
   idForm?: IdForm;
+  /** How the receiver's database and answers read (default: dedupe-cli's own schema). */
+  mapping?: ReceiverMapping;
   /** clients.json used to create (embedded) or check (external) the clients fixtures reference. */
   clientsFile?: string;
   /** Create missing clients (true on the embedded database; false: a missing client is a ConfigError). */
@@ -142,6 +149,8 @@ export interface CaseResult {
   peakConcurrency: number | null;
   notes: string[];
   outcomes: DeliveryOutcome[];
+  /** Ids (as text) of the message rows the case found for its stored id. */
+  messageRowIds?: string[];
 }
 
 export interface HarnessResult {

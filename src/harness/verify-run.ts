@@ -3,12 +3,13 @@
 // more and check that nothing new is enqueued. Each stage is judged on its
 // own, so a report names the stage, the fixture and the promise that broke.
 // A stage that fails does not stop the later ones: one run shows everything.
-import { countRows } from "../db/sql.js";
-import { countOpenJobsForMessages, listJobsForMessages, type RunJobRow } from "../db/verify-run-sql.js";
+import type { RunJobRow } from "../db/verify-run-sql.js";
 import { drainJobs } from "../jobs/runner.js";
 import type { DrainProgress, DrainSummary } from "../jobs/summary.js";
 import type { JobHandlerMap } from "../jobs/types.js";
 import { describeStrategy, describeTarget, type EngineTarget } from "./engine.js";
+import { createDefaultMapping } from "./mapping-default.js";
+import type { ReceiverMapping } from "./mapping.js";
 import { runRace } from "./race.js";
 import { runReplay } from "./replay.js";
 import { combineVerdicts } from "./stats.js";
@@ -74,15 +75,15 @@ export interface VerifyOptions extends Omit<HarnessRunOptions, "provider"> {
   onDrainProgress?: (progress: DrainProgress) => void;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
   const startedAt = performance.now();
   const progress = options.onProgress ?? (() => undefined);
   const target: EngineTarget = options.target ?? { kind: "in-process" };
+  const mapping = options.mapping ?? createDefaultMapping();
   const drain: VerifyDrain = options.drain ?? { kind: "in-process" };
   const common: HarnessRunOptions = {
     db: options.db,
+    mapping,
     paths: options.paths,
     target,
     strategy: options.strategy,
@@ -92,13 +93,13 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
     timeoutMs: options.timeoutMs,
     signal: options.signal,
   };
-  // Message ids the receiver answered with → the case that first caused
-  // them: the drain checks exactly these messages' jobs, nothing else the
-  // database may hold.
+  // Message rows the run's cases found for their stored ids → the case that
+  // first found them: the drain checks exactly these messages' jobs, nothing
+  // else the database may hold.
   const touched = new Map<string, { name: string; fixture: string }>();
   const remember = (result: HarnessResult) => {
     for (const c of result.cases) {
-      for (const o of c.outcomes) if (o.messageId && UUID.test(o.messageId) && !touched.has(o.messageId)) touched.set(o.messageId, { name: c.name, fixture: c.fixture });
+      for (const id of c.messageRowIds ?? []) if (!touched.has(id)) touched.set(id, { name: c.name, fixture: c.fixture });
     }
   };
 
@@ -156,7 +157,7 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
     return stage.result;
   });
 
-  await run(4, "late-duplicates", "every fixture delivered once more, after its jobs ran", () => lateDuplicateStage(options, common, progress));
+  await run(4, "late-duplicates", "every fixture delivered once more, after its jobs ran", () => lateDuplicateStage(options, common, touched, progress));
 
   const verdict = combineVerdicts(stages.map((s) => s.verdict));
   return {
@@ -188,10 +189,12 @@ async function drainStage(
   const notes: string[] = [];
   let summary: DrainSummary | undefined;
   let completed = true;
+  const mapping = options.mapping ?? createDefaultMapping();
   if (drain.kind === "in-process") {
-    // Every due job in the database is drained (a receiver's jobs are not
-    // told apart from others'); only this run's are judged below.
+    // Only this run's jobs are claimed: on a shared database other people's
+    // jobs (and their side effects) are not ours to run.
     summary = await drainJobs(options.db, {
+      messageIds: ids,
       mode: "once",
       concurrency: drain.concurrency ?? 10,
       handlers: drain.handlers,
@@ -202,13 +205,13 @@ async function drainStage(
     completed = summary.stoppedBy === "drained";
     if (!completed) notes.push(`the drain stopped early (${summary.stoppedBy})`);
   } else {
-    const waited = await waitForWorkers(options, ids, drain);
+    const waited = await waitForWorkers(options, mapping, ids, drain);
     if (!waited.done) notes.push(`jobs still open after ${Math.round(waited.ms / 1000)} s (--drain-timeout): are your workers running?`);
     else notes.push(`your workers finished the run's jobs within ${(waited.ms / 1000).toFixed(1)} s`);
     if (options.signal?.aborted) completed = false;
   }
 
-  const jobs = await listJobsForMessages(options.db.prisma, ids);
+  const jobs = await mapping.listJobs(options.db, ids);
   const byCase = new Map<string, { fixture: string; jobs: RunJobRow[] }>();
   for (const job of jobs) {
     const owner = touched.get(job.messageId)!;
@@ -239,10 +242,11 @@ async function drainStage(
 }
 
 /** Polls until none of the run's jobs is PENDING or RUNNING, the timeout passes or the run is interrupted. */
-async function waitForWorkers(options: VerifyOptions, ids: string[], drain: Extract<VerifyDrain, { kind: "external" }>): Promise<{ done: boolean; ms: number }> {
+async function waitForWorkers(options: VerifyOptions, mapping: ReceiverMapping, ids: string[], drain: Extract<VerifyDrain, { kind: "external" }>): Promise<{ done: boolean; ms: number }> {
   const started = performance.now();
   for (;;) {
-    if ((await countOpenJobsForMessages(options.db.prisma, ids)) === 0) return { done: true, ms: performance.now() - started };
+    const open = (await mapping.listJobs(options.db, ids)).filter((j) => j.status === "PENDING" || j.status === "RUNNING").length;
+    if (open === 0) return { done: true, ms: performance.now() - started };
     if (options.signal?.aborted || performance.now() - started >= drain.timeoutMs) return { done: false, ms: performance.now() - started };
     await new Promise((resolve) => setTimeout(resolve, drain.pollMs ?? 250));
   }
@@ -273,19 +277,25 @@ function judgeJobs(jobs: readonly RunJobRow[]): InvariantResult[] {
 async function lateDuplicateStage(
   options: VerifyOptions,
   common: HarnessRunOptions,
+  touched: ReadonlyMap<string, unknown>,
   progress: (line: string) => void,
 ): Promise<StageResult> {
-  const before = await countRows(options.db.prisma);
+  const mapping = common.mapping ?? createDefaultMapping();
+  const ids = [...touched.keys()];
+  // Scoped to the run's own messages: other traffic on the database (another
+  // run, the app's own users) can neither fail nor pass the stage.
+  const jobsBefore = (await mapping.countJobs(options.db, ids)).reduce((s, j) => s + j.n, 0);
   // Replay's bytes again (the fixtures as they are, so each names a message
   // the replay stage stored and whose jobs have now run): one delivery each.
   const result = await runReplay({ ...common, times: 1, concurrency: 1, freshIds: false, onProgress: (l) => progress(`  late ${l}`) });
-  const after = await countRows(options.db.prisma);
+  const jobsAfter = (await mapping.countJobs(options.db, ids)).reduce((s, j) => s + j.n, 0);
+  const newMessages = new Set(result.cases.flatMap((c) => c.messageRowIds ?? []).filter((id) => !touched.has(id))).size;
   const stage = fromHarness("late-duplicates", result, {
     fixtures: result.cases.length,
     deliveries: sum(result.cases.map((c) => c.deliveries)),
     "deduped or ignored": 0,
-    "new messages": after.messages - before.messages,
-    "new jobs": after.jobs - before.jobs,
+    "new messages": newMessages,
+    "new jobs": jobsAfter - jobsBefore,
   });
   let answered = 0;
   result.cases.forEach((c, i) => {
@@ -311,11 +321,13 @@ async function lateDuplicateStage(
     sc.verdict = combineVerdicts(sc.invariants.map((x) => x.status));
   });
   stage.numbers["deduped or ignored"] = answered;
-  const delta = (name: string, label: "messages" | "jobs"): InvariantResult => {
-    const d = after[label] - before[label];
-    return { name, expected: `${label} +0 over the stage`, observed: `${label} ${d >= 0 ? "+" : ""}${d}`, status: d === 0 ? "pass" : "fail" };
-  };
-  stage.checks.push(delta("late-no-new-messages", "messages"), delta("late-no-new-jobs", "jobs"));
+  const delta = (name: string, label: "messages" | "jobs", d: number): InvariantResult => ({
+    name,
+    expected: `${label} +0 over the stage`,
+    observed: `${label} ${d >= 0 ? "+" : ""}${d}`,
+    status: d === 0 ? "pass" : "fail",
+  });
+  stage.checks.push(delta("late-no-new-messages", "messages", newMessages), delta("late-no-new-jobs", "jobs", jobsAfter - jobsBefore));
   stage.verdict = stageVerdict(stage);
   return stage;
 }

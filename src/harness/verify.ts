@@ -1,15 +1,16 @@
 // Before/after evidence for one case, read from the database the receiver
 // writes to, and the case verdict built from it.
 import type { DbHandle } from "../db/client.js";
-import { countRows, type RowCounts } from "../db/sql.js";
-import { countJobsForMessages, findMessagesByKey, type StoredMessage } from "../db/verify-sql.js";
+import type { RowCounts } from "../db/sql.js";
+import { countMappedDrafts, countMappedTotals } from "../db/verify-mapping-sql.js";
+import type { StoredMessage } from "../db/verify-sql.js";
 import type { DeliveryPlan } from "../providers/types.js";
 import { evaluateCase } from "./invariants.js";
+import type { ExpectedJobs, ReceiverMapping, StoredIdLookup } from "./mapping.js";
 import { assessRaceQuality, combineVerdicts, countStatuses, summariseLatency } from "./stats.js";
 import type { CaseResult, DeliveryOutcome, InvariantResult, RaceObservation } from "./types.js";
 
-/** Which stored form of the provider id to look for: ours (namespaced), the bare provider id, or whichever exists. */
-export type IdForm = "namespaced" | "raw" | "auto";
+export type { IdForm } from "./types.js";
 
 export interface CaseSubject {
   name: string;
@@ -17,6 +18,18 @@ export interface CaseSubject {
   round: number;
   plan: DeliveryPlan;
   expectedStatus: number;
+  /** Where the case's message should be, in the order to look (prepareCase computes them). */
+  lookups: readonly StoredIdLookup[];
+  /** The jobs the receiver must have enqueued for the stored message (undefined: not judged). */
+  expectJobs?: (message: StoredMessage, storedId: string) => ExpectedJobs | undefined;
+}
+
+/** A case's evidence at one instant: its message rows and the rows counted in its scope. */
+export interface CaseSnapshot {
+  counts: RowCounts;
+  messages: StoredMessage[];
+  /** The lookup that found the rows (the first one when none did). */
+  lookup: StoredIdLookup | undefined;
 }
 
 export interface BeforeSnapshot {
@@ -24,27 +37,45 @@ export interface BeforeSnapshot {
   preExisting: boolean;
 }
 
-export async function takeBeforeSnapshot(db: DbHandle, plan: DeliveryPlan, idForm: IdForm): Promise<BeforeSnapshot> {
-  const counts = await countRows(db.prisma);
-  if (plan.kind === "ignored") return { counts, preExisting: false };
-  const found = await findStored(db, plan, idForm);
-  return { counts, preExisting: found.messages.length > 0 };
+/**
+ * Counts scoped to the case: its message rows (by stored id), their jobs and
+ * drafts, the leads carrying its lead identity, the clients its fixture
+ * matches. Nothing another run (or the app's other traffic) writes under
+ * other ids can move them. An ignored event has no scope: whole tables are
+ * counted, which the harness lock keeps other dedupe-cli runs out of.
+ */
+export async function snapshotCase(db: DbHandle, mapping: ReceiverMapping, plan: DeliveryPlan, lookups: readonly StoredIdLookup[]): Promise<CaseSnapshot> {
+  if (plan.kind === "ignored") return { counts: await countMappedTotals(db.prisma, mapping.schema), messages: [], lookup: undefined };
+  let found: { messages: StoredMessage[]; lookup: StoredIdLookup | undefined } = { messages: [], lookup: lookups[0] };
+  for (const lookup of lookups) {
+    const messages = await mapping.findMessages(db, lookup);
+    if (messages.length > 0) {
+      found = { messages, lookup };
+      break;
+    }
+  }
+  const ids = found.messages.map((m) => m.id);
+  const [jobs, aiDrafts, leads, clients] = await Promise.all([
+    mapping.countJobs(db, ids),
+    countMappedDrafts(db.prisma, mapping.schema, ids),
+    mapping.countLeads(db, plan),
+    mapping.findClientIds(db, plan),
+  ]);
+  const counts: RowCounts = { clients: clients?.length ?? 0, leads: leads ?? 0, messages: found.messages.length, aiDrafts, jobs: jobs.reduce((s, j) => s + j.n, 0) };
+  return { counts, ...found };
 }
 
-async function findStored(db: DbHandle, plan: Extract<DeliveryPlan, { kind: "message" }>, idForm: IdForm): Promise<{ messages: StoredMessage[]; form: "namespaced" | "raw" }> {
-  if (idForm === "raw") return { messages: await findMessagesByKey(db.prisma, plan.unique.key, plan.unique.rawId), form: "raw" };
-  const namespaced = await findMessagesByKey(db.prisma, plan.unique.key, plan.unique.value);
-  if (idForm === "namespaced" || namespaced.length > 0) return { messages: namespaced, form: "namespaced" };
-  const raw = await findMessagesByKey(db.prisma, plan.unique.key, plan.unique.rawId);
-  return raw.length > 0 ? { messages: raw, form: "raw" } : { messages: namespaced, form: "namespaced" };
+export async function takeBeforeSnapshot(db: DbHandle, mapping: ReceiverMapping, subject: Pick<CaseSubject, "plan" | "lookups">): Promise<BeforeSnapshot> {
+  const snap = await snapshotCase(db, mapping, subject.plan, subject.lookups);
+  return { counts: snap.counts, preExisting: snap.messages.length > 0 };
 }
 
 export interface VerifyCaseInput {
   db: DbHandle;
+  mapping: ReceiverMapping;
   subject: CaseSubject;
   before: BeforeSnapshot;
   outcomes: DeliveryOutcome[];
-  idForm: IdForm;
   /** Set for races: release spread and concurrency, judged against the thresholds. */
   race?: Omit<RaceObservation, "outcomes"> & { concurrencyCap?: number };
   afterFirst?: RowCounts;
@@ -55,14 +86,16 @@ export async function verifyCase(input: VerifyCaseInput): Promise<CaseResult> {
   const { db, subject, before, outcomes } = input;
   const plan = subject.plan;
   const notes = [...(input.notes ?? [])];
-  const after = await countRows(db.prisma);
-  let messages: StoredMessage[] = [];
-  if (plan.kind === "message") {
-    const stored = await findStored(db, plan, input.idForm);
-    messages = stored.messages;
-    if (stored.form === "raw" && input.idForm === "auto") notes.push(`the receiver stores bare provider ids (${plan.unique.key}=${plan.unique.rawId}); verified on those`);
+  const snap = await snapshotCase(db, input.mapping, plan, subject.lookups);
+  const after = snap.counts;
+  const messages = snap.messages;
+  if (plan.kind === "message" && snap.lookup && messages.length > 0 && snap.lookup.form === "raw" && subject.lookups.length > 1) {
+    notes.push(`the receiver stores bare provider ids (${snap.lookup.column}=${snap.lookup.value}); verified on those`);
   }
-  const jobs = await countJobsForMessages(db.prisma, messages.map((m) => m.id));
+  const jobs = await input.mapping.countJobs(db, messages.map((m) => m.id));
+  const expectedJobs = messages.length === 1 && snap.lookup ? subject.expectJobs?.(messages[0]!, snap.lookup.value) : undefined;
+  if (plan.kind === "message" && !subject.expectJobs) notes.push("jobs not judged: dedupe.config names no jobs for this provider/event");
+  if (plan.kind === "message" && input.mapping.answerless) notes.push("the answer carries nothing (answer: \"none\"): first and duplicate deliveries judged from the database alone");
   const invariants: InvariantResult[] = evaluateCase({
     plan,
     expectedStatus: subject.expectedStatus,
@@ -72,6 +105,10 @@ export async function verifyCase(input: VerifyCaseInput): Promise<CaseResult> {
     after,
     messages,
     jobs,
+    expectedJobs: subject.expectJobs ? (expectedJobs ?? { types: [], keys: [], source: "" }) : undefined,
+    jobsJudged: plan.kind === "message" ? subject.expectJobs !== undefined : true,
+    answersJudged: !input.mapping.answerless,
+    lookup: snap.lookup,
     afterFirst: input.afterFirst,
   });
   if (before.preExisting) notes.push("the message was already stored before the first delivery; every delivery must dedupe");
@@ -118,5 +155,6 @@ export async function verifyCase(input: VerifyCaseInput): Promise<CaseResult> {
     peakConcurrency: input.race ? input.race.peakConcurrency : null,
     notes,
     outcomes,
+    messageRowIds: messages.map((m) => m.id),
   };
 }

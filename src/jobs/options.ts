@@ -17,6 +17,8 @@ export interface DrainJobsOptions {
   maxJobs?: number;
   /** Only these types (default all). */
   types?: readonly BackgroundJobType[];
+  /** Only jobs of these messages (verify drains just the jobs its run caused). */
+  messageIds?: readonly string[];
   /** A started job whose lease is not renewed for this long is recovered by any worker (default 5 min). */
   leaseMs?: number;
   /** The lease of a claimed job whose handler has not started yet (default 30 s, at most leaseMs). */

@@ -246,7 +246,7 @@ class DrainRun {
     const want = Math.min(this.batch, this.maxJobs - this.claimed);
     let rows: ClaimedJobRow[];
     try {
-      rows = await withRetries(() => claimJobs(this.db.prisma, this.workerId, want, this.types, this.claimLeaseMs));
+      rows = await withRetries(() => claimJobs(this.db.prisma, this.workerId, want, this.types, this.claimLeaseMs, this.options.messageIds));
     } catch (error) {
       this.fail(error as Error);
       return;
