@@ -30,7 +30,7 @@ export async function runRace(options: RunRaceOptions): Promise<HarnessResult> {
   const rounds = options.rounds ?? 1;
   const progress = options.onProgress ?? (() => undefined);
   const maxAttempts = 1 + (options.asIs ? 0 : INCONCLUSIVE_RETRIES);
-  return runHarness("race", options, options.n, async ({ fixtures, engine, target, idForm, mapping }) => {
+  return runHarness("race", options, options.n, async ({ fixtures, engine, target, idForm, mapping, settle }) => {
     const cases: CaseResult[] = [];
     const prepare = (fixture: Fixture, round: number) =>
       prepareCase(fixture, { round, freshId: !options.asIs, target, signer: engine.signer, mapping, idForm, clientsFile: options.clientsFile });
@@ -72,6 +72,7 @@ export async function runRace(options: RunRaceOptions): Promise<HarnessResult> {
             outcomes,
             race: { ...observed, concurrencyCap: target.kind === "in-process" ? options.concurrencyCap : undefined },
             notes: prepared.notes,
+            settle,
           });
           if (result.verdict !== "inconclusive" || attempt === maxAttempts || options.signal?.aborted) break;
           progress(`inconclusive ${result.name}  spread ${observed.releaseSpreadMs.toFixed(2)} ms: racing again with a fresh id (attempt ${attempt + 1})`);
