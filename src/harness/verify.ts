@@ -92,6 +92,17 @@ export async function takeBeforeSnapshot(db: DbHandle, mapping: ReceiverMapping,
   return { counts: snap.counts, preExisting: snap.messages.length > 0 };
 }
 
+/**
+ * No config, and not one 2xx answer the built-in convention can read (say
+ * `{"received": true}`): the answers are a convention the harness does not
+ * know, not a verdict. With a config, its `answer` decides.
+ */
+export function areAnswersUnreadable(mapping: ReceiverMapping, outcomes: readonly DeliveryOutcome[]): boolean {
+  if (mapping.file || mapping.kind !== "builtin") return false;
+  const ok = outcomes.filter((o) => o.status !== null && o.status >= 200 && o.status < 300);
+  return ok.length > 0 && ok.every((o) => o.deduped === null);
+}
+
 export interface VerifyCaseInput {
   db: DbHandle;
   mapping: ReceiverMapping;
@@ -122,6 +133,12 @@ export async function verifyCase(input: VerifyCaseInput): Promise<CaseResult> {
   const jobs = snap.jobs;
   const expectedJobs = messages.length === 1 && snap.lookup ? subject.expectJobs?.(messages[0]!, snap.lookup.value) : undefined;
   if (plan.kind === "message" && !subject.expectJobs) notes.push("jobs not judged: dedupe.config names no jobs for this provider/event");
+  const unreadable = plan.kind === "message" && !input.mapping.answerless && areAnswersUnreadable(input.mapping, outcomes);
+  if (unreadable) {
+    notes.push(
+      "no answer says deduped true/false and no dedupe.config describes the answers: first and duplicate deliveries judged from the database alone (describe them with `answer` in a dedupe.config to judge them too)",
+    );
+  }
   if (plan.kind === "message" && input.mapping.answerless) notes.push("the answer carries nothing (answer: \"none\"): first and duplicate deliveries judged from the database alone");
   const invariants: InvariantResult[] = evaluateCase({
     plan,
@@ -134,7 +151,7 @@ export async function verifyCase(input: VerifyCaseInput): Promise<CaseResult> {
     jobs,
     expectedJobs: subject.expectJobs ? (expectedJobs ?? { types: [], keys: [], source: "" }) : undefined,
     jobsJudged: plan.kind === "message" ? subject.expectJobs !== undefined : true,
-    answersJudged: !input.mapping.answerless,
+    answersJudged: !input.mapping.answerless && !unreadable,
     lookup: snap.lookup,
     afterFirst: input.afterFirst,
   });
