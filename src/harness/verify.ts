@@ -10,7 +10,7 @@ import { evaluateCase } from "./invariants.js";
 import { IN_PROCESS_SETTLE, waitUntilSettled, type Settled, type SettleOptions } from "./settle.js";
 import { checkLeadIdentity, compareJobStates } from "./state-invariants.js";
 import type { ExpectedJobs, ReceiverMapping, StoredIdLookup } from "./mapping.js";
-import { assessRaceQuality, combineVerdicts, countStatuses, summariseLatency } from "./stats.js";
+import { ABSOLUTE_SPREAD_MS, assessRaceQuality, combineVerdicts, countStatuses, summariseLatency } from "./stats.js";
 import type { CaseResult, DeliveryOutcome, InvariantResult, RaceObservation } from "./types.js";
 
 export type { IdForm } from "./types.js";
@@ -180,6 +180,7 @@ export async function verifyCase(input: VerifyCaseInput): Promise<CaseResult> {
       p50Ms: latency.p50,
       peakConcurrency: input.race.peakConcurrency,
       concurrencyCap: input.race.concurrencyCap,
+      absoluteSpreadMs: ABSOLUTE_SPREAD_MS[input.race.concurrencySource === "http-overlap" ? "http" : "in-process"],
     });
     invariants.push({
       name: "race-quality",
