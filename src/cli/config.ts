@@ -70,12 +70,13 @@ async function renderCheck(mapping: ReceiverMapping, check: MappingCheck, color:
   const { default: Table } = await import("cli-table3");
   const style = { head: color ? ["cyan"] : [], border: color ? ["grey"] : [] };
   // Two columns so that 80 terminal columns hold a whole config key and table.column.
-  const columns = new Table({ head: ["config key", "table.column: check"], style, wordWrap: true, wrapOnWordBoundary: false, colWidths: [40, 37] });
+  const compact = { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" };
+  const columns = new Table({ head: ["config key", "table.column: check"], style, chars: compact, wordWrap: true, wrapOnWordBoundary: false, colWidths: [40, 37] });
   for (const c of check.columns) {
-    const found = c.found !== "ok" ? c.found.toUpperCase() : c.unique ? (c.index ? `ok, unique: ${c.index}` : "ok, NO UNIQUE INDEX") : "ok";
-    columns.push([c.key, `${c.table}.${c.column}\n${found}`]);
+    const found = c.found !== "ok" ? c.found.toUpperCase() : c.unique ? (c.index ? `ok, unique ${c.index.replace(/ \(.*\)$/, "")}` : "ok, NO UNIQUE INDEX") : "ok";
+    columns.push([c.key, `${c.table}.${c.column}: ${found}`]);
   }
-  const providers = new Table({ head: ["provider", "route", "stored id", "jobs at ingest"], style, wordWrap: true, wrapOnWordBoundary: false, colWidths: [12, 20, 20, 23] });
+  const providers = new Table({ head: ["provider", "route", "stored id", "jobs at ingest"], style, chars: compact, wordWrap: true, wrapOnWordBoundary: false, colWidths: [12, 18, 17, 28] });
   for (const p of describeProviders(mapping)) providers.push([p.provider, p.route, p.storedId, p.jobs]);
   const a = mapping.config.answer;
   const answer =

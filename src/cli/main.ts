@@ -25,6 +25,7 @@ const COMMANDS: readonly CommandEntry[] = [
   { name: "race", summary: "fire N identical deliveries at once and check exactly one message resulted", load: () => import("./race.js") },
   { name: "capture", summary: "receive webhooks and write each as a replayable fixture (raw body + redacted .meta.json)", load: () => import("./capture.js") },
   { name: "verify", summary: "the full check for CI: replay, race, drain the jobs, then late duplicates", load: () => import("./verify.js") },
+  { name: "init", summary: "write a dedupe.config.ts for your app from its Prisma schema", load: () => import("./init.js") },
   { name: "config", summary: "check a dedupe.config (your app's schema mapping) against its database", load: () => import("./config.js") },
 ];
 

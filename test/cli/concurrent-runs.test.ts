@@ -12,7 +12,7 @@ import { seedFixtureClients } from "../providers/support.js";
 const db = await useTestDb(5);
 const env = { DATABASE_URL: undefined };
 
-describe("two runs on one database", () => {
+describe("two runs on one database", { timeout: 600_000 }, () => {
   it("two verify runs at once both pass; the later one waits for the earlier", async () => {
     await seedFixtureClients(db.prisma);
     const args = ["verify", "--database-url", db.database.url, "--n", "10", "--rounds", "1"];

@@ -78,7 +78,10 @@ function editedConfig(edit: (text: string) => string, ext = "ts"): string {
   return file;
 }
 
-describe("examples/foreign-app, correct variant", () => {
+// Several CLI runs per test, each a race over HTTP: minutes on a loaded 2-core machine.
+const SLOW = { timeout: 300_000 };
+
+describe("examples/foreign-app, correct variant", SLOW, () => {
   let app: App;
   beforeAll(async () => {
     app = await startApp(false);
@@ -95,6 +98,26 @@ describe("examples/foreign-app, correct variant", () => {
       expect(names).toEqual(expect.arrayContaining(["one-message-row", "first-delivery-once", "duplicates-deduped", "one-job-per-key", "no-unexplained-rows"]));
     }
     expect((await countRows(app)).migrations).toBe(0);
+  });
+
+  it("init's config, with only its TODOs filled in, passes race for both providers", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dedupe-init-app-"));
+    const init = await runBin(["init", "--prisma", path.join(APP, "schema.prisma")], { cwd: dir });
+    expect(init.code, init.stderr).toBe(0);
+    const file = path.join(dir, "dedupe.config.ts");
+    const filled = fs
+      .readFileSync(file, "utf8")
+      .replace("// secrets: {", "secrets: { instantlyWebhookSecret: \"example-instantly-secret\", ")
+      .replace('status: "state", attempts: "tries" },', 'status: "state", attempts: "tries", statusValues: { pending: ["queued"], running: ["running"], succeeded: ["done"], failed: ["failed"] } },')
+      .replace('"/api/webhooks/emailbison"', '"/hooks/emailbison"')
+      .replace('"/api/webhooks/instantly"', '"/hooks/instantly"')
+      .replace('column: "instantly_key", derive: "bare"', 'column: "instantly_key", derive: (p: any) => `inst_${Buffer.from(JSON.stringify([p.workspace, p.email_id])).toString("base64url")}`')
+      .replace(/\/\/ jobs: \{ types: \["TODO"\], key: "any" \},/g, 'jobs: { types: ["post_process"], key: "any" },');
+    fs.writeFileSync(file, filled);
+    for (const fixture of [BISON, INSTANTLY]) {
+      const r = await runBin(["race", "--fixture", fixture, "--n", "20", "--rounds", "1", "--target", app.url, "--database-url", app.db.url], { env: { DATABASE_URL: undefined, BISON_TOKEN: "example-bison-token" }, cwd: dir });
+      expect(r.code, r.stderr).toBe(0);
+    }
   });
 
   it("replay (20 at once) passes", async () => {
@@ -153,7 +176,7 @@ describe("examples/foreign-app, correct variant", () => {
   });
 });
 
-describe("examples/foreign-app, check-then-create variant", () => {
+describe("examples/foreign-app, check-then-create variant", SLOW, () => {
   let app: App;
   beforeAll(async () => {
     app = await startApp(true);
@@ -167,8 +190,16 @@ describe("examples/foreign-app, check-then-create variant", () => {
   });
 
   it("replay with 20 deliveries at once fails (exit 1)", async () => {
-    const r = await cli(app, ["replay", BISON, "--times", "20", "--concurrency", "20", "--fresh-ids"]);
-    expect(r.code, r.stderr).toBe(1);
+    // Replay's deliveries are not released together (race's are): on a busy
+    // machine one replay can be served one at a time, as one race round can.
+    // Like race --target's default 3 rounds, up to 3 replays with fresh ids;
+    // the correct variant passes every one of them (test above).
+    const codes: Array<number | null> = [];
+    for (let attempt = 0; attempt < 3 && !codes.includes(1); attempt++) {
+      codes.push((await cli(app, ["replay", BISON, "--times", "20", "--concurrency", "20", "--fresh-ids"])).code);
+    }
+    expect(codes).toContain(1);
+    expect(codes.every((c) => c === 0 || c === 1)).toBe(true);
   });
 
   it("verify fails (exit 1), naming the stage", async () => {
@@ -178,7 +209,7 @@ describe("examples/foreign-app, check-then-create variant", () => {
   });
 });
 
-describe("a unique index missing under a stored-id column", () => {
+describe("a unique index missing under a stored-id column", SLOW, () => {
   let app: App;
   beforeAll(async () => {
     const sql = fs.readFileSync(path.join(APP, "schema.sql"), "utf8").replace("bison_reply_id text UNIQUE", "bison_reply_id text");

@@ -1,0 +1,37 @@
+// dedupe-cli init reads a Prisma schema with Prisma's own parser and writes a
+// valid, commented dedupe.config.ts: what it can infer, a TODO for the rest.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { ROOT, runBin } from "../helpers/cli.js";
+
+const SCHEMA = path.join(ROOT, "examples", "foreign-app", "schema.prisma");
+
+describe("init", { timeout: 120_000 }, () => {
+  it("infers the example app's mapping (@map/@@map, relations, unique stored ids, client columns) and marks the rest TODO", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dedupe-init-"));
+    const r = await runBin(["init", "--prisma", SCHEMA], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/wrote dedupe\.config\.ts .*\(4 models\); \d+ TODO\(s\)/);
+    const text = fs.readFileSync(path.join(dir, "dedupe.config.ts"), "utf8");
+    expect(text).toContain('messages: { table: "inbound_messages", id: "id", leadId: "contact_id" }');
+    expect(text).toContain('leads: { table: "contacts", id: "id", clientId: "workspace_id", identity: { email: "email_address" } }');
+    expect(text).toContain('storedId: { column: "bison_reply_id", derive: "bare" }');
+    expect(text).toContain('client: { column: "instantly_workspace_id" }');
+    expect(text).toContain('jobs: { table: "jobs", id: "id", type: "kind", messageId: "message_id", dedupeKey: "job_key", status: "state", attempts: "tries" }');
+    expect(text).toMatch(/TODO: your app's path/);
+    // A second init does not overwrite without --force.
+    const again = await runBin(["init", "--prisma", SCHEMA], { cwd: dir });
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/dedupe\.config\.ts exists/);
+  });
+
+  it("an invalid Prisma schema is exit 2 naming the file", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dedupe-init-"));
+    fs.writeFileSync(path.join(dir, "bad.prisma"), "model X { id Strin @id }\n");
+    const r = await runBin(["init", "--prisma", "bad.prisma"], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/bad\.prisma is not a valid Prisma schema/);
+  });
+});
