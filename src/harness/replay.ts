@@ -55,7 +55,12 @@ export async function runReplay(options: ReplayOptions): Promise<HarnessResult> 
         afterFirst,
         notes: p.notes,
         settle,
-        duplicates: jobsBeforeDuplicates ? { jobsBefore: jobsBeforeDuplicates, step: "the duplicate deliveries", workersMayRun: target.kind === "http" } : undefined,
+        // A message stored before the first delivery (verify's late duplicates after the drain): every delivery is a duplicate.
+        duplicates: before.preExisting
+          ? { jobsBefore: before.jobStates, step: "duplicates of a stored message", workersMayRun: target.kind === "http" }
+          : jobsBeforeDuplicates
+            ? { jobsBefore: jobsBeforeDuplicates, step: "the duplicate deliveries", workersMayRun: target.kind === "http" }
+            : undefined,
       });
       cases.push(result);
       options.onProgress?.(`${result.verdict.padEnd(12)} ${result.name}  (${times} deliveries, p50 ${result.latency.p50} ms)`);

@@ -43,6 +43,8 @@ export interface CaseSnapshot {
 export interface BeforeSnapshot {
   counts: RowCounts;
   preExisting: boolean;
+  /** Jobs of an already stored message (a re-run, verify's late duplicates), to judge what the deliveries did to them. */
+  jobStates: JobState[];
 }
 
 /**
@@ -89,7 +91,7 @@ export function settleCase(db: DbHandle, mapping: ReceiverMapping, subject: Pick
 
 export async function takeBeforeSnapshot(db: DbHandle, mapping: ReceiverMapping, subject: Pick<CaseSubject, "plan" | "lookups">): Promise<BeforeSnapshot> {
   const snap = await snapshotCase(db, mapping, subject.plan, subject.lookups);
-  return { counts: snap.counts, preExisting: snap.messages.length > 0 };
+  return { counts: snap.counts, preExisting: snap.messages.length > 0, jobStates: snap.jobStates };
 }
 
 /**

@@ -113,3 +113,21 @@ describe("correct receivers with another convention pass", () => {
     expect(without!.failed).toContain("one-job-per-key");
   }, 300_000);
 });
+
+describe("job state, not just job count", () => {
+  it("verify fails a receiver whose duplicates re-arm finished jobs, naming the job and field", async () => {
+    const receiver = await startEscapingReceiver(db.database.url, "rearm-on-duplicate");
+    try {
+      const r = await runBinJson<{ stages: Array<{ name: string; cases: RaceJson["cases"] }> }>(
+        ["verify", "--database-url", db.database.url, "--json", "--target", receiver.url, "--n", "10", "--rounds", "1"],
+        { env, timeoutMs: 300_000 },
+      );
+      expect(r.code, r.stderr.slice(-2000)).toBe(1);
+      const late = r.json!.stages.find((s) => s.name === "late-duplicates")!;
+      const reopened = late.cases.flatMap((c) => c.invariants).find((i) => i.name === "finished-stays-finished" && i.status === "fail");
+      expect(reopened?.observed).toMatch(/status SUCCEEDED -> PENDING/);
+    } finally {
+      await receiver.close();
+    }
+  }, 600_000);
+});

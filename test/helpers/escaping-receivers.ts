@@ -19,6 +19,9 @@
 //   jobs-after-answer      correct; jobs ensured 30 ms after the answer (the
 //                          Next.js after()/waitUntil pattern)
 //   answer-received        correct; answers {"received": true}
+//   rearm-on-duplicate     ingests correctly, but a duplicate "upserts" the
+//                          message's jobs back to PENDING and unlocks them
+//                          (a finished job runs again)
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { buildJobDedupeKey, enqueueBackgroundJob, ingestMessage, insertMessage } from "../../src/core/index.js";
@@ -30,7 +33,7 @@ import { planDeliveryFor, providerForPath } from "../../src/providers/registry.j
 
 export const ESCAPING_BUGS = ["lead-find-then-create", "crash-lost-job", "crash-swallowed", "lease-lock", "ttl-lock"] as const;
 export const CORRECT_BUT_DIFFERENT = ["jobs-type-message", "jobs-after-answer", "answer-received"] as const;
-export type EscapingMode = (typeof ESCAPING_BUGS)[number] | (typeof CORRECT_BUT_DIFFERENT)[number];
+export type EscapingMode = (typeof ESCAPING_BUGS)[number] | (typeof CORRECT_BUT_DIFFERENT)[number] | "rearm-on-duplicate";
 
 /** How often the crash modes' first delivery dies before enqueueing. */
 const CRASH_RATE = 0.3;
@@ -124,6 +127,13 @@ export async function startEscapingReceiver(
         pending.add(later);
         void later.finally(() => pending.delete(later));
         return [200, { success: true, deduped: m.deduped, messageId: m.messageId }];
+      }
+      case "rearm-on-duplicate": {
+        const result = await ingestMessage(db.prisma, input);
+        if (result.deduped) {
+          await db.pool.query(`UPDATE "BackgroundJob" SET status = 'PENDING', "lockedBy" = NULL, "runAt" = now() WHERE "messageId" = $1`, [result.messageId]);
+        }
+        return [200, { success: true, deduped: result.deduped, messageId: result.messageId }];
       }
       case "answer-received": {
         await ingestMessage(db.prisma, input);
