@@ -44,9 +44,10 @@ export function register(program: Command, ctx: CliContext): Command {
     .description(
       "Fire N identical deliveries of one fixture, released together, then check from the database: " +
         "one Message, one deduped:false and N-1 deduped:true answers, no 5xx or transport errors, one " +
-        "BackgroundJob per dedupeKey and no rows the run did not cause. A race too poorly synchronised " +
-        "to trust (release spread > 0.5 x p50 latency, or fewer than half the deliveries in flight at " +
-        "once) is inconclusive (exit 3), never a pass.",
+        "BackgroundJob per dedupeKey, one lead per identity and no rows the run did not cause. Each round " +
+        "re-keys the message and lead ids; after it, a crash-window step and late duplicates. A race too " +
+        "poorly synchronised to trust (release spread > 0.5 x p50 latency or the engine's absolute bound, " +
+        "or fewer than half the deliveries in flight at once) is inconclusive (exit 3), never a pass.",
     )
     .option("--n <n>", "deliveries per round", "50")
     .option("--rounds <r>", "independent rounds, each with a fresh unique id (default: 1 in-process, 3 with --target)")
