@@ -25,3 +25,16 @@ export const durationFlag = (minMs = 1, maxMs = 7 * 24 * 3_600_000) =>
       return ms;
     })
     .pipe(z.number().min(minMs, `must be at least ${minMs} ms`).max(maxMs, `must be at most ${maxMs} ms`));
+
+/** "1s,5s" → [1000, 5000]; "none" → []. */
+export const lateScheduleFlag = z
+  .string()
+  .transform((value, ctx) => {
+    if (value.trim() === "none") return [];
+    const offsets = value.split(",").map((part) => parseDurationMs(part));
+    if (offsets.some((ms) => ms === undefined || ms > 3_600_000)) {
+      ctx.addIssue({ code: "custom", message: `must be offsets like "1s" or "1s,5s" (each at most 1h), or "none" (got ${JSON.stringify(value)})` });
+      return z.NEVER;
+    }
+    return offsets as number[];
+  });

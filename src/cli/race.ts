@@ -4,6 +4,7 @@ import { z } from "zod";
 import { CONFLICT_STRATEGIES } from "../core/messages.js";
 import { PROVIDER_NAMES } from "../providers/types.js";
 import type { CliContext } from "./context.js";
+import { durationFlag, lateScheduleFlag } from "./duration.js";
 import { addDatabaseOptions, databaseOptionsSchema, intFlag, parseOptions } from "./options.js";
 import {
   addOutputOptions,
@@ -31,6 +32,10 @@ const optionsSchema = databaseOptionsSchema.merge(harnessOutputSchema).extend({
   asIs: z.boolean().default(false),
   warmup: z.boolean().default(true),
   poolSize: intFlag(1, 5_000).optional(),
+  crashWindow: z.boolean().default(true),
+  late: lateScheduleFlag.default([1000]),
+  settle: durationFlag(0, 60_000).optional(),
+  settleTimeout: durationFlag(1, 600_000).default(10_000),
 });
 
 export function register(program: Command, ctx: CliContext): Command {
@@ -39,9 +44,10 @@ export function register(program: Command, ctx: CliContext): Command {
     .description(
       "Fire N identical deliveries of one fixture, released together, then check from the database: " +
         "one Message, one deduped:false and N-1 deduped:true answers, no 5xx or transport errors, one " +
-        "BackgroundJob per dedupeKey and no rows the run did not cause. A race too poorly synchronised " +
-        "to trust (release spread > 0.5 x p50 latency, or fewer than half the deliveries in flight at " +
-        "once) is inconclusive (exit 3), never a pass.",
+        "BackgroundJob per dedupeKey, one lead per identity and no rows the run did not cause. Each round " +
+        "re-keys the message and lead ids; after it, a crash-window step and late duplicates. A race too " +
+        "poorly synchronised to trust (release spread > 0.5 x p50 latency or the engine's absolute bound, " +
+        "or fewer than half the deliveries in flight at once) is inconclusive (exit 3), never a pass.",
     )
     .option("--n <n>", "deliveries per round", "50")
     .option("--rounds <r>", "independent rounds, each with a fresh unique id (default: 1 in-process, 3 with --target)")
@@ -51,7 +57,11 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--strategy <s>", `in-process only: ${CONFLICT_STRATEGIES.join(", ")} (check-then-create is the negative control)`)
     .option("--as-is", "race the fixture's own unique id instead of a fresh one", false)
     .option("--no-warmup", "skip warming the receiver (deliveries naming an unknown client, answered 404) before each round")
-    .option("--pool-size <n>", `in-process DB pool size (default: min(n + 10, ${MAX_POOL}))`);
+    .option("--pool-size <n>", `in-process DB pool size (default: min(n + 10, ${MAX_POOL}))`)
+    .option("--no-crash-window", "skip the crash-window step (after each passed round: DELETE that round's message's jobs, send one more duplicate, require the jobs back)")
+    .option("--late <offsets>", 'one more duplicate of every round at each offset after the last round, e.g. "1s,5s"; "none" skips', "1s")
+    .option("--settle <duration>", "rows must hold still this long before a case is judged (default: 0 in-process, 100ms over HTTP)")
+    .option("--settle-timeout <duration>", "stop waiting for rows to hold still (the case is then inconclusive)", "10s");
   addOutputOptions(cmd);
   cmd.addHelpText(
     "after",
@@ -94,6 +104,9 @@ Exit codes: 0 every invariant held, 1 one was violated (the deliveries that witn
       strategy: opts.strategy,
       asIs: opts.asIs,
       warmup: opts.warmup,
+      crashWindow: opts.crashWindow,
+      lateMs: opts.late,
+      settle: opts.settle === undefined ? undefined : { windowMs: opts.settle, timeoutMs: opts.settleTimeout },
       idForm: opts.rawIds ? "raw" : "auto",
       mapping,
       clientsFile: opts.clients,

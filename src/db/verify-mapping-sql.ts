@@ -26,6 +26,8 @@ export interface ReceiverSchema {
     status?: string;
     attempts?: string;
     lastError?: string;
+    runAt?: string;
+    lockedBy?: string;
     statusValues?: { pending: string[]; running: string[]; succeeded: string[]; failed: string[] };
   };
 }
@@ -67,7 +69,7 @@ export async function countMappedJobs(db: Db, schema: ReceiverSchema, messageIds
 }
 
 /** The app's status values folded onto PENDING/RUNNING/SUCCEEDED/FAILED (anything else stays as it is). */
-function normalisedStatus(j: NonNullable<ReceiverSchema["jobs"]>): Prisma.Sql {
+export function normalisedStatus(j: NonNullable<ReceiverSchema["jobs"]>): Prisma.Sql {
   if (!j.status) return Prisma.sql`'SUCCEEDED'`;
   const v = j.statusValues ?? { pending: ["PENDING"], running: ["RUNNING"], succeeded: ["SUCCEEDED"], failed: ["FAILED"] };
   const s = col("j", j.status);

@@ -129,6 +129,9 @@ export const dedupeConfigSchema = z.strictObject({
         status: ident.optional(),
         attempts: ident.optional(),
         lastError: ident.optional(),
+        /** When the job is due, and who holds it: compared before and after a duplicate (the row version, xmin, always is). */
+        runAt: ident.optional(),
+        lockedBy: ident.optional(),
         /** The app's status values (compared as text). */
         statusValues: z
           .strictObject({

@@ -15,6 +15,7 @@ import type { ClientRef, DeliveryPlan, ProviderName } from "../providers/types.j
 import { resolveDeliveryUrl } from "./engine.js";
 import type { Fixture } from "./fixtures.js";
 import type { ExpectedJobs, ReceiverMapping, StoredIdLookup } from "./mapping.js";
+import { rekeyLeadIdentity } from "./identity.js";
 import { mutateUniqueId } from "./mutate.js";
 import { DERIVED_KEY_NOTE_PREFIX } from "./report.js";
 import { authenticateDelivery, type TestSigningKeys } from "./signing.js";
@@ -107,6 +108,16 @@ export function prepareCase(
       throw new ConfigError(`${fixture.path}: could not give the ${fixture.provider} payload a fresh unique id (the plan still keys on ${original.unique.rawId}).`, {
         hint: "Race it with --as-is, or teach src/harness/mutate.ts where this provider keeps its id.",
       });
+    }
+    // The lead too: a round on a known lead never races lead creation.
+    const rekeyed = rekeyLeadIdentity(body, original.lead);
+    const rekeyedPlan = rekeyed ? planFixture(fixture, rekeyed.body, url) : undefined;
+    if (rekeyed && rekeyedPlan?.kind === "message" && rekeyedPlan.lead.value !== original.lead.value) {
+      body = rekeyed.body;
+      rawBody = Buffer.from(JSON.stringify(body));
+      plan = rekeyedPlan;
+    } else {
+      notes.push(`lead identity ${original.lead.key} not re-keyed (no payload field carries it): this round may reuse an existing lead`);
     }
   }
   const derivedNote = describeDerivedKey(plan);

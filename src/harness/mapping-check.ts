@@ -46,7 +46,7 @@ export function listMappedColumns(mapping: ReceiverMapping): Omit<MappedColumn, 
   for (const [kind, column] of Object.entries(s.leads.identity ?? {})) add(`schema.leads.identity.${kind}`, "leads", column);
   add("schema.clients.id", "clients", s.clients.id);
   add("schema.drafts.messageId", "drafts", s.drafts?.messageId);
-  for (const field of ["id", "type", "messageId", "status", "attempts", "lastError"] as const) add(`schema.jobs.${field}`, "jobs", s.jobs?.[field]);
+  for (const field of ["id", "type", "messageId", "status", "attempts", "lastError", "runAt", "lockedBy"] as const) add(`schema.jobs.${field}`, "jobs", s.jobs?.[field]);
   add("schema.jobs.dedupeKey", "jobs", s.jobs?.dedupeKey, true);
   for (const provider of PROVIDER_NAMES) {
     const p = mapping.config.providers[provider];

@@ -12,7 +12,7 @@ export const DEFAULT_CONFIG: ResolvedConfig = dedupeConfigSchema.parse({
     leads: { table: "Lead", id: "id", clientId: "clientId", identity: { email: "email", phone: "phone", ghlContactId: "ghlContactId", linkedinId: "linkedinId" } },
     clients: { table: "Client", id: "id" },
     drafts: { table: "AIDraft", messageId: "triggerMessageId" },
-    jobs: { table: "BackgroundJob", id: "id", type: "type", messageId: "messageId", dedupeKey: "dedupeKey", status: "status", attempts: "attempts", lastError: "lastError" },
+    jobs: { table: "BackgroundJob", id: "id", type: "type", messageId: "messageId", dedupeKey: "dedupeKey", status: "status", attempts: "attempts", lastError: "lastError", runAt: "runAt", lockedBy: "lockedBy" },
   },
   // A delivery naming an unknown client: answered 404 having written nothing.
   warmup: { query: { clientId: "dedupe-warmup-{uuid}" } },

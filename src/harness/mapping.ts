@@ -14,6 +14,7 @@ import {
   listMappedJobs,
   type ReceiverSchema,
 } from "../db/verify-mapping-sql.js";
+import { deleteMappedJobs, listMappedJobStates, listMappedLeadIds, readInSnapshot, type JobState } from "../db/verify-state-sql.js";
 import type { JobKeyCount, StoredMessage } from "../db/verify-sql.js";
 import type { RunJobRow } from "../db/verify-run-sql.js";
 import { PROVIDER_ROUTES, type DeliveryPlan, type ProviderName } from "../providers/types.js";
@@ -66,6 +67,14 @@ export interface ReceiverMapping {
   countLeads(db: DbHandle, plan: MessagePlan): Promise<number | undefined>;
   /** Client ids a configured app's clients table holds for the fixture (column or SQL); undefined when not configured. */
   findClientIds(db: DbHandle, plan: MessagePlan): Promise<string[] | undefined>;
+  /** Ids of the leads carrying the plan's lead identity; undefined when the identity's column is not mapped. */
+  listLeadIds(db: DbHandle, plan: MessagePlan): Promise<string[] | undefined>;
+  /** Every job of these messages with status, attempts, run-at, lock holder and row version. */
+  listJobStates(db: DbHandle, messageIds: readonly string[]): Promise<JobState[]>;
+  /** Removes these messages' jobs (crash-window step; only messages this run created). */
+  deleteJobs(db: DbHandle, messageIds: readonly string[]): Promise<number>;
+  /** Runs `read` against one REPEATABLE READ snapshot of the receiver's database. */
+  readSnapshot<T>(db: DbHandle, read: (db: DbHandle) => Promise<T>): Promise<T>;
 }
 
 /** The payload value a client lookup matches: the provider's workspace id, or the ?clientId= value. */
@@ -200,6 +209,14 @@ export function createReceiverMapping(config: ResolvedConfig, options: { file?: 
       const column = schema.leads.identity?.[plan.lead.key];
       return column ? countMappedLeads(db.prisma, schema, column, plan.lead.value) : undefined;
     },
+
+    async listLeadIds(db, plan) {
+      const column = schema.leads.identity?.[plan.lead.key];
+      return column ? listMappedLeadIds(db.prisma, schema, column, plan.lead.value) : undefined;
+    },
+    listJobStates: (db, ids) => listMappedJobStates(db.prisma, schema, ids),
+    deleteJobs: (db, ids) => deleteMappedJobs(db.prisma, schema, ids),
+    readSnapshot: (db, read) => readInSnapshot(db.prisma, (tx) => read({ ...db, prisma: tx })),
 
     async findClientIds(db, plan) {
       const client = config.providers[plan.provider]?.client;

@@ -5,7 +5,7 @@
 import { ensureClientsFor, prepareCase, type PreparedCase } from "./deliveries.js";
 import { buildUnsupportedCase, describeUnsupported, rejectAllUnsupported } from "./unsupported.js";
 import { runHarness } from "./run.js";
-import { snapshotCase, takeBeforeSnapshot, verifyCase } from "./verify.js";
+import { settleCase, takeBeforeSnapshot, verifyCase } from "./verify.js";
 import type { CaseResult, HarnessResult, HarnessRunOptions, PreparedDelivery } from "./types.js";
 
 export interface ReplayOptions extends HarnessRunOptions {
@@ -20,7 +20,7 @@ export interface ReplayOptions extends HarnessRunOptions {
 export async function runReplay(options: ReplayOptions): Promise<HarnessResult> {
   const times = options.times ?? 2;
   const concurrency = options.concurrency ?? 1;
-  return runHarness("replay", options, times, async ({ fixtures, unsupported, engine, target, idForm, mapping }) => {
+  return runHarness("replay", options, times, async ({ fixtures, unsupported, engine, target, idForm, mapping, settle }) => {
     const cases: CaseResult[] = [];
     // A file the product cannot plan is reported on its own; the rest still get their verdicts.
     const prepared: PreparedCase[] = [];
@@ -41,11 +41,15 @@ export async function runReplay(options: ReplayOptions): Promise<HarnessResult> 
       const before = await takeBeforeSnapshot(options.db, mapping, p);
       let outcomes;
       let afterFirst;
+      let jobsBeforeDuplicates;
       if (concurrency === 1) {
         // Sequential: the first delivery alone, so what it wrote can be told
         // apart from what the duplicates wrote.
         outcomes = await engine.engine.send(deliveries.slice(0, 1), 1);
-        afterFirst = (await snapshotCase(options.db, mapping, p.plan, p.lookups)).counts;
+        // Settled: a receiver that enqueues after answering is not done yet.
+        const first = (await settleCase(options.db, mapping, p, settle)).value;
+        afterFirst = first.counts;
+        jobsBeforeDuplicates = first.jobStates;
         outcomes.push(...(await engine.engine.send(deliveries.slice(1), 1)));
       } else {
         outcomes = await engine.engine.send(deliveries, concurrency);
@@ -58,6 +62,13 @@ export async function runReplay(options: ReplayOptions): Promise<HarnessResult> 
         outcomes,
         afterFirst,
         notes: p.notes,
+        settle,
+        // A message stored before the first delivery (verify's late duplicates after the drain): every delivery is a duplicate.
+        duplicates: before.preExisting
+          ? { jobsBefore: before.jobStates, step: "duplicates of a stored message", workersMayRun: target.kind === "http" }
+          : jobsBeforeDuplicates
+            ? { jobsBefore: jobsBeforeDuplicates, step: "the duplicate deliveries", workersMayRun: target.kind === "http" }
+            : undefined,
       });
       cases.push(result);
       options.onProgress?.(`${result.verdict.padEnd(12)} ${result.name}  (${times} deliveries, p50 ${result.latency.p50} ms)`);

@@ -4,6 +4,7 @@
 import fs from "node:fs/promises";
 import Table from "cli-table3";
 import type { CaseResult, HarnessResult, InvariantResult } from "./types.js";
+import { ABSOLUTE_SPREAD_MS } from "./stats.js";
 
 const MAX_WITNESSES_SHOWN = 12;
 /** How describeDerivedKey (deliveries.ts) starts its note. */
@@ -66,7 +67,7 @@ export function renderTable(result: HarnessResult, options: { color?: boolean } 
     ["status codes", Object.entries(result.statusCounts).map(([k, v]) => `${k}: ${v}`).join("  ")],
   );
   const spreads = result.cases.map((c) => c.releaseSpreadMs).filter((s): s is number => s !== null);
-  if (spreads.length > 0) summary.push(["release spread ms", `max ${Math.max(...spreads).toFixed(3)}  (threshold ${result.thresholds.maxSpreadRatio} x p50)`]);
+  if (spreads.length > 0) summary.push(["release spread ms", `max ${Math.max(...spreads).toFixed(3)}  (threshold ${result.thresholds.maxSpreadRatio} x p50, at most ${result.mode === "http" ? ABSOLUTE_SPREAD_MS.http : ABSOLUTE_SPREAD_MS["in-process"]} ms)`]);
   const violated = Object.entries(result.violations);
   if (violated.length > 0) summary.push(["violations", violated.map(([k, v]) => `${k}: ${v} case(s)`).join("\n")]);
   summary.push(["verdict", `${VERDICT_WORD[result.verdict]} in ${Math.round(result.durationMs)} ms`]);

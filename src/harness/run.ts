@@ -7,6 +7,7 @@ import { createDefaultMapping } from "./mapping-default.js";
 import type { ReceiverMapping } from "./mapping.js";
 import type { UnsupportedFile } from "./unsupported.js";
 import { buildHarnessResult } from "./result.js";
+import { HTTP_SETTLE, IN_PROCESS_SETTLE, type SettleOptions } from "./settle.js";
 import type { CaseResult, HarnessResult, HarnessRunOptions, IdForm } from "./types.js";
 
 export interface HarnessRun {
@@ -17,6 +18,7 @@ export interface HarnessRun {
   target: EngineTarget;
   idForm: IdForm;
   mapping: ReceiverMapping;
+  settle: SettleOptions;
 }
 
 /** Runs `body` with the fixtures and an open engine; `n` is the deliveries per case the report names. */
@@ -38,7 +40,8 @@ export async function runHarness(
   const engine = await createEngine(target, options.db, { strategy: options.strategy, timeoutMs: options.timeoutMs, answer: mapping.readAnswer });
   let cases: CaseResult[];
   try {
-    cases = await body({ fixtures, unsupported, engine, target, idForm, mapping });
+    const settle = options.settle ?? (target.kind === "http" ? HTTP_SETTLE : IN_PROCESS_SETTLE);
+    cases = await body({ fixtures, unsupported, engine, target, idForm, mapping, settle });
   } finally {
     await engine.close();
   }

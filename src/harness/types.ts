@@ -3,8 +3,10 @@
 // and response instants of one run are directly comparable.
 import type { ConflictStrategy } from "../core/messages.js";
 import type { DbHandle } from "../db/client.js";
+import type { JobState } from "../db/verify-state-sql.js";
 import type { DeliveryPlan, ProviderName } from "../providers/types.js";
 import type { ReceiverMapping } from "./mapping.js";
+import type { SettleOptions } from "./settle.js";
 
 /** Where deliveries go: the built-in router in this process, or an HTTP receiver. */
 export type EngineTarget = { kind: "in-process" } | { kind: "http"; baseUrl?: string; url?: string };
@@ -32,6 +34,8 @@ export interface HarnessRunOptions {
   /** Create missing clients (true on the embedded database; false: a missing client is a ConfigError). */
   createClients?: boolean;
   timeoutMs?: number;
+  /** Settle window and timeout before a case is judged (default: one read in-process, 100 ms over HTTP). */
+  settle?: SettleOptions;
   onProgress?: (line: string) => void;
   signal?: AbortSignal;
 }
@@ -151,6 +155,11 @@ export interface CaseResult {
   outcomes: DeliveryOutcome[];
   /** Ids (as text) of the message rows the case found for its stored id. */
   messageRowIds?: string[];
+  /** The case's jobs and leads as judged (for --report-dir and the late/crash-window steps). */
+  jobStates?: JobState[];
+  leadIds?: string[];
+  /** How long the rows took to hold still after the last answer. */
+  settledMs?: number;
 }
 
 export interface HarnessResult {

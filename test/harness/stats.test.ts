@@ -27,6 +27,15 @@ describe("race statistics", () => {
     expect(computeReleaseSpread([outcome(0, 5, 10), outcome(1, 7.5, 11)])).toBe(2.5);
   });
 
+  it("a slow receiver does not widen the spread past the engine's absolute bound", () => {
+    // p50 400 ms allowed a 200 ms spread; the HTTP bound holds it at 5 ms.
+    expect(assessRaceQuality({ n: 50, spreadMs: 11, p50Ms: 400, peakConcurrency: 50 }).ok).toBe(true);
+    const bounded = assessRaceQuality({ n: 50, spreadMs: 11, p50Ms: 400, peakConcurrency: 50, absoluteSpreadMs: 5 });
+    expect(bounded).toMatchObject({ ok: false, maxSpreadMs: 5 });
+    expect(bounded.reasons.join()).toMatch(/absolute bound/);
+    expect(assessRaceQuality({ n: 50, spreadMs: 0.6, p50Ms: 400, peakConcurrency: 50, absoluteSpreadMs: 5 }).ok).toBe(true);
+  });
+
   it("a serialised or widely spread race is not good enough for a pass", () => {
     expect(assessRaceQuality({ n: 50, spreadMs: 0.3, p50Ms: 10, peakConcurrency: 50 }).ok).toBe(true);
     const serial = assessRaceQuality({ n: 50, spreadMs: 0.3, p50Ms: 10, peakConcurrency: 1 });
