@@ -110,20 +110,18 @@ export interface HarnessSession {
   db: DbHandle;
   /** Missing clients may be created (the embedded database); against --database-url they must exist. */
   createClients: boolean;
+  /** The pool size in use (smaller than asked when the server allows fewer connections). */
+  poolSize: number;
 }
 
 export async function openHarnessSession(
   ctx: CliContext,
-  opts: { databaseUrl?: string; fresh: boolean; migrate?: boolean },
-  pool: { poolSize: number; warm: number },
+  opts: { databaseUrl?: string; fresh: boolean; migrate?: boolean; poolSize?: number },
+  pool: { poolSize: number; warm: number; min?: number },
 ): Promise<HarnessSession> {
-  const session = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, fresh: opts.fresh, migrate: opts.migrate, poolSize: pool.poolSize });
-  if (pool.warm > 0) {
-    // Open the connections now, so no delivery in the race waits for a connect.
-    const clients = await Promise.all(Array.from({ length: pool.warm }, () => session.db.pool.connect()));
-    for (const client of clients) client.release();
-  }
-  return { db: session.db, createClients: session.database.source === "embedded" };
+  // Opening the connections now means no delivery in the race waits for a connect.
+  const session = await openDatabaseSession(ctx, { ...opts, poolSize: pool.poolSize, poolSizeExplicit: opts.poolSize !== undefined, minPoolSize: pool.min, warm: pool.warm });
+  return { db: session.db, createClients: session.database.source === "embedded", poolSize: session.poolSize };
 }
 
 /** What to try when a race was too poorly synchronised to judge (exit 3); undefined for other reasons, which say it themselves. */

@@ -5,6 +5,7 @@ import { z } from "zod";
 import { UsageError } from "../errors.js";
 import { prepareDatabase, redactUrl, type PreparedDatabase } from "../db/prepare.js";
 import { openDb, type DbHandle } from "../db/client.js";
+import { fitPoolSize, openPoolConnections, readConnectionBudget } from "../db/connection-budget.js";
 import type { CliContext } from "./context.js";
 
 /** --database-url and --fresh, the same on every command that opens a database. */
@@ -40,6 +41,22 @@ export const intFlag = (min = 1, max = Number.MAX_SAFE_INTEGER) => {
 export interface DatabaseSession {
   database: PreparedDatabase;
   db: DbHandle;
+  /** The pool size in use: the one asked for, or fewer when the server allows fewer. */
+  poolSize: number;
+}
+
+export interface DatabaseSessionOptions {
+  databaseUrl?: string;
+  fresh?: boolean;
+  migrate?: boolean;
+  poolSize?: number;
+  /** --pool-size was given: refuse rather than size it down. */
+  poolSizeExplicit?: boolean;
+  /** Fewest connections the command can work with (default: all of poolSize when explicit, else 2). */
+  minPoolSize?: number;
+  /** Connections to open before returning, so the first burst finds them ready. */
+  warm?: number;
+  quiet?: boolean;
 }
 
 /**
@@ -49,7 +66,7 @@ export interface DatabaseSession {
  */
 export async function openDatabaseSession(
   ctx: CliContext,
-  opts: { databaseUrl?: string; fresh?: boolean; migrate?: boolean; poolSize?: number; quiet?: boolean },
+  opts: DatabaseSessionOptions,
 ): Promise<DatabaseSession> {
   const info = (line: string) => {
     if (!opts.quiet) ctx.stderr.write(`${line}\n`);
@@ -63,7 +80,20 @@ export async function openDatabaseSession(
   });
   ctx.shutdown.addCleanup(() => database.release());
   if (database.source === "url") info(`database: ${redactUrl(database.url)}`);
-  const db = openDb({ url: database.url, poolSize: opts.poolSize });
+  let poolSize = opts.poolSize ?? 20;
+  // Small pools (status, clients) fit anywhere; reading the limits costs a connection.
+  if (poolSize > 4) {
+    const plan = fitPoolSize(await readConnectionBudget(database.url), {
+      poolSize,
+      min: opts.minPoolSize ?? 2,
+      explicit: opts.poolSizeExplicit ?? false,
+      url: database.url,
+    });
+    if (plan.notice) ctx.stderr.write(`${plan.notice}\n`);
+    poolSize = plan.poolSize;
+  }
+  const db = openDb({ url: database.url, poolSize });
   ctx.shutdown.addCleanup(() => db.close());
-  return { database, db };
+  if (opts.warm) await openPoolConnections(db.pool, Math.min(opts.warm, poolSize), database.url);
+  return { database, db, poolSize };
 }

@@ -95,7 +95,7 @@ Exit codes: 0 every invariant held, 1 one was violated (the deliveries that witn
       idForm: opts.rawIds ? "raw" : "auto",
       clientsFile: opts.clients,
       createClients: session.createClients,
-      concurrencyCap: inProcess ? poolSize : undefined,
+      concurrencyCap: inProcess ? session.poolSize : undefined,
       timeoutMs: opts.timeout,
       onProgress: (line) => ctx.stderr.write(`${line}\n`),
       signal: ctx.shutdown.signal,

@@ -12,7 +12,6 @@ import { DEFAULT_BODY_LIMIT } from "../providers/http.js";
 import { createWebhookHandler, formatHandlerEvent, type HandlerOptions } from "../providers/router.js";
 import { loadTestGhlKeys } from "../providers/sign.js";
 import type { CliContext } from "./context.js";
-import { warmPool } from "../db/client.js";
 import { describeProviderRoutes, listenError, waitForAbort } from "./listen.js";
 import { addDatabaseOptions, databaseOptionsSchema, intFlag, openDatabaseSession, parseOptions } from "./options.js";
 
@@ -83,7 +82,7 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--ghl-test-keys", "verify GHL signatures with the TEST keys in fixtures/keys (testing only)", false)
     .option("--verbose", "log every dedupe decision and every rejected delivery as a JSON line on stderr (also DEDUPE_VERBOSE=1)", false)
     .addHelpText("after", SERVE_HELP)
-    .action(async (raw) => {
+    .action(async (raw, command: Command) => {
       const opts = parseOptions(optionsSchema, raw);
       const verbose = opts.verbose || ctx.env.verbose;
       const warn = (line: string) => ctx.stderr.write(`${line}\n`);
@@ -92,12 +91,18 @@ export function register(program: Command, ctx: CliContext): Command {
         warn("WARNING: --allow-unsigned: provider authentication is OFF. Anyone who can reach this port can write messages.");
       }
       if (opts.ghlTestKeys) warn("WARNING: --ghl-test-keys: trusting the TEST GHL keys from fixtures/keys; their private halves are public.");
-      ctx.shutdown.handleGracefully();
-
-      const session = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, fresh: opts.fresh, migrate: opts.migrate, poolSize: opts.poolSize });
       // Open the pool before listening: the first burst of deliveries must
       // meet ready connections, as in a long-running production receiver.
-      await warmPool(session.db.pool, opts.poolSize);
+      // Until then a SIGTERM stops at once (nothing is in flight to finish).
+      const session = await openDatabaseSession(ctx, {
+        databaseUrl: opts.databaseUrl,
+        fresh: opts.fresh,
+        migrate: opts.migrate,
+        poolSize: opts.poolSize,
+        poolSizeExplicit: command.getOptionValueSource("poolSize") === "cli",
+        warm: opts.poolSize,
+      });
+      ctx.shutdown.handleGracefully();
       const deps: HandlerOptions = {
         db: session.db.prisma,
         strategy: opts.strategy,

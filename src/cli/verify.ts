@@ -105,7 +105,7 @@ async function runVerifyCommand(ctx: CliContext, opts: VerifyCliOptions, handler
   // The drain needs a connection per running job plus claims, outcome batches and lease renewal.
   const drainConnections = opts.drain ? opts.drainConcurrency + 4 : 2;
   const poolSize = opts.poolSize ?? (inProcess ? Math.max(racePoolSize(opts.n), drainConnections) : drainConnections + 2);
-  const session = await openHarnessSession(ctx, opts, { poolSize, warm: inProcess ? Math.min(opts.n, poolSize) : 0 });
+  const session = await openHarnessSession(ctx, opts, { poolSize, warm: inProcess ? Math.min(opts.n, poolSize) : 0, min: drainConnections });
   ctx.shutdown.handleGracefully();
 
   const { BUILTIN_FIXTURES_DIR } = await import("../harness/deliveries.js");
@@ -126,7 +126,7 @@ async function runVerifyCommand(ctx: CliContext, opts: VerifyCliOptions, handler
     idForm: opts.rawIds ? "raw" : "auto",
     clientsFile: opts.clients,
     createClients: session.createClients,
-    concurrencyCap: inProcess ? poolSize : undefined,
+    concurrencyCap: inProcess ? session.poolSize : undefined,
     timeoutMs: opts.timeout,
     onProgress: progress,
     onDrainProgress: reporter.onProgress,

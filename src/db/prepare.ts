@@ -112,6 +112,11 @@ export function describeConnectionFailure(url: string, error: unknown): ConfigEr
         hint: "Create it (createdb <name>), then run `dedupe-cli migrate --database-url <url>`.",
         cause: error,
       });
+    case "53300":
+      return new ConfigError(`PostgreSQL at ${where} refused a connection: ${e.message}.`, {
+        hint: "Fix: stop other clients of the database, or raise the limit (ALTER ROLE <role> CONNECTION LIMIT <n>, or max_connections).",
+        cause: error,
+      });
     case "ECONNREFUSED":
     case "ENOTFOUND":
     case "EHOSTUNREACH":
