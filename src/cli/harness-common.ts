@@ -12,6 +12,8 @@ import type { DbHandle } from "../db/client.js";
 import { useColor, type CliContext } from "./context.js";
 import { durationFlag } from "./duration.js";
 import { openDatabaseSession } from "./options.js";
+import { isEmbeddedServerRunning } from "../db/embedded.js";
+import { classifySetupFailure } from "../harness/classify-setup.js";
 
 /** The flags addOutputOptions declares, by their option key. */
 export type OutputOption = "target" | "url" | "rawIds" | "clients" | "timeout" | "json" | "junit" | "history";
@@ -84,6 +86,22 @@ export function resolveTarget(opts: { target?: string; url?: string }): EngineTa
   return { kind: "in-process" };
 }
 
+/**
+ * A receiver over HTTP writes to its own database, so the verdict must read
+ * that one. Without --database-url the only right guess is a `dedupe-cli
+ * serve` already running on the embedded database of this directory;
+ * otherwise the run would judge (and write clients into) a database the
+ * receiver never sees.
+ */
+export function refuseTargetWithoutDatabase(ctx: CliContext, opts: { target?: string; url?: string; databaseUrl?: string }): void {
+  if (!opts.target && !opts.url) return;
+  if (opts.databaseUrl ?? ctx.env.databaseUrl) return;
+  if (isEmbeddedServerRunning(path.join(ctx.env.home, "pg"))) return;
+  throw new UsageError(`${opts.target ? "--target" : "--url"} needs the receiver's database: the verdict is read from the rows your receiver wrote.`, {
+    hint: "Pass --database-url <the database your receiver writes to> (or set DATABASE_URL). The embedded database only fits a `dedupe-cli serve` running from this directory.",
+  });
+}
+
 /** Output files must be writable before anything is delivered: a typo in --junit must not cost a whole run. */
 export async function validateOutputPaths(opts: { junit?: string; history?: string; clients?: string }): Promise<void> {
   for (const [flag, file] of [["--junit", opts.junit], ["--history", opts.history]] as const) {
@@ -143,10 +161,12 @@ export async function writeHarnessOutput(
   result: HarnessResult,
 ): Promise<void> {
   const { renderTable, toJson, writeHistory } = await import("../harness/report.js");
-  if (opts.json) ctx.stdout.write(toJson(result));
+  const setupError = classifySetupFailure(result.cases);
+  if (opts.json) ctx.stdout.write(toJson(setupError ? Object.assign({}, result, { setupError: { message: setupError.message, hint: setupError.hint } }) : result));
   else ctx.stdout.write(renderTable(result, { color: useColor(ctx) }));
   if (opts.junit) await (await import("../harness/junit.js")).writeJunit(opts.junit, result);
   if (opts.history) await writeHistory(opts.history, result);
+  if (setupError) throw setupError;
   if (result.verdict === "fail") {
     const lines = result.cases.flatMap((c) => c.invariants.filter((i) => i.status === "fail").map((i) => describeViolation(c.name, i)));
     throw new InvariantViolationError(`${Object.keys(result.violations).length} invariant(s) violated:\n${lines.slice(0, 40).join("\n")}`);

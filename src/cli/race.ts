@@ -12,6 +12,7 @@ import {
   MAX_POOL,
   openHarnessSession,
   racePoolSize,
+  refuseTargetWithoutDatabase,
   rejectStrategyOverHttp,
   resolveTarget,
   validateOutputPaths,
@@ -68,6 +69,7 @@ Exit codes: 0 every invariant held, 1 one was violated (the deliveries that witn
     const opts = parseOptions(optionsSchema, raw);
     const target = resolveTarget(opts);
     rejectStrategyOverHttp(opts.strategy, target);
+    refuseTargetWithoutDatabase(ctx, opts);
     await validateOutputPaths(opts);
     if (opts.fixture) await checkFixturePaths([opts.fixture]);
     const inProcess = target.kind === "in-process";

@@ -10,6 +10,7 @@ import {
   checkFixturePaths,
   harnessOutputSchema,
   openHarnessSession,
+  refuseTargetWithoutDatabase,
   rejectStrategyOverHttp,
   resolveTarget,
   validateOutputPaths,
@@ -55,6 +56,7 @@ Exit codes: 0 every check held, 1 one was violated, 2 usage or configuration err
     const opts = parseOptions(optionsSchema, { ...raw, paths });
     const target = resolveTarget(opts);
     rejectStrategyOverHttp(opts.strategy, target);
+    refuseTargetWithoutDatabase(ctx, opts);
     await validateOutputPaths(opts);
     await checkFixturePaths(opts.paths);
     const poolSize = target.kind === "in-process" ? Math.min(Math.max(opts.concurrency + 5, 10), 60) : 4;

@@ -19,6 +19,7 @@ import {
   MAX_POOL,
   openHarnessSession,
   racePoolSize,
+  refuseTargetWithoutDatabase,
   rejectStrategyOverHttp,
   resolveTarget,
   validateOutputPaths,
@@ -92,6 +93,7 @@ Examples:
   return addDatabaseOptions(cmd).action(async (paths: string[], raw) => {
     const opts = parseOptions(optionsSchema, { ...raw, paths });
     rejectStrategyOverHttp(opts.strategy, resolveTarget(opts));
+    refuseTargetWithoutDatabase(ctx, opts);
     await validateOutputPaths(opts);
     if (opts.paths.length > 0) await checkFixturePaths(opts.paths);
     // Loaded (and validated) before any database I/O: a typo'd export is exit 2 with nothing written.

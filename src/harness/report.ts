@@ -39,11 +39,26 @@ export function renderTable(result: HarnessResult, options: { color?: boolean } 
   );
   const spreads = result.cases.map((c) => c.releaseSpreadMs).filter((s): s is number => s !== null);
   if (spreads.length > 0) summary.push(["release spread ms", `max ${Math.max(...spreads).toFixed(3)}  (threshold ${result.thresholds.maxSpreadRatio} x p50)`]);
+  const errors = listFirstErrorAnswers(result.cases);
+  if (errors.length > 0) summary.push(["first error answers", errors.join("\n")]);
   const violated = Object.entries(result.violations);
   if (violated.length > 0) summary.push(["violations", violated.map(([k, v]) => `${k}: ${v} case(s)`).join("\n")]);
   summary.push(["verdict", `${VERDICT_WORD[result.verdict]} in ${Math.round(result.durationMs)} ms`]);
   out.push(summary.toString());
   return `${out.join("\n")}\n`;
+}
+
+/** The first few distinct 4xx/5xx answers and transport errors, so the report shows what the receiver said. */
+export function listFirstErrorAnswers(cases: readonly CaseResult[], max = 3): string[] {
+  const seen = new Set<string>();
+  for (const c of cases) {
+    for (const o of c.outcomes) {
+      if (!o.error || (o.status !== null && o.status < 400)) continue;
+      seen.add(o.error.slice(0, 160));
+      if (seen.size >= max) return [...seen];
+    }
+  }
+  return [...seen];
 }
 
 /** The --json object: everything but per-delivery outcomes (those go to --history). */

@@ -11,6 +11,7 @@ import type { JobHandlerMap } from "../jobs/types.js";
 import { describeStrategy, describeTarget, type EngineTarget } from "./engine.js";
 import { runRace } from "./race.js";
 import { runReplay } from "./replay.js";
+import { throwIfSetupFailure } from "./classify-setup.js";
 import { combineVerdicts } from "./stats.js";
 import type { CaseResult, HarnessResult, HarnessRunOptions, InvariantResult, InvariantStatus } from "./types.js";
 
@@ -122,6 +123,7 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
 
   await run(1, "replay", "every fixture delivered, then delivered again", async () => {
     const result = await runReplay({ ...common, times: 2, concurrency: 1, freshIds: false, onProgress: (l) => progress(`  replay ${l}`) });
+    throwIfSetupFailure(result.cases); // nothing reached the receiver's logic: exit 2, not a verdict
     remember(result);
     return fromHarness("replay", result, {
       fixtures: result.cases.length,
