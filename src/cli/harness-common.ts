@@ -154,6 +154,13 @@ export function describeViolation(where: string, inv: InvariantResult): string {
   return `  ${where}: ${inv.name} expected ${inv.expected}, observed ${inv.observed}${witnesses}`;
 }
 
+/** "interrupted by SIGINT before every case ran" once a signal arrived, else undefined. */
+export function describeInterruption(ctx: CliContext): string | undefined {
+  const signal = ctx.shutdown.signal;
+  if (!signal.aborted) return undefined;
+  return `interrupted by ${(signal.reason as Error)?.message ?? "a signal"} before every case ran`;
+}
+
 /** Prints the result the way it was asked for, then maps the verdict to the error bin/ turns into 1 or 3. */
 export async function writeHarnessOutput(
   ctx: CliContext,
@@ -164,13 +171,16 @@ export async function writeHarnessOutput(
   const setupError = classifySetupFailure(result.cases);
   if (opts.json) ctx.stdout.write(toJson(setupError ? Object.assign({}, result, { setupError: { message: setupError.message, hint: setupError.hint } }) : result));
   else ctx.stdout.write(renderTable(result, { color: useColor(ctx) }));
+  const interrupted = describeInterruption(ctx);
   if (opts.junit) await (await import("../harness/junit.js")).writeJunit(opts.junit, result);
+  if (opts.junit && interrupted) await (await import("../harness/junit.js")).markJunitInterrupted(opts.junit, interrupted);
   if (opts.history) await writeHistory(opts.history, result);
   if (setupError) throw setupError;
   if (result.verdict === "fail") {
     const lines = result.cases.flatMap((c) => c.invariants.filter((i) => i.status === "fail").map((i) => describeViolation(c.name, i)));
     throw new InvariantViolationError(`${Object.keys(result.violations).length} invariant(s) violated:\n${lines.slice(0, 40).join("\n")}`);
   }
+  if (interrupted) throw new InconclusiveError(`${interrupted}: no verdict (${result.cases.length} case(s) ran, none failed)`);
   if (result.verdict === "inconclusive") {
     const reasons = [...new Set(result.cases.flatMap((c) => c.notes.filter((n) => n.startsWith("inconclusive"))))];
     throw new InconclusiveError(`no trustworthy verdict:\n  ${reasons.slice(0, 10).join("\n  ") || "nothing was delivered"}`, { hint: describeInconclusiveHint(reasons) });

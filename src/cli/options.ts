@@ -38,6 +38,25 @@ export const intFlag = (min = 1, max = Number.MAX_SAFE_INTEGER) => {
   return z.coerce.number({ error: message }).int(message).min(min, message).max(max, message);
 };
 
+/** Fewest deliveries a race can have: one delivery has nothing to race against. */
+export const MIN_RACE_N = 2;
+/** Below this a race rarely exposes a check-then-create bug; allowed, with a warning. */
+export const WARN_RACE_N = 10;
+
+/** --n: refused below MIN_RACE_N, since a race of one proves nothing and would pass. */
+export const raceSizeFlag = () =>
+  z.coerce
+    .number({ error: "must be a whole number from 2 to 100000" })
+    .int("must be a whole number from 2 to 100000")
+    .min(MIN_RACE_N, "must be at least 2: a race of one delivery has nothing to race against and proves nothing")
+    .max(100_000, "must be a whole number from 2 to 100000");
+
+/** The warning a small --n gets on stderr, or undefined. */
+export function describeSmallRace(n: number): string | undefined {
+  if (n >= WARN_RACE_N) return undefined;
+  return `warning: --n ${n}: a race of fewer than ${WARN_RACE_N} deliveries rarely exposes a check-then-create bug; a pass means little (50 is the default).`;
+}
+
 export interface DatabaseSession {
   database: PreparedDatabase;
   db: DbHandle;

@@ -4,7 +4,7 @@ import { z } from "zod";
 import { CONFLICT_STRATEGIES } from "../core/messages.js";
 import { PROVIDER_NAMES } from "../providers/types.js";
 import type { CliContext } from "./context.js";
-import { addDatabaseOptions, databaseOptionsSchema, intFlag, parseOptions } from "./options.js";
+import { addDatabaseOptions, databaseOptionsSchema, describeSmallRace, intFlag, parseOptions, raceSizeFlag } from "./options.js";
 import {
   addOutputOptions,
   checkFixturePaths,
@@ -22,7 +22,7 @@ import {
 const HTTP_DEFAULT_ROUNDS = 3;
 
 const optionsSchema = databaseOptionsSchema.merge(harnessOutputSchema).extend({
-  n: intFlag(1, 100_000).default(50),
+  n: raceSizeFlag().default(50),
   rounds: intFlag(1, 10_000).optional(),
   fixture: z.string().min(1).optional(),
   allFixtures: z.boolean().default(false),
@@ -67,6 +67,8 @@ Exit codes: 0 every invariant held, 1 one was violated (the deliveries that witn
   );
   return addDatabaseOptions(cmd).action(async (raw) => {
     const opts = parseOptions(optionsSchema, raw);
+    const small = describeSmallRace(opts.n);
+    if (small) ctx.stderr.write(`${small}\n`);
     const target = resolveTarget(opts);
     rejectStrategyOverHttp(opts.strategy, target);
     refuseTargetWithoutDatabase(ctx, opts);

@@ -14,6 +14,7 @@ import {
   addOutputOptions,
   checkFixturePaths,
   describeInconclusiveHint,
+  describeInterruption,
   describeViolation,
   harnessOutputSchema,
   MAX_POOL,
@@ -24,14 +25,14 @@ import {
   resolveTarget,
   validateOutputPaths,
 } from "./harness-common.js";
-import { addDatabaseOptions, databaseOptionsSchema, intFlag, parseOptions } from "./options.js";
+import { addDatabaseOptions, databaseOptionsSchema, describeSmallRace, intFlag, parseOptions, raceSizeFlag } from "./options.js";
 
 const optionsSchema = databaseOptionsSchema
   // verify has no --url (it covers every provider) and no --history (it drops per-delivery outcomes).
   .extend(harnessOutputSchema.omit({ url: true, history: true }).shape)
   .extend({
     paths: z.array(z.string().min(1)).default([]),
-    n: intFlag(1, 100_000).default(50),
+    n: raceSizeFlag().default(50),
     rounds: intFlag(1, 10_000).default(3),
     migrate: z.boolean().default(false),
     strategy: z.enum(CONFLICT_STRATEGIES).optional(),
@@ -92,6 +93,8 @@ Examples:
   );
   return addDatabaseOptions(cmd).action(async (paths: string[], raw) => {
     const opts = parseOptions(optionsSchema, { ...raw, paths });
+    const small = describeSmallRace(opts.n);
+    if (small) ctx.stderr.write(`${small}\n`);
     rejectStrategyOverHttp(opts.strategy, resolveTarget(opts));
     refuseTargetWithoutDatabase(ctx, opts);
     await validateOutputPaths(opts);
@@ -139,6 +142,8 @@ async function runVerifyCommand(ctx: CliContext, opts: VerifyCliOptions, handler
   if (opts.json) ctx.stdout.write(verifyToJson(result));
   else ctx.stdout.write(renderVerifyTable(result, { color: useColor(ctx) }));
   if (opts.junit) await writeVerifyJunit(opts.junit, result);
+  const interrupted = describeInterruption(ctx);
+  if (opts.junit && interrupted) await (await import("../harness/junit.js")).markJunitInterrupted(opts.junit, interrupted);
 
   const problems = listProblems(result);
   const line = (p: (typeof problems)[number]) => describeViolation(`${p.stage} ${p.case}`, p.invariant);
