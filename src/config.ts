@@ -14,6 +14,8 @@ export interface EnvConfig {
   ci: boolean;
   /** NO_COLOR set. */
   noColor: boolean;
+  /** COLUMNS: the width tables and help are laid out for (else the terminal's, else 80). */
+  columns?: number;
   /** GHL public keys override (PEM or base64 SPKI), for self-signed test deliveries. */
   ghlEd25519PublicKey?: string;
   ghlRsaPublicKey?: string;
@@ -27,6 +29,7 @@ export function readEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd: string 
     verbose: env.DEDUPE_VERBOSE === "1" || env.DEDUPE_VERBOSE === "true",
     ci: env.CI === "true" || env.CI === "1",
     noColor: env.NO_COLOR !== undefined && env.NO_COLOR !== "",
+    columns: /^\d+$/.test(env.COLUMNS ?? "") ? Number(env.COLUMNS) : undefined,
     ghlEd25519PublicKey: nonEmpty(env.GHL_ED25519_PUBLIC_KEY),
     ghlRsaPublicKey: nonEmpty(env.GHL_RSA_PUBLIC_KEY),
   };

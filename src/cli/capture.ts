@@ -9,6 +9,7 @@ import { UsageError } from "../errors.js";
 import { DEFAULT_BODY_LIMIT } from "../providers/http.js";
 import { PROVIDER_NAMES } from "../providers/types.js";
 import type { CliContext } from "./context.js";
+import { sizeFlag } from "./duration.js";
 import { describeProviderRoutes, listenError, waitForAbort } from "./listen.js";
 import { intFlag, parseOptions } from "./options.js";
 
@@ -18,7 +19,7 @@ const optionsSchema = z.object({
   out: z.string().min(1),
   provider: z.enum(PROVIDER_NAMES).optional(),
   max: intFlag(1, 1_000_000).optional(),
-  bodyLimit: intFlag(1, 64 * 1024 * 1024).default(DEFAULT_BODY_LIMIT),
+  bodyLimit: sizeFlag().default(DEFAULT_BODY_LIMIT),
   json: z.boolean().default(false),
 });
 
@@ -57,8 +58,8 @@ export function register(program: Command, ctx: CliContext): Command {
     .requiredOption("--out <dir>", "folder to write fixtures to (created if missing)")
     .option("--provider <name>", `provider of every delivery: ${PROVIDER_NAMES.join(", ")}`)
     .option("--max <n>", "stop after n captures")
-    .option("--body-limit <bytes>", "largest accepted body; larger ones get 413", String(DEFAULT_BODY_LIMIT))
-    .option("--json", "one JSON object per capture on stdout instead of a line on stderr", false)
+    .option("--body-limit <size>", "largest accepted body, as 1mb, 512kb or bytes; larger ones get 413", "1mb")
+    .option("-j, --json", "one JSON object per capture on stdout instead of a line on stderr", false)
     .addHelpText("after", CAPTURE_HELP)
     .action(async (raw) => {
       const opts = parseOptions(optionsSchema, raw);

@@ -24,7 +24,7 @@ const OUTPUT_OPTIONS: ReadonlyArray<{ key: OutputOption; flags: string; descript
   { key: "rawIds", flags: "--raw-ids", description: "the receiver stores bare provider ids (default: namespaced, falling back to bare when only those exist)", defaultValue: false },
   { key: "clients", flags: "--clients <file>", description: "clients.json to create (embedded) or check (--database-url) the clients fixtures reference" },
   { key: "timeout", flags: "--timeout <duration>", description: "per-delivery timeout: 500ms, 30s, 2m (a bare number is milliseconds)", defaultValue: "30s" },
-  { key: "json", flags: "--json", description: "print one JSON result object on stdout (progress goes to stderr)", defaultValue: false },
+  { key: "json", flags: "-j, --json", description: "print one JSON result object on stdout (progress goes to stderr)", defaultValue: false },
   { key: "junit", flags: "--junit <file>", description: "write JUnit XML: one testcase per invariant per fixture" },
   { key: "history", flags: "--history <file>", description: "write every delivery as a JSON line (slot, release/response times, status, deduped, error)" },
 ];

@@ -3,7 +3,8 @@
 // harness. Top-level --help lists every command from this table.
 import { Command, CommanderError } from "commander";
 import { UsageError } from "../errors.js";
-import { createCliContext, type CliContext } from "./context.js";
+import { createCliContext, outputWidth, type CliContext } from "./context.js";
+import { configureHelpConventions, wrapHelpOutput } from "./help.js";
 
 export interface CommandModule {
   register(program: Command, ctx: CliContext): Command;
@@ -30,12 +31,18 @@ const COMMANDS: readonly CommandEntry[] = [
 const VERSION = "0.1.0";
 
 export async function runCli(argv: string[], ctx: CliContext = createCliContext()): Promise<void> {
+  const width = outputWidth(ctx);
   const program = new Command("dedupe-cli")
     .description("Prove that webhook ingestion is idempotent under duplicate and concurrent deliveries.")
     .version(VERSION)
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
-    .configureOutput({ writeOut: (s) => ctx.stdout.write(s), writeErr: (s) => ctx.stderr.write(s) })
+    .configureOutput({
+      writeOut: (s) => ctx.stdout.write(wrapHelpOutput(s, width)),
+      writeErr: (s) => ctx.stderr.write(wrapHelpOutput(s, width)),
+      getOutHelpWidth: () => width,
+      getErrHelpWidth: () => width,
+    })
     .addHelpText(
       "after",
       `
@@ -44,6 +51,7 @@ Exit codes: 0 pass, 1 invariant violated, 2 usage or configuration error, 3 inco
 Database: --database-url or DATABASE_URL; without either an embedded PostgreSQL
 is started with its data in ./.dedupe (DEDUPE_HOME) and reused across commands.`,
     );
+  configureHelpConventions(program, width);
 
   const requested = argv.slice(2).find((arg) => !arg.startsWith("-"));
   for (const entry of COMMANDS) {

@@ -43,7 +43,7 @@ export function register(program: Command, ctx: CliContext): Command {
         "to trust (release spread > 0.5 x p50 latency, or fewer than half the deliveries in flight at " +
         "once) is inconclusive (exit 3), never a pass.",
     )
-    .option("--n <n>", "deliveries per round", "50")
+    .option("-n, --n <n>", "deliveries per round", "50")
     .option("--rounds <r>", "independent rounds, each with a fresh unique id (default: 1 in-process, 3 with --target)")
     .option("--fixture <path>", "fixture file (default: the built-in EmailBison LEAD_REPLIED)")
     .option("--all-fixtures", "race every built-in fixture (or every fixture under --fixture <dir>)", false)
@@ -62,8 +62,7 @@ Examples:
   $ dedupe-cli race --all-fixtures --rounds 3 --json > race.json
   $ dedupe-cli race --n 50 --target http://127.0.0.1:3000 --database-url "$DATABASE_URL"
 
-Exit codes: 0 every invariant held, 1 one was violated (the deliveries that witnessed it are named),
-2 usage or configuration error (nothing written), 3 inconclusive (race too poorly synchronised).`,
+Exit codes: 0 every invariant held, 1 one was violated (the deliveries that witnessed it are named), 2 usage, configuration or setup error (e.g. nothing listening at --target, every delivery answered 401/404; the receiver's logic was never reached), 3 inconclusive (race too poorly synchronised, or interrupted).`,
   );
   return addDatabaseOptions(cmd).action(async (raw) => {
     const opts = parseOptions(optionsSchema, raw);

@@ -50,7 +50,7 @@ Examples:
   $ dedupe-cli replay captured/ --times 5 --concurrency 5
   $ dedupe-cli replay fixtures/ --target http://127.0.0.1:3000 --database-url "$DATABASE_URL"
 
-Exit codes: 0 every check held, 1 one was violated, 2 usage or configuration error, 3 inconclusive.`,
+Exit codes: 0 every check held, 1 one was violated, 2 usage, configuration or setup error (e.g. nothing listening at --target, every delivery answered 401/404), 3 inconclusive (or interrupted).`,
   );
   return addDatabaseOptions(cmd).action(async (paths: string[], raw) => {
     const opts = parseOptions(optionsSchema, { ...raw, paths });

@@ -12,6 +12,7 @@ import { DEFAULT_BODY_LIMIT } from "../providers/http.js";
 import { createWebhookHandler, formatHandlerEvent, type HandlerOptions } from "../providers/router.js";
 import { loadTestGhlKeys } from "../providers/sign.js";
 import type { CliContext } from "./context.js";
+import { durationFlag, sizeFlag } from "./duration.js";
 import { describeProviderRoutes, listenError, waitForAbort } from "./listen.js";
 import { addDatabaseOptions, databaseOptionsSchema, intFlag, openDatabaseSession, parseOptions } from "./options.js";
 
@@ -20,13 +21,13 @@ const optionsSchema = databaseOptionsSchema.extend({
   host: z.string().min(1).default("127.0.0.1"),
   allowUnsigned: z.boolean().default(false),
   strategy: z.enum(CONFLICT_STRATEGIES).default("on-conflict"),
-  bodyLimit: intFlag(1, 64 * 1024 * 1024).default(DEFAULT_BODY_LIMIT),
+  bodyLimit: sizeFlag().default(DEFAULT_BODY_LIMIT),
   poolSize: intFlag(1, 500).default(64),
   migrate: z.boolean().default(false),
   ghlEd25519PublicKey: z.string().min(1).optional(),
   ghlRsaPublicKey: z.string().min(1).optional(),
   ghlTestKeys: z.boolean().default(false),
-  clientCacheMs: intFlag(0, 3_600_000).default(5_000),
+  clientCacheMs: durationFlag(0, 3_600_000).default(5_000),
   batch: z.boolean().default(true),
   verbose: z.boolean().default(false),
 });
@@ -35,8 +36,9 @@ const SERVE_HELP = `
 From nothing to an accepted signed delivery:
   $ dedupe-cli clients load fixtures/clients.json          # TEST clients + secrets (acme, globex)
   $ dedupe-cli serve --port 3000 --ghl-test-keys &         # trust the TEST GHL keys in fixtures/keys
-  $ curl -H 'content-type: application/json' --data-binary @fixtures/emailbison/lead_replied.json \\
-      'http://127.0.0.1:3000/api/webhooks/email?token=test-only-emailbison-token'
+  $ curl -H 'content-type: application/json' \\
+    --data-binary @fixtures/emailbison/lead_replied.json \\
+    'http://127.0.0.1:3000/api/webhooks/email?token=test-only-emailbison-token'
   {"success":true,"deduped":false,"eventType":"LEAD_REPLIED","messageId":"..."}      (again: "deduped":true)
   A GHL delivery signed with the TEST Ed25519 key (OpenSSL 3):
   $ SIG=$(openssl pkeyutl -sign -rawin -inkey fixtures/keys/ghl-test-ed25519.private.pem \\
@@ -72,9 +74,9 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--host <host>", "interface to bind", "127.0.0.1")
     .option("--allow-unsigned", "accept deliveries without provider authentication (DANGEROUS: testing only)", false)
     .option("--strategy <name>", `conflict strategy: ${CONFLICT_STRATEGIES.join(" | ")}`, "on-conflict")
-    .option("--body-limit <bytes>", "largest accepted body; larger ones get 413", String(DEFAULT_BODY_LIMIT))
+    .option("--body-limit <size>", "largest accepted body, as 1mb, 512kb or bytes; larger ones get 413", "1mb")
     .option("--pool-size <n>", "database connections", "64")
-    .option("--client-cache-ms <ms>", "how long a client's ids and secrets are cached; a changed secret applies after this (0: look up every delivery)", "5000")
+    .option("--client-cache-ms <duration>", "how long a client's ids and secrets are cached, as 5s, 500ms or milliseconds; a changed secret applies after this (0: look up every delivery)", "5s")
     .option("--no-batch", "one statement per delivery (default: the deliveries that arrive in one event-loop turn share one statement; on-conflict only)")
     .option("--migrate", "apply pending migrations to --database-url first", false)
     .option("--ghl-ed25519-public-key <key>", "PEM, base64 SPKI or @file (default: $GHL_ED25519_PUBLIC_KEY, else GHL's published key)")

@@ -12,7 +12,7 @@ const optionsSchema = databaseOptionsSchema.extend({ json: z.boolean().default(f
 
 export function register(program: Command, ctx: CliContext): Command {
   return addDatabaseOptions(program.command("status").description("Show the database in use, its migration state, row counts and jobs by status."))
-    .option("--json", "print one JSON object on stdout", false)
+    .option("-j, --json", "print one JSON object on stdout", false)
     .addHelpText("after", "\nExample:\n  $ dedupe-cli status --json")
     .action(async (raw) => {
       const opts = parseOptions(optionsSchema, raw);

@@ -56,7 +56,7 @@ export function register(program: Command, ctx: CliContext): Command {
         "check each SUCCEEDED on its first attempt, then deliver every fixture once more and check the late " +
         "duplicate enqueues nothing (no new Message or BackgroundJob rows; every answer deduped or ignored).",
     )
-    .option("--n <n>", "deliveries per race round", "50")
+    .option("-n, --n <n>", "deliveries per race round", "50")
     .option("--rounds <r>", "race rounds per fixture, each with a fresh unique id", "3")
     .option("--strategy <s>", `in-process only: ${CONFLICT_STRATEGIES.join(", ")} (check-then-create is the negative control)`)
     .option("--migrate", "apply pending migrations to --database-url first (the embedded database is always migrated)", false)
@@ -75,15 +75,9 @@ export function register(program: Command, ctx: CliContext): Command {
   cmd.addHelpText(
     "after",
     `
-The drain runs every due job in the database with the built-in handlers (or --handlers), and judges
-only the jobs of the messages this run delivered, so other data in your database cannot fail it.
-If your app runs its own workers, pass --no-drain: verify waits for them to finish this run's jobs
-and applies the same checks (docs/ci.md: workers that insert rows during the deliveries). Re-runs on
-the same database are fine: race rounds use fresh ids, and replayed fixtures already stored by a
-previous run must simply dedupe.
+The drain runs every due job in the database with the built-in handlers (or --handlers), and judges only the jobs of the messages this run delivered, so other data in your database cannot fail it. If your app runs its own workers, pass --no-drain: verify waits for them to finish this run's jobs and applies the same checks (docs/ci.md: workers that insert rows during the deliveries). Re-runs on the same database are fine: race rounds use fresh ids, and replayed fixtures already stored by a previous run must simply dedupe.
 
-Exit codes: 0 every invariant held, 1 one was violated (the stage, fixture and invariant are named),
-2 usage or configuration error (nothing written), 3 inconclusive (e.g. a race too poorly synchronised).
+Exit codes: 0 every invariant held, 1 one was violated (the stage, fixture and invariant are named), 2 usage, configuration or setup error (e.g. nothing listening at --target, every delivery of a provider answered 401/404), 3 inconclusive (e.g. a race too poorly synchronised, or interrupted).
 
 Examples:
   $ dedupe-cli verify                                        # embedded PostgreSQL, built-in handlers
