@@ -1,14 +1,14 @@
 // dedupe-cli clients: create and configure the clients (workspaces) that
 // deliveries resolve to, with their provider ids and shared secrets.
 import type { Command } from "commander";
-import Table from "cli-table3";
 import { z } from "zod";
 import { ConfigError } from "../errors.js";
 import { clientConfigSchema, loadClientsConfig, type ClientConfig } from "../providers/client-config.js";
 import { listClients, upsertClient, upsertClients } from "../providers/client-store.js";
 import { whereSlugOrId } from "../providers/clients.js";
 import { importGhlHistory, readGhlHistoryFile } from "../providers/ghl/history.js";
-import type { CliContext } from "./context.js";
+import { outputWidth, type CliContext } from "./context.js";
+import { renderTextTable } from "./table.js";
 import { addDatabaseOptions, databaseOptionsSchema, openDatabaseSession, parseOptions } from "./options.js";
 
 const addSchema = databaseOptionsSchema.extend({
@@ -134,12 +134,13 @@ Examples:
       const rows = await listClients(db.prisma);
       if (opts.json) return void ctx.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
       if (rows.length === 0) return void ctx.stdout.write("no clients yet: dedupe-cli clients add --slug <slug> ... (see --help)\n");
-      const table = new Table({ head: ["slug", "ghl location", "emailbison ws", "unipile account", "instantly ws", "secrets set"], style: { head: [], border: [] } });
+      const table: string[][] = [];
       for (const r of rows) {
         const secrets = Object.entries(r.secrets).filter(([, set]) => set).map(([k]) => k.replace(/Webhook(Token|Secret)$/, ""));
         table.push([r.slug, r.ghlLocationId ?? "", r.emailBisonWorkspaceId ? `${r.emailBisonWorkspaceId}${r.emailBisonInstanceUrl ? ` @ ${r.emailBisonInstanceUrl}` : ""}` : "", r.unipileAccountId ?? "", r.instantlyWorkspaceId ?? "", secrets.join(", ")]);
       }
-      ctx.stdout.write(`${table.toString()}\n`);
+      const head = ["slug", "ghl location", "emailbison ws", "unipile account", "instantly ws", "secrets set"];
+      ctx.stdout.write(`${renderTextTable({ head, rows: table, width: outputWidth(ctx) })}\n`);
     });
 
   addDatabaseOptions(clients.command("import-ghl"))

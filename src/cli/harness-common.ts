@@ -9,7 +9,7 @@ import { InconclusiveError, InvariantViolationError, UsageError } from "../error
 import type { EngineTarget } from "../harness/engine.js";
 import type { HarnessResult, InvariantResult } from "../harness/types.js";
 import type { DbHandle } from "../db/client.js";
-import { useColor, type CliContext } from "./context.js";
+import { outputWidth, useColor, type CliContext } from "./context.js";
 import { durationFlag } from "./duration.js";
 import { openDatabaseSession } from "./options.js";
 import { isEmbeddedServerRunning } from "../db/embedded.js";
@@ -170,7 +170,7 @@ export async function writeHarnessOutput(
   const { renderTable, toJson, writeHistory } = await import("../harness/report.js");
   const setupError = classifySetupFailure(result.cases);
   if (opts.json) ctx.stdout.write(toJson(setupError ? Object.assign({}, result, { setupError: { message: setupError.message, hint: setupError.hint } }) : result));
-  else ctx.stdout.write(renderTable(result, { color: useColor(ctx) }));
+  else ctx.stdout.write(renderTable(result, { color: useColor(ctx), width: outputWidth(ctx) }));
   const interrupted = describeInterruption(ctx);
   if (opts.junit) await (await import("../harness/junit.js")).writeJunit(opts.junit, result);
   if (opts.junit && interrupted) await (await import("../harness/junit.js")).markJunitInterrupted(opts.junit, interrupted);

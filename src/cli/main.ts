@@ -46,10 +46,11 @@ export async function runCli(argv: string[], ctx: CliContext = createCliContext(
     .addHelpText(
       "after",
       `
-Exit codes: 0 pass, 1 invariant violated, 2 usage or configuration error, 3 inconclusive,
-130 interrupted (Ctrl-C on a command that cannot stop gracefully, or a second Ctrl-C).
-Database: --database-url or DATABASE_URL; without either an embedded PostgreSQL
-is started with its data in ./.dedupe (DEDUPE_HOME) and reused across commands.`,
+Exit codes: 0 pass, 1 invariant violated, 2 usage or configuration error, 3 inconclusive, 130 interrupted (Ctrl-C on a command that cannot stop gracefully, or a second Ctrl-C).
+
+Database: --database-url or DATABASE_URL; without either an embedded PostgreSQL is started with its data in ./.dedupe (DEDUPE_HOME) and reused across commands.
+
+In a clone of dedupe-cli run it as \`npx dedupe-cli <command>\` (or node bin/dedupe-cli.js).`,
     );
   configureHelpConventions(program, width);
 

@@ -6,7 +6,8 @@ import { UsageError } from "../errors.js";
 import { prepareDatabase, redactUrl, type PreparedDatabase } from "../db/prepare.js";
 import { openDb, type DbHandle } from "../db/client.js";
 import { fitPoolSize, openPoolConnections, readConnectionBudget } from "../db/connection-budget.js";
-import type { CliContext } from "./context.js";
+import { outputWidth, type CliContext } from "./context.js";
+import { wrapText } from "./table.js";
 
 /** --database-url and --fresh, the same on every command that opens a database. */
 export function addDatabaseOptions(cmd: Command): Command {
@@ -88,7 +89,7 @@ export async function openDatabaseSession(
   opts: DatabaseSessionOptions,
 ): Promise<DatabaseSession> {
   const info = (line: string) => {
-    if (!opts.quiet) ctx.stderr.write(`${line}\n`);
+    if (!opts.quiet) ctx.stderr.write(`${wrapText(line, outputWidth(ctx), { hang: "  " })}\n`);
   };
   const database = await prepareDatabase({
     databaseUrl: opts.databaseUrl ?? ctx.env.databaseUrl,
@@ -108,7 +109,8 @@ export async function openDatabaseSession(
       explicit: opts.poolSizeExplicit ?? false,
       url: database.url,
     });
-    if (plan.notice) ctx.stderr.write(`${plan.notice}\n`);
+    // Printed even with --json (stderr): a smaller pool changes what the race can show.
+    if (plan.notice) ctx.stderr.write(`${wrapText(plan.notice, outputWidth(ctx), { hang: "  " })}\n`);
     poolSize = plan.poolSize;
   }
   const db = openDb({ url: database.url, poolSize });

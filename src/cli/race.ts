@@ -4,6 +4,7 @@ import { z } from "zod";
 import { CONFLICT_STRATEGIES } from "../core/messages.js";
 import { PROVIDER_NAMES } from "../providers/types.js";
 import type { CliContext } from "./context.js";
+import { createRunProgress } from "./progress.js";
 import { addDatabaseOptions, databaseOptionsSchema, describeSmallRace, intFlag, parseOptions, raceSizeFlag } from "./options.js";
 import {
   addOutputOptions,
@@ -79,6 +80,7 @@ Exit codes: 0 every invariant held, 1 one was violated (the deliveries that witn
     ctx.shutdown.handleGracefully();
     const { runRace } = await import("../harness/race.js");
     const { BUILTIN_FIXTURES_DIR, DEFAULT_RACE_FIXTURE } = await import("../harness/deliveries.js");
+    const progress = createRunProgress(ctx, { json: opts.json });
     const result = await runRace({
       db: session.db,
       paths: [opts.fixture ?? (opts.allFixtures ? BUILTIN_FIXTURES_DIR : DEFAULT_RACE_FIXTURE)],
@@ -100,9 +102,9 @@ Exit codes: 0 every invariant held, 1 one was violated (the deliveries that witn
       createClients: session.createClients,
       concurrencyCap: inProcess ? session.poolSize : undefined,
       timeoutMs: opts.timeout,
-      onProgress: (line) => ctx.stderr.write(`${line}\n`),
+      onProgress: progress.line,
       signal: ctx.shutdown.signal,
-    });
+    }).finally(() => progress.finish());
     await writeHarnessOutput(ctx, opts, result);
   });
 }

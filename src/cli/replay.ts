@@ -4,6 +4,7 @@ import { z } from "zod";
 import { CONFLICT_STRATEGIES } from "../core/messages.js";
 import { PROVIDER_NAMES } from "../providers/types.js";
 import type { CliContext } from "./context.js";
+import { createRunProgress } from "./progress.js";
 import { addDatabaseOptions, databaseOptionsSchema, intFlag, parseOptions } from "./options.js";
 import {
   addOutputOptions,
@@ -63,6 +64,7 @@ Exit codes: 0 every check held, 1 one was violated, 2 usage, configuration or se
     const session = await openHarnessSession(ctx, opts, { poolSize, warm: 0 });
     ctx.shutdown.handleGracefully();
     const { runReplay } = await import("../harness/replay.js");
+    const progress = createRunProgress(ctx, { json: opts.json });
     const result = await runReplay({
       db: session.db,
       paths: opts.paths,
@@ -76,9 +78,9 @@ Exit codes: 0 every check held, 1 one was violated, 2 usage, configuration or se
       clientsFile: opts.clients,
       createClients: session.createClients,
       timeoutMs: opts.timeout,
-      onProgress: (line) => ctx.stderr.write(`${line}\n`),
+      onProgress: progress.line,
       signal: ctx.shutdown.signal,
-    });
+    }).finally(() => progress.finish());
     await writeHarnessOutput(ctx, opts, result);
   });
 }

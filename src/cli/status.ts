@@ -1,11 +1,11 @@
 // dedupe-cli status: where the database is, whether it is migrated, and what
 // it holds (rows per table, jobs per status). Read-only.
 import type { Command } from "commander";
-import Table from "cli-table3";
 import { z } from "zod";
 import { countJobsByStatus, countRows } from "../db/sql.js";
 import { describeDatabaseLocation } from "../db/prepare.js";
-import type { CliContext } from "./context.js";
+import { outputWidth, type CliContext } from "./context.js";
+import { renderTextTable, wrapText } from "./table.js";
 import { addDatabaseOptions, databaseOptionsSchema, openDatabaseSession, parseOptions } from "./options.js";
 
 const optionsSchema = databaseOptionsSchema.extend({ json: z.boolean().default(false) });
@@ -24,9 +24,7 @@ export function register(program: Command, ctx: CliContext): Command {
         ctx.stdout.write(`${JSON.stringify({ database: where, source: database.source, rows, jobs })}\n`);
         return;
       }
-      const table = new Table({ head: ["table", "rows"], style: { head: [], border: [] } });
-      for (const [name, n] of Object.entries(rows)) table.push([name, String(n)]);
-      for (const [status, n] of Object.entries(jobs)) table.push([`jobs ${status}`, String(n)]);
-      ctx.stdout.write(`database: ${where} (migrated)\n${table.toString()}\n`);
+      const table = [...Object.entries(rows).map(([name, n]) => [name, String(n)]), ...Object.entries(jobs).map(([status, n]) => [`jobs ${status}`, String(n)])];
+      ctx.stdout.write(`${wrapText(`database: ${where} (migrated)`, outputWidth(ctx), { hang: "  " })}\n${renderTextTable({ head: ["table", "rows"], rows: table, width: outputWidth(ctx) })}\n`);
     });
 }

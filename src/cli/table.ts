@@ -23,12 +23,13 @@ function longestToken(text: string): number {
  * column's start for "name    description" lines). A token longer than the
  * width stays whole on its own line.
  */
-export function wrapText(line: string, width: number): string {
+export function wrapText(line: string, width: number, options: { hang?: string } = {}): string {
   if (line.length <= width) return line;
   const indent = /^\s*/.exec(line)![0];
   const twoColumn = /^(\s*\S+(?: \S+)?\s{2,})\S/.exec(line);
   let hang = indent;
-  if (/^\s*\$ /.test(line)) hang = `${indent}    `;
+  if (options.hang !== undefined) hang = options.hang;
+  else if (/^\s*\$ /.test(line)) hang = `${indent}    `;
   else if (twoColumn && twoColumn[1]!.length < width / 2) hang = " ".repeat(twoColumn[1]!.length);
   const out: string[] = [];
   let current = indent;
@@ -109,19 +110,20 @@ export function renderTextTable(options: TableOptions): string {
   return [rule("┌", "┬", "┐"), ...renderRow(options.head, true), rule("├", "┼", "┤"), ...options.rows.flatMap((r) => renderRow(r)), rule("└", "┴", "┘")].join("\n");
 }
 
-/** Each row as "head: value" lines, values wrapped under a hanging indent. */
+/**
+ * Each row as one paragraph, "first: head value; head value; ...", wrapped
+ * at word boundaries with a hanging indent: the layout of last resort when
+ * a cell's longest token leaves no room for the other columns.
+ */
 function renderStacked(options: TableOptions, width: number): string {
-  const label = Math.min(Math.max(...options.head.map((h) => h.length)) + 2, Math.floor(width / 3));
-  const blocks = options.rows.map((row) =>
-    options.head
-      .map((h, i) => {
-        const value = row[i] ?? "";
-        if (value === "") return undefined;
-        const lines = wrapCell(value, Math.max(10, width - label));
-        return lines.map((l, k) => `${(k === 0 ? `${h}:` : "").padEnd(label)}${l}`).join("\n");
-      })
-      .filter((l): l is string => l !== undefined)
-      .join("\n"),
-  );
-  return blocks.join("\n\n");
+  return options.rows
+    .map((row) => {
+      const rest = options.head
+        .slice(1)
+        .map((h, i) => [h, row[i + 1] ?? ""] as const)
+        .filter(([, value]) => value !== "")
+        .map(([h, value]) => `${h} ${value.replace(/\n/g, " ")}`);
+      return wrapText(`${row[0] ?? ""}: ${rest.join("; ")}`, width, { hang: "  " });
+    })
+    .join("\n");
 }

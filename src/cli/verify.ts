@@ -7,7 +7,7 @@ import { z } from "zod";
 import { CONFLICT_STRATEGIES } from "../core/messages.js";
 import { InconclusiveError, InvariantViolationError } from "../errors.js";
 import { loadHandlersModule } from "../jobs/registry.js";
-import { useColor, type CliContext } from "./context.js";
+import { outputWidth, useColor, type CliContext } from "./context.js";
 import { createProgressReporter } from "./drain-jobs-report.js";
 import { durationFlag } from "./duration.js";
 import {
@@ -134,7 +134,7 @@ async function runVerifyCommand(ctx: CliContext, opts: VerifyCliOptions, handler
 
   const { listProblems, renderVerifyTable, verifyToJson, writeVerifyJunit } = await import("../harness/verify-report.js");
   if (opts.json) ctx.stdout.write(verifyToJson(result));
-  else ctx.stdout.write(renderVerifyTable(result, { color: useColor(ctx) }));
+  else ctx.stdout.write(renderVerifyTable(result, { color: useColor(ctx), width: outputWidth(ctx) }));
   if (opts.junit) await writeVerifyJunit(opts.junit, result);
   const interrupted = describeInterruption(ctx);
   if (opts.junit && interrupted) await (await import("../harness/junit.js")).markJunitInterrupted(opts.junit, interrupted);

@@ -2,7 +2,7 @@
 // machines (one JSON object) and for post-mortems (--history: one JSON line
 // per delivery).
 import fs from "node:fs/promises";
-import Table from "cli-table3";
+import { renderTextTable, wrapText } from "../cli/table.js";
 import type { CaseResult, HarnessResult, InvariantResult } from "./types.js";
 
 const MAX_WITNESSES_SHOWN = 12;
@@ -17,20 +17,22 @@ function formatWitnesses(inv: InvariantResult): string {
 export const VERDICT_WORD = { pass: "PASS", fail: "FAIL", inconclusive: "INCONCLUSIVE" } as const;
 
 /** Human-readable report. Cases that passed collapse to one line when there are many. */
-export function renderTable(result: HarnessResult, options: { color?: boolean } = {}): string {
-  const style = { head: options.color ? ["cyan"] : [], border: options.color ? ["grey"] : [] };
+export function renderTable(result: HarnessResult, options: { color?: boolean; width?: number } = {}): string {
+  const layout = { color: options.color, width: options.width ?? 80 };
   const out: string[] = [];
   const collapse = result.cases.length > 8;
   for (const c of result.cases) {
     const spread = c.releaseSpreadMs === null ? "" : `, spread ${c.releaseSpreadMs.toFixed(2)} ms, concurrency ${c.peakConcurrency}`;
-    out.push(`${VERDICT_WORD[c.verdict]}  ${c.name} (${c.provider} ${c.eventType}, ${c.deliveries} deliveries${spread})`);
+    out.push(wrapText(`${VERDICT_WORD[c.verdict]}  ${c.name} (${c.provider} ${c.eventType}, ${c.deliveries} deliveries${spread})`, layout.width));
     if (collapse && c.verdict === "pass") continue;
-    const table = new Table({ head: ["invariant", "expected", "observed", "result", "witness slots"], style, wordWrap: true, colWidths: [24, 34, 34, 14, 24] });
-    for (const inv of c.invariants) table.push([inv.name, inv.expected, inv.observed, VERDICT_WORD[inv.status], formatWitnesses(inv)]);
-    out.push(table.toString());
-    for (const note of c.notes) out.push(`  note: ${note}`);
+    const rows = c.invariants.map((inv) => [inv.name, inv.expected, inv.observed, VERDICT_WORD[inv.status], formatWitnesses(inv)]);
+    // The witness column only when some invariant has witnesses: at 80 columns every column counts.
+    const witnesses = rows.some((r) => r[4] !== "");
+    const head = ["invariant", "expected", "observed", "result", "witness slots"].slice(0, witnesses ? 5 : 4);
+    out.push(renderTextTable({ ...layout, head, rows: rows.map((r) => r.slice(0, head.length)) }));
+    for (const note of c.notes) out.push(wrapText(`  note: ${note}`, layout.width));
   }
-  const summary = new Table({ head: ["", "value"], style });
+  const summary: string[][] = [];
   summary.push(
     ["mode", `${result.mode} (${result.target})${result.strategy ? `, strategy ${result.strategy}` : ""}`],
     ["cases", `${result.cases.length} (${result.cases.filter((c) => c.verdict === "pass").length} passed)`],
@@ -44,7 +46,7 @@ export function renderTable(result: HarnessResult, options: { color?: boolean } 
   const violated = Object.entries(result.violations);
   if (violated.length > 0) summary.push(["violations", violated.map(([k, v]) => `${k}: ${v} case(s)`).join("\n")]);
   summary.push(["verdict", `${VERDICT_WORD[result.verdict]} in ${Math.round(result.durationMs)} ms`]);
-  out.push(summary.toString());
+  out.push(renderTextTable({ ...layout, head: ["", "value"], rows: summary }));
   return `${out.join("\n")}\n`;
 }
 

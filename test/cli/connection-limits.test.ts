@@ -58,6 +58,7 @@ async function holdConnections(n: number): Promise<() => Promise<void>> {
 describe("a role limited to 20 connections", () => {
   it("race --n 50 sizes its pool down, says so, and still reaches a verdict", async () => {
     const r = await runBin(["race", "--n", "50", "--database-url", limitedUrl], { env });
+    r.stderr = r.stderr.replace(/\s+/g, " "); // lines wrap at 80 columns
     expect(r.stderr).toMatch(new RegExp(`database pool: \\d+ connections, not 60`));
     expect(r.stderr).toMatch(new RegExp(`role ${role} allows ${LIMIT} connections`));
     expect(r.code).toBe(0);
@@ -65,6 +66,7 @@ describe("a role limited to 20 connections", () => {
 
   it("an explicit --pool-size it cannot have is exit 2 naming the limit and the fix", async () => {
     const r = await runBin(["race", "--n", "50", "--pool-size", "60", "--database-url", limitedUrl], { env });
+    r.stderr = r.stderr.replace(/\s+/g, " ");
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/cannot give --pool-size 60/);
     expect(r.stderr).toMatch(new RegExp(`role ${role} allows ${LIMIT}`));
@@ -90,7 +92,7 @@ describe("a role limited to 20 connections", () => {
     await waitForListening(serve.child);
     serve.child.kill("SIGTERM");
     const r = await serve.done;
-    expect(r.stderr).toMatch(/database pool: \d+ connections, not 64/);
+    expect(r.stderr.replace(/\s+/g, " ")).toMatch(/database pool: \d+ connections, not 64/);
     expect(r.signal).toBeNull();
     expect(r.code).toBe(0);
   });

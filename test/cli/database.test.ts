@@ -149,6 +149,6 @@ describe("usage errors", () => {
     const r = await runBin(["--help"]);
     expect(r.code).toBe(0);
     for (const name of ["migrate", "status", "drain-jobs"]) expect(r.stdout).toContain(name);
-    expect(r.stdout).toMatch(/Exit codes: 0 pass, 1 invariant violated, 2 usage or configuration error, 3 inconclusive/);
+    expect(r.stdout.replace(/\s+/g, " ")).toMatch(/Exit codes: 0 pass, 1 invariant violated, 2 usage or configuration error, 3 inconclusive/);
   });
 });
