@@ -76,6 +76,8 @@ export interface DatabaseSessionOptions {
   minPoolSize?: number;
   /** Connections to open before returning, so the first burst finds them ready. */
   warm?: number;
+  /** Report an unmigrated database (status) instead of refusing it. */
+  allowUnmigrated?: boolean;
   quiet?: boolean;
 }
 
@@ -96,6 +98,9 @@ export async function openDatabaseSession(
     home: ctx.env.home,
     fresh: opts.fresh,
     migrate: opts.migrate,
+    // Commands with a --migrate flag pass a boolean; the hint offers the flag only to them.
+    offerMigrateFlag: opts.migrate !== undefined,
+    allowUnmigrated: opts.allowUnmigrated,
     onInfo: info,
   });
   ctx.shutdown.addCleanup(() => database.release());

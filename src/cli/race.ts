@@ -29,6 +29,7 @@ const optionsSchema = databaseOptionsSchema.merge(harnessOutputSchema).extend({
   allFixtures: z.boolean().default(false),
   provider: z.enum(PROVIDER_NAMES).optional(),
   strategy: z.enum(CONFLICT_STRATEGIES).optional(),
+  migrate: z.boolean().default(false),
   asIs: z.boolean().default(false),
   warmup: z.boolean().default(true),
   poolSize: intFlag(1, 5_000).optional(),
@@ -50,6 +51,7 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--all-fixtures", "race every built-in fixture (or every fixture under --fixture <dir>)", false)
     .option("--provider <name>", `provider of the fixture (default: its folder name): ${PROVIDER_NAMES.join(", ")}`)
     .option("--strategy <s>", `in-process only: ${CONFLICT_STRATEGIES.join(", ")} (check-then-create is the negative control)`)
+    .option("--migrate", "apply pending migrations to --database-url first (the embedded database is always migrated)", false)
     .option("--as-is", "race the fixture's own unique id instead of a fresh one", false)
     .option("--no-warmup", "skip warming the receiver (deliveries naming an unknown client, answered 404) before each round")
     .option("--pool-size <n>", `in-process DB pool size (default: min(n + 10, ${MAX_POOL}))`);

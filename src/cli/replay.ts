@@ -24,6 +24,7 @@ const optionsSchema = databaseOptionsSchema.merge(harnessOutputSchema).extend({
   times: intFlag(1, 100_000).default(2),
   concurrency: intFlag(1, 1_000).default(1),
   strategy: z.enum(CONFLICT_STRATEGIES).optional(),
+  migrate: z.boolean().default(false),
   freshIds: z.boolean().default(false),
 });
 
@@ -41,6 +42,7 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--times <k>", "deliveries per fixture", "2")
     .option("--concurrency <c>", "deliveries of one fixture in flight at once", "1")
     .option("--strategy <s>", `in-process only: ${CONFLICT_STRATEGIES.join(", ")}`)
+    .option("--migrate", "apply pending migrations to --database-url first (the embedded database is always migrated)", false)
     .option("--fresh-ids", "re-key each fixture with a fresh unique id (for re-runs on the same database)", false);
   addOutputOptions(cmd);
   cmd.addHelpText(

@@ -19,6 +19,10 @@ export interface PrepareDatabaseOptions {
   migrate?: boolean;
   /** Progress lines for people (stderr). */
   onInfo?: (line: string) => void;
+  /** The command takes --migrate, so the not-migrated hint may offer it. */
+  offerMigrateFlag?: boolean;
+  /** Report pending migrations instead of refusing (status, the diagnostic command). */
+  allowUnmigrated?: boolean;
 }
 
 export interface PreparedDatabase {
@@ -26,6 +30,8 @@ export interface PreparedDatabase {
   source: "embedded" | "url";
   embedded?: EmbeddedPostgres;
   migrations?: MigrationReport;
+  /** Migrations not yet applied (only with allowUnmigrated; otherwise an unmigrated database is refused). */
+  pending?: string[];
   /** Stops the embedded server if this process started it. */
   release(): Promise<void>;
 }
@@ -42,12 +48,13 @@ export async function prepareDatabase(options: PrepareDatabaseOptions): Promise<
     // Either step's first connect doubles as the reachability check: both map
     // connection failures to describeConnectionFailure.
     let migrations: MigrationReport | undefined;
+    let pending: string[] | undefined;
     if (options.migrate) {
       migrations = await runMigrations(url);
     } else {
-      await requireMigrated(url);
+      pending = await requireMigrated(url, options);
     }
-    return { url, source: "url", migrations, release: async () => undefined };
+    return { url, source: "url", migrations, pending, release: async () => undefined };
   }
 
   const dataDir = path.join(options.home, "pg");
@@ -143,16 +150,22 @@ async function runMigrations(url: string): Promise<MigrationReport> {
   }
 }
 
-async function requireMigrated(url: string) {
+/** The fix for an unmigrated database, offering --migrate only where the command has it. */
+export function describeMigrateFix(offerMigrateFlag: boolean): string {
+  return `Run \`dedupe-cli migrate --database-url <url>\` (or \`npx prisma migrate deploy\`)${offerMigrateFlag ? ", or pass --migrate" : ""}.`;
+}
+
+async function requireMigrated(url: string, options: Pick<PrepareDatabaseOptions, "offerMigrateFlag" | "allowUnmigrated">): Promise<string[]> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
   try {
     await client.connect();
     const pending = await findPendingMigrations(client);
-    if (pending.length > 0) {
+    if (pending.length > 0 && !options.allowUnmigrated) {
       throw new ConfigError(`The database at ${redactUrl(url)} is not migrated (${pending.length} pending: ${pending.join(", ")}).`, {
-        hint: `Run \`dedupe-cli migrate --database-url <url>\` (or \`npx prisma migrate deploy\`), or pass --migrate.`,
+        hint: describeMigrateFix(options.offerMigrateFlag ?? false),
       });
     }
+    return pending;
   } catch (error) {
     if (error instanceof ConfigError) throw error;
     throw describeConnectionFailure(url, error);
