@@ -65,6 +65,7 @@ export function register(program: Command, ctx: CliContext): Command {
       const opts = parseOptions(optionsSchema, raw);
       const outDir = path.resolve(opts.out);
       if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) throw new UsageError(`--out: ${opts.out} exists and is not a directory.`);
+      checkWritableDir(outDir, opts.out);
       const warn = (line: string) => ctx.stderr.write(`${line}\n`);
       ctx.shutdown.handleGracefully();
 
@@ -95,4 +96,21 @@ export function register(program: Command, ctx: CliContext): Command {
       await server.close();
       warn(`captured ${server.captured()} deliver${server.captured() === 1 ? "y" : "ies"}; server closed`);
     });
+}
+
+/**
+ * --out must be a folder we can create and write to, checked before
+ * listening: a failure there used to surface as "Cannot listen ... pick
+ * another --port", which sent people after the wrong flag.
+ */
+function checkWritableDir(dir: string, given: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? "error";
+    throw new UsageError(`--out: cannot write fixtures to ${given} (${code}: ${(error as Error).message.replace(/^[A-Z]+: /, "")}).`, {
+      hint: "Give a folder you can write to (it is created if missing).",
+    });
+  }
 }

@@ -27,6 +27,11 @@ export function parseOptions<T extends z.ZodType>(schema: T, raw: unknown): z.in
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   const flag = issue.path.length > 0 ? `--${String(issue.path[0]).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}` : "options";
+  // zod's enum message ("Invalid option: expected one of ...") names neither the value given nor the flag's choices plainly.
+  if (issue.code === "invalid_value" && issue.path.length > 0) {
+    const given = (raw as Record<string, unknown>)?.[String(issue.path[0])];
+    throw new UsageError(`${flag}: ${JSON.stringify(given)} is not one of ${issue.values.map(String).join(", ")}.`);
+  }
   throw new UsageError(`${flag}: ${issue.message}`);
 }
 

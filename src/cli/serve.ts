@@ -50,7 +50,7 @@ From nothing to an accepted signed delivery:
 Routes (POST, application/json):
 ${describeProviderRoutes()}
   /api/drafts/<id>/send      send an AI draft (one outbound Message however often it is clicked)
-  GET /healthz               liveness
+  GET /healthz               health: 200 when the database tables answer, else 503
 Every provider route also takes ?clientId=<slug or uuid>.
 
 Authentication is on by default: GHL X-GHL-Signature (Ed25519) / X-WH-Signature (RSA) against GHL's

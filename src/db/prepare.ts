@@ -2,6 +2,7 @@
 // the embedded PostgreSQL. Turns the ways a database can be unusable
 // (unreachable, bad credentials, missing, not migrated) into ConfigErrors
 // that say what to do, before any command writes anything.
+import fs from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
 import { ConfigError } from "../errors.js";
@@ -58,16 +59,29 @@ export async function prepareDatabase(options: PrepareDatabaseOptions): Promise<
   }
 
   const dataDir = path.join(options.home, "pg");
+  await writeHomeGitignore(options.home);
   const embedded = await startEmbeddedPostgres({ dataDir, fresh: options.fresh });
   try {
     const migrations = await runMigrations(embedded.url);
-    const how = embedded.attached ? "attached to the running" : embedded.initialised ? "created and started" : "started";
+    const how = embedded.attached ? "attached to the running server" : embedded.initialised ? "created and started" : "started";
     info(`embedded PostgreSQL: ${how} in ${Math.round(embedded.startMs)} ms; data in ${embedded.dataDir}`);
     return { url: embedded.url, source: "embedded", embedded, migrations, release: () => embedded.stop() };
   } catch (error) {
     await embedded.stop();
     throw error;
   }
+}
+
+/**
+ * ./.dedupe holds a whole PostgreSQL cluster: a .gitignore of "*" inside it
+ * keeps it out of the user's repository without them editing theirs.
+ */
+async function writeHomeGitignore(home: string): Promise<void> {
+  const file = path.join(home, ".gitignore");
+  await fs.mkdir(home, { recursive: true });
+  await fs.writeFile(file, "# Written by dedupe-cli: the embedded PostgreSQL's data. Never commit it.\n*\n", { flag: "wx" }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== "EEXIST") throw error;
+  });
 }
 
 /** Where the data lives, for people: the embedded data directory or the URL with its password masked. */
@@ -107,6 +121,13 @@ function validateUrl(url: string): string {
 export function describeConnectionFailure(url: string, error: unknown): ConfigError {
   const e = error as { code?: string; message?: string };
   const where = redactUrl(url);
+  // pg's own words for a server that wants a password the URL lacks are SASL internals.
+  if (/client password must be a string|SASL: SCRAM/.test(e.message ?? "")) {
+    return new ConfigError(`PostgreSQL at ${where} asks for a password and the database URL has none.`, {
+      hint: "Put it in the URL: postgresql://user:PASSWORD@host:5432/database (or set PGPASSWORD).",
+      cause: error,
+    });
+  }
   switch (e.code) {
     case "28P01":
     case "28000":
