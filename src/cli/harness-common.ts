@@ -13,7 +13,7 @@ import { outputWidth, useColor, type CliContext } from "./context.js";
 import { durationFlag } from "./duration.js";
 import { openDatabaseSession } from "./options.js";
 import { isEmbeddedServerRunning } from "../db/embedded.js";
-import { classifySetupFailure } from "../harness/classify-setup.js";
+import { classifyEngineOverload, classifySetupFailure } from "../harness/classify-setup.js";
 
 /** The flags addOutputOptions declares, by their option key. */
 export type OutputOption = "target" | "url" | "rawIds" | "clients" | "timeout" | "json" | "junit" | "history";
@@ -176,6 +176,8 @@ export async function writeHarnessOutput(
   if (opts.junit && interrupted) await (await import("../harness/junit.js")).markJunitInterrupted(opts.junit, interrupted);
   if (opts.history) await writeHistory(opts.history, result);
   if (setupError) throw setupError;
+  const overload = classifyEngineOverload(result.mode, result.cases);
+  if (overload) throw overload;
   if (result.verdict === "fail") {
     const lines = result.cases.flatMap((c) => c.invariants.filter((i) => i.status === "fail").map((i) => describeViolation(c.name, i)));
     throw new InvariantViolationError(`${Object.keys(result.violations).length} invariant(s) violated:\n${lines.slice(0, 40).join("\n")}`);

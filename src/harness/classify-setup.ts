@@ -4,7 +4,7 @@
 // a signature the receiver does not trust, a refused content type), the
 // receiver's idempotency was never tested, and the verdict is a
 // configuration error (exit 2) that names the cause and the fix.
-import { ConfigError } from "../errors.js";
+import { ConfigError, InconclusiveError } from "../errors.js";
 import type { DeliveryOutcome } from "./types.js";
 
 /** Statuses a receiver answers before its ingestion logic runs. */
@@ -93,4 +93,38 @@ function describeFix(provider: string, how: string, sample: string): string {
     default:
       return "the receiver could not be reached: check --target/--url, and --timeout for a slow receiver";
   }
+}
+
+/** Invariants a 503 alone can break; anything else failing (a second row, an extra job) is a real violation. */
+const EXPLAINED_BY_503 = new Set(["status", "no-5xx", "duplicates-deduped", "first-delivery-once", "answers-name-the-row"]);
+
+/**
+ * In-process, the receiver is our own router on our own pool: a 503
+ * ("database unavailable") there is the harness running out of pool
+ * connections (or the database going away), never the idempotency under
+ * test. When 503s are all that failed, the verdict is inconclusive (exit 3)
+ * with advice, not exit 1.
+ */
+export function classifyEngineOverload(
+  mode: string,
+  cases: ReadonlyArray<ClassifiableCase & { invariants: ReadonlyArray<{ name: string; status: string }> }>,
+): InconclusiveError | undefined {
+  if (mode !== "in-process") return undefined;
+  const unavailable = cases.reduce((n, c) => n + c.outcomes.filter((o) => o.status === 503).length, 0);
+  if (unavailable === 0) return undefined;
+  // A 500 beside the 503s (a P2002 the receiver did not handle) is the receiver's own failure.
+  if (cases.some((c) => c.outcomes.some((o) => o.status !== null && o.status >= 500 && o.status !== 503))) return undefined;
+  const failed = cases.flatMap((c) => c.invariants.filter((i) => i.status === "fail").map((i) => i.name));
+  if (failed.some((name) => !EXPLAINED_BY_503.has(name))) return undefined;
+  const deliveries = cases.reduce((n, c) => n + c.outcomes.length, 0);
+  return new InconclusiveError(
+    `the built-in receiver answered 503 (database unavailable) to ${unavailable} of ${deliveries} deliveries: the in-process pool ran out of connections (or the database went away), which says nothing about idempotency.`,
+    { hint: "Give the pool room (--pool-size, up to what the server allows), or lower --n; `dedupe-cli status` shows whether the database is up." },
+  );
+}
+
+/** For a stage that must stop: throws classifyEngineOverload's error. */
+export function throwIfEngineOverload(mode: string, cases: Parameters<typeof classifyEngineOverload>[1]): void {
+  const error = classifyEngineOverload(mode, cases);
+  if (error) throw error;
 }

@@ -11,7 +11,7 @@ import type { JobHandlerMap } from "../jobs/types.js";
 import { describeStrategy, describeTarget, type EngineTarget } from "./engine.js";
 import { runRace } from "./race.js";
 import { runReplay } from "./replay.js";
-import { throwIfSetupFailure } from "./classify-setup.js";
+import { throwIfEngineOverload, throwIfSetupFailure } from "./classify-setup.js";
 import { combineVerdicts } from "./stats.js";
 import type { CaseResult, HarnessResult, HarnessRunOptions, InvariantResult, InvariantStatus } from "./types.js";
 
@@ -140,6 +140,7 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
       concurrencyCap: target.kind === "in-process" ? options.concurrencyCap : undefined,
       onProgress: (l) => progress(`  race ${l}`),
     });
+    throwIfEngineOverload(result.mode, result.cases); // our own pool ran dry: exit 3, not the receiver's failure
     remember(result);
     const spreads = result.cases.map((c) => c.releaseSpreadMs ?? 0);
     const concurrency = result.cases.filter((c) => c.kind === "message").map((c) => c.peakConcurrency ?? 0);
