@@ -16,6 +16,8 @@ export interface EnvConfig {
   noColor: boolean;
   /** DEDUPE_DRAFTS_SECRET: the bearer secret serve's POST /api/drafts/<id>/send requires. */
   draftsSecret?: string;
+  /** COLUMNS: the width tables and help are laid out for (else the terminal's, else 80). */
+  columns?: number;
   /** GHL public keys override (PEM or base64 SPKI), for self-signed test deliveries. */
   ghlEd25519PublicKey?: string;
   ghlRsaPublicKey?: string;
@@ -30,6 +32,7 @@ export function readEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd: string 
     ci: env.CI === "true" || env.CI === "1",
     noColor: env.NO_COLOR !== undefined && env.NO_COLOR !== "",
     draftsSecret: nonEmpty(env.DEDUPE_DRAFTS_SECRET),
+    columns: /^\d+$/.test(env.COLUMNS ?? "") ? Number(env.COLUMNS) : undefined,
     ghlEd25519PublicKey: nonEmpty(env.GHL_ED25519_PUBLIC_KEY),
     ghlRsaPublicKey: nonEmpty(env.GHL_RSA_PUBLIC_KEY),
   };

@@ -9,6 +9,7 @@ import { UsageError } from "../errors.js";
 import { DEFAULT_BODY_LIMIT } from "../providers/http.js";
 import { PROVIDER_NAMES } from "../providers/types.js";
 import type { CliContext } from "./context.js";
+import { sizeFlag } from "./duration.js";
 import { describeProviderRoutes, listenError, waitForAbort } from "./listen.js";
 import { intFlag, parseOptions } from "./options.js";
 
@@ -18,7 +19,7 @@ const optionsSchema = z.object({
   out: z.string().min(1),
   provider: z.enum(PROVIDER_NAMES).optional(),
   max: intFlag(1, 1_000_000).optional(),
-  bodyLimit: intFlag(1, 64 * 1024 * 1024).default(DEFAULT_BODY_LIMIT),
+  bodyLimit: sizeFlag().default(DEFAULT_BODY_LIMIT),
   json: z.boolean().default(false),
 });
 
@@ -57,13 +58,14 @@ export function register(program: Command, ctx: CliContext): Command {
     .requiredOption("--out <dir>", "folder to write fixtures to (created if missing)")
     .option("--provider <name>", `provider of every delivery: ${PROVIDER_NAMES.join(", ")}`)
     .option("--max <n>", "stop after n captures")
-    .option("--body-limit <bytes>", "largest accepted body; larger ones get 413", String(DEFAULT_BODY_LIMIT))
-    .option("--json", "one JSON object per capture on stdout instead of a line on stderr", false)
+    .option("--body-limit <size>", "largest accepted body, as 1mb, 512kb or bytes; larger ones get 413", "1mb")
+    .option("-j, --json", "one JSON object per capture on stdout instead of a line on stderr", false)
     .addHelpText("after", CAPTURE_HELP)
     .action(async (raw) => {
       const opts = parseOptions(optionsSchema, raw);
       const outDir = path.resolve(opts.out);
       if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) throw new UsageError(`--out: ${opts.out} exists and is not a directory.`);
+      checkWritableDir(outDir, opts.out);
       const warn = (line: string) => ctx.stderr.write(`${line}\n`);
       ctx.shutdown.handleGracefully();
 
@@ -94,4 +96,21 @@ export function register(program: Command, ctx: CliContext): Command {
       await server.close();
       warn(`captured ${server.captured()} deliver${server.captured() === 1 ? "y" : "ies"}; server closed`);
     });
+}
+
+/**
+ * --out must be a folder we can create and write to, checked before
+ * listening: a failure there used to surface as "Cannot listen ... pick
+ * another --port", which sent people after the wrong flag.
+ */
+function checkWritableDir(dir: string, given: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? "error";
+    throw new UsageError(`--out: cannot write fixtures to ${given} (${code}: ${(error as Error).message.replace(/^[A-Z]+: /, "")}).`, {
+      hint: "Give a folder you can write to (it is created if missing).",
+    });
+  }
 }

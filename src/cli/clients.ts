@@ -1,14 +1,14 @@
 // dedupe-cli clients: create and configure the clients (workspaces) that
 // deliveries resolve to, with their provider ids and shared secrets.
 import type { Command } from "commander";
-import Table from "cli-table3";
 import { z } from "zod";
 import { ConfigError } from "../errors.js";
 import { clientConfigSchema, loadClientsConfig, type ClientConfig } from "../providers/client-config.js";
 import { listClients, upsertClient, upsertClients } from "../providers/client-store.js";
 import { whereSlugOrId } from "../providers/clients.js";
 import { importGhlHistory, readGhlHistoryFile } from "../providers/ghl/history.js";
-import type { CliContext } from "./context.js";
+import { outputWidth, type CliContext } from "./context.js";
+import { renderTextTable } from "./table.js";
 import { addDatabaseOptions, databaseOptionsSchema, openDatabaseSession, parseOptions } from "./options.js";
 
 const addSchema = databaseOptionsSchema.extend({
@@ -62,6 +62,11 @@ export function register(program: Command, ctx: CliContext): Command {
   const jsonSchema = databaseOptionsSchema.extend({ json: z.boolean().default(false) });
 
   addDatabaseOptions(clients.command("add"))
+    .addHelpText("after", `
+Examples:
+  $ dedupe-cli clients add --slug acme --ghl-location-id l1C08ntBrFjLS0elLIYU
+  $ dedupe-cli clients add --slug acme --emailbison-workspace-id 1 \\
+      --emailbison-token "$(openssl rand -hex 16)" --database-url "$DATABASE_URL"`)
     .description("create a client, or update the given fields of an existing one (by slug)")
     .requiredOption("--slug <slug>", "our handle for the client, usable as ?clientId= on webhook URLs")
     .option("--name <name>", "display name (default: the slug)")
@@ -76,7 +81,7 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--instantly-secret <secret>", "secret expected in the X-Instantly-Secret header")
     .option("--smartlead-client-id <id>", "SmartLead client id")
     .option("--smartlead-secret <secret>", "SmartLead webhook secret_key")
-    .option("--json", "print the result as JSON", false)
+    .option("-j, --json", "print the result as JSON", false)
     .action(async (raw) => {
       const opts = parseOptions(addSchema, raw);
       const parsed = clientConfigSchema.safeParse({
@@ -104,9 +109,13 @@ export function register(program: Command, ctx: CliContext): Command {
     });
 
   addDatabaseOptions(clients.command("load"))
+    .addHelpText("after", `
+Examples:
+  $ dedupe-cli clients load fixtures/clients.json          # the TEST clients the fixtures name
+  $ dedupe-cli clients load clients.json --database-url "$DATABASE_URL"`)
     .description("upsert every client in a JSON file ({ \"clients\": [...] }, see fixtures/clients.json)")
     .argument("<file>", "clients file")
-    .option("--json", "print the result as JSON", false)
+    .option("-j, --json", "print the result as JSON", false)
     .action(async (file: string, raw) => {
       const opts = parseOptions(jsonSchema, raw);
       const config = loadClientsConfig(file);
@@ -117,27 +126,36 @@ export function register(program: Command, ctx: CliContext): Command {
     });
 
   addDatabaseOptions(clients.command("list"))
+    .addHelpText("after", `
+Examples:
+  $ dedupe-cli clients list
+  $ dedupe-cli clients list --json | jq '.[].slug'`)
     .description("list clients, their provider ids and which secrets are set")
-    .option("--json", "print JSON", false)
+    .option("-j, --json", "print JSON", false)
     .action(async (raw) => {
       const opts = parseOptions(jsonSchema, raw);
       const { db } = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, fresh: opts.fresh, poolSize: 2, quiet: opts.json });
       const rows = await listClients(db.prisma);
       if (opts.json) return void ctx.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
       if (rows.length === 0) return void ctx.stdout.write("no clients yet: dedupe-cli clients add --slug <slug> ... (see --help)\n");
-      const table = new Table({ head: ["slug", "ghl location", "emailbison ws", "unipile account", "instantly ws", "secrets set"], style: { head: [], border: [] } });
+      const table: string[][] = [];
       for (const r of rows) {
         const secrets = Object.entries(r.secrets).filter(([, set]) => set).map(([k]) => k.replace(/(Webhook)?(Token|Secret)$/, ""));
         table.push([r.slug, r.ghlLocationId ?? "", r.emailBisonWorkspaceId ? `${r.emailBisonWorkspaceId}${r.emailBisonInstanceUrl ? ` @ ${r.emailBisonInstanceUrl}` : ""}` : "", r.unipileAccountId ?? "", r.instantlyWorkspaceId ?? "", secrets.join(", ")]);
       }
-      ctx.stdout.write(`${table.toString()}\n`);
+      const head = ["slug", "ghl location", "emailbison ws", "unipile account", "instantly ws", "secrets set"];
+      ctx.stdout.write(`${renderTextTable({ head, rows: table, width: outputWidth(ctx) })}\n`);
     });
 
   addDatabaseOptions(clients.command("import-ghl"))
+    .addHelpText("after", `
+Examples:
+  $ dedupe-cli clients import-ghl acme history.json       # a JSON array of GHL messages
+  $ dedupe-cli clients import-ghl acme export.json --database-url "$DATABASE_URL"`)
     .description("import past GHL SMS messages for a client, each deduplicated by its GHL message id (safe to rerun, or run twice at once)")
     .argument("<slug>", "client slug or id")
     .argument("<file>", "JSON array of GHL messages (webhook bodies or the conversations API's message objects), or { \"messages\": [...] }")
-    .option("--json", "print the result as JSON", false)
+    .option("-j, --json", "print the result as JSON", false)
     .action(async (slug: string, file: string, raw) => {
       const opts = parseOptions(jsonSchema, raw);
       const messages = readGhlHistoryFile(file);

@@ -1,6 +1,7 @@
 // What every command receives: the environment (read once, in config.ts),
 // output streams, and shutdown handling.
 import { readEnvConfig, type EnvConfig } from "../config.js";
+import { resolveWidth } from "./help.js";
 import { Shutdown } from "./shutdown.js";
 
 export interface CliContext {
@@ -17,4 +18,9 @@ export function createCliContext(): CliContext {
 /** Colours only on a terminal, and never under NO_COLOR or CI. */
 export function useColor(ctx: CliContext): boolean {
   return Boolean(ctx.stdout.isTTY) && !ctx.env.noColor && !ctx.env.ci;
+}
+
+/** The width output is laid out for: $COLUMNS, else the terminal's, else 80. */
+export function outputWidth(ctx: CliContext): number {
+  return resolveWidth(ctx.env.columns, ctx.stdout.columns);
 }

@@ -38,3 +38,29 @@ export const lateScheduleFlag = z
     }
     return offsets as number[];
   });
+
+const UNIT_BYTES = { b: 1, kb: 1024, k: 1024, kib: 1024, mb: 1024 ** 2, m: 1024 ** 2, mib: 1024 ** 2, gb: 1024 ** 3, g: 1024 ** 3, gib: 1024 ** 3 } as const;
+const SIZE = /^(\d+(?:\.\d+)?)\s*([a-z]+)?$/i;
+
+/** "1mb", "512kb", "100b" or bare bytes → bytes (1 kb = 1024 b, as npm and Express count). */
+export function parseSizeBytes(text: string): number | undefined {
+  const match = SIZE.exec(text.trim());
+  if (!match) return undefined;
+  const unit = (match[2] ?? "b").toLowerCase() as keyof typeof UNIT_BYTES;
+  if (!(unit in UNIT_BYTES)) return undefined;
+  return Math.round(Number(match[1]) * UNIT_BYTES[unit]);
+}
+
+/** A size flag → bytes, within [min, max]. */
+export const sizeFlag = (min = 1, max = 64 * 1024 ** 2) =>
+  z
+    .union([z.string(), z.number()])
+    .transform((value, ctx) => {
+      const bytes = typeof value === "number" ? value : parseSizeBytes(value);
+      if (bytes === undefined) {
+        ctx.addIssue({ code: "custom", message: `must be a size like 100kb, 1mb or 2048 (bytes) (got ${JSON.stringify(value)})` });
+        return z.NEVER;
+      }
+      return bytes;
+    })
+    .pipe(z.number().min(min, `must be at least ${min} bytes`).max(max, `must be at most ${max} bytes (${max / 1024 ** 2} mb)`));

@@ -9,9 +9,12 @@ import { InconclusiveError, InvariantViolationError, UsageError } from "../error
 import type { ReceiverMapping } from "../harness/mapping.js";
 import type { EngineTarget, HarnessResult, InvariantResult } from "../harness/types.js";
 import type { DbHandle } from "../db/client.js";
-import { useColor, type CliContext } from "./context.js";
+import { outputWidth, useColor, type CliContext } from "./context.js";
 import { durationFlag } from "./duration.js";
 import { openDatabaseSession } from "./options.js";
+import { isEmbeddedServerRunning } from "../db/embedded.js";
+import { isTransactionPooler } from "../db/pooler.js";
+import { classifyEngineOverload, classifySetupFailure } from "../harness/classify-setup.js";
 
 /** The flags addOutputOptions declares, by their option key. */
 export type OutputOption = "target" | "url" | "rawIds" | "clients" | "timeout" | "json" | "junit" | "history" | "config" | "strict";
@@ -22,7 +25,7 @@ const OUTPUT_OPTIONS: ReadonlyArray<{ key: OutputOption; flags: string; descript
   { key: "rawIds", flags: "--raw-ids", description: "the receiver stores bare provider ids (default: namespaced, falling back to bare when only those exist)", defaultValue: false },
   { key: "clients", flags: "--clients <file>", description: "clients.json to create (embedded) or check (--database-url) the clients fixtures reference" },
   { key: "timeout", flags: "--timeout <duration>", description: "per-delivery timeout: 500ms, 30s, 2m (a bare number is milliseconds)", defaultValue: "30s" },
-  { key: "json", flags: "--json", description: "print one JSON result object on stdout (progress goes to stderr)", defaultValue: false },
+  { key: "json", flags: "-j, --json", description: "print one JSON result object on stdout (progress goes to stderr)", defaultValue: false },
   { key: "junit", flags: "--junit <file>", description: "write JUnit XML: one testcase per invariant per fixture" },
   { key: "history", flags: "--history <file>", description: "write every delivery as a JSON line (slot, release/response times, status, deduped, error)" },
   { key: "config", flags: "--config <file>", description: "dedupe.config.{ts,mts,mjs,js,json} mapping your app (default: one in the current directory; without one, dedupe-cli's own schema)" },
@@ -107,6 +110,23 @@ export async function loadReceiverMapping(opts: { config?: string }): Promise<Re
   return createReceiverMapping(config, { file, conventions: false });
 }
 
+/**
+ * A receiver over HTTP writes to its own database, so the verdict must read
+ * that one. Without --database-url the only right guess is a `dedupe-cli
+ * serve` already running on the embedded database of this directory;
+ * otherwise the run would judge (and write clients into) a database the
+ * receiver never sees.
+ */
+export function refuseTargetWithoutDatabase(ctx: CliContext, opts: { target?: string; url?: string; databaseUrl?: string }, target?: EngineTarget): void {
+  if (!opts.target && !opts.url && target?.kind !== "http") return;
+  if (opts.databaseUrl ?? ctx.env.databaseUrl) return;
+  if (isEmbeddedServerRunning(path.join(ctx.env.home, "pg"))) return;
+  const what = opts.target ? "--target" : opts.url ? "--url" : "The config's target.baseUrl";
+  throw new UsageError(`${what} needs the receiver's database: the verdict is read from the rows your receiver wrote.`, {
+    hint: "Pass --database-url <the database your receiver writes to> (or set DATABASE_URL). The embedded database only fits a `dedupe-cli serve` running from this directory.",
+  });
+}
+
 /** Output files must be writable before anything is delivered: a typo in --junit must not cost a whole run. */
 export async function validateOutputPaths(opts: { junit?: string; history?: string; clients?: string }): Promise<void> {
   for (const [flag, file] of [["--junit", opts.junit], ["--history", opts.history]] as const) {
@@ -133,35 +153,55 @@ export interface HarnessSession {
   db: DbHandle;
   /** Missing clients may be created (the embedded database); against --database-url they must exist. */
   createClients: boolean;
+  /** The pool size in use (smaller than asked when the server allows fewer connections). */
+  poolSize: number;
 }
 
 export async function openHarnessSession(
   ctx: CliContext,
-  opts: { databaseUrl?: string; fresh: boolean; migrate?: boolean; strict?: boolean },
-  pool: { poolSize: number; warm: number },
+  opts: { databaseUrl?: string; fresh: boolean; migrate?: boolean; strict?: boolean; poolSize?: number },
+  pool: { poolSize: number; warm: number; min?: number },
   mapping?: ReceiverMapping,
 ): Promise<HarnessSession> {
   // A configured app's database is its own: dedupe-cli's migrations are neither required nor offered.
   const foreignSchema = mapping !== undefined && !mapping.conventions;
-  const session = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, fresh: opts.fresh, migrate: opts.migrate, poolSize: pool.poolSize + 1, foreignSchema });
+  // The harness lock below holds one more connection.
+  const session = await openDatabaseSession(ctx, {
+    databaseUrl: opts.databaseUrl,
+    fresh: opts.fresh,
+    migrate: opts.migrate,
+    poolSize: pool.poolSize + 1,
+    poolSizeExplicit: opts.poolSize !== undefined,
+    minPoolSize: pool.min === undefined ? undefined : pool.min + 1,
+    foreignSchema,
+  });
   if (foreignSchema) {
     const { checkMapping, enforceMappingCheck } = await import("../harness/mapping-check.js");
     const warnings = enforceMappingCheck(await checkMapping(session.db, mapping), mapping, Boolean(opts.strict || mapping.config.strict));
     for (const warning of warnings) ctx.stderr.write(`warning: ${warning}\n`);
     ctx.stderr.write(`config: ${mapping.file} (schema mapping checked: every mapped table and column exists)\n`);
   }
-  const { acquireHarnessLock } = await import("../db/verify-lock.js");
-  const release = await acquireHarnessLock(session.db.pool, {
-    onWait: (pid) => ctx.stderr.write(`another dedupe-cli run${pid ? ` (backend pid ${pid})` : ""} is using this database; waiting for it to finish...\n`),
-    signal: ctx.shutdown.signal,
-  });
-  if (release) ctx.shutdown.addCleanup(release);
-  if (pool.warm > 0) {
+  // A session advisory lock cannot be held through a transaction-mode pooler
+  // (the server connection changes hands between statements, and the unlock
+  // could land on another one, leaking the lock): there runs do not wait.
+  if (isTransactionPooler(session.database.url)) {
+    ctx.stderr.write("note: behind a transaction-mode pooler (pgbouncer=true) runs on one database do not wait for each other; run them one at a time\n");
+  } else {
+    const { acquireHarnessLock } = await import("../db/verify-lock.js");
+    const release = await acquireHarnessLock(session.db.pool, {
+      onWait: (pid) => ctx.stderr.write(`another dedupe-cli run${pid ? ` (backend pid ${pid})` : ""} is using this database; waiting for it to finish...\n`),
+      signal: ctx.shutdown.signal,
+    });
+    if (release) ctx.shutdown.addCleanup(release);
+  }
+  const poolSize = session.poolSize - 1;
+  const warm = Math.min(pool.warm, poolSize);
+  if (warm > 0) {
     // Open the connections now, so no delivery in the race waits for a connect.
-    const clients = await Promise.all(Array.from({ length: pool.warm }, () => session.db.pool.connect()));
+    const clients = await Promise.all(Array.from({ length: warm }, () => session.db.pool.connect()));
     for (const client of clients) client.release();
   }
-  return { db: session.db, createClients: session.database.source === "embedded" && !foreignSchema };
+  return { db: session.db, createClients: session.database.source === "embedded" && !foreignSchema, poolSize };
 }
 
 /** What to try when a race was too poorly synchronised to judge (exit 3); undefined for other reasons, which say it themselves. */
@@ -176,6 +216,13 @@ export function describeViolation(where: string, inv: InvariantResult): string {
   return `  ${where}: ${inv.name} expected ${inv.expected}, observed ${inv.observed}${witnesses}`;
 }
 
+/** "interrupted by SIGINT before every case ran" once a signal arrived, else undefined. */
+export function describeInterruption(ctx: CliContext): string | undefined {
+  const signal = ctx.shutdown.signal;
+  if (!signal.aborted) return undefined;
+  return `interrupted by ${(signal.reason as Error)?.message ?? "a signal"} before every case ran`;
+}
+
 /** Prints the result the way it was asked for, then maps the verdict to the error bin/ turns into 1 or 3. */
 export async function writeHarnessOutput(
   ctx: CliContext,
@@ -183,14 +230,21 @@ export async function writeHarnessOutput(
   result: HarnessResult,
 ): Promise<void> {
   const { renderTable, toJson, writeHistory } = await import("../harness/report.js");
-  if (opts.json) ctx.stdout.write(toJson(result));
-  else ctx.stdout.write(renderTable(result, { color: useColor(ctx) }));
+  const setupError = classifySetupFailure(result.cases);
+  if (opts.json) ctx.stdout.write(toJson(setupError ? Object.assign({}, result, { setupError: { message: setupError.message, hint: setupError.hint } }) : result));
+  else ctx.stdout.write(renderTable(result, { color: useColor(ctx), width: outputWidth(ctx) }));
+  const interrupted = describeInterruption(ctx);
   if (opts.junit) await (await import("../harness/junit.js")).writeJunit(opts.junit, result);
+  if (opts.junit && interrupted) await (await import("../harness/junit.js")).markJunitInterrupted(opts.junit, interrupted);
   if (opts.history) await writeHistory(opts.history, result);
+  if (setupError) throw setupError;
+  const overload = classifyEngineOverload(result.mode, result.cases);
+  if (overload) throw overload;
   if (result.verdict === "fail") {
     const lines = result.cases.flatMap((c) => c.invariants.filter((i) => i.status === "fail").map((i) => describeViolation(c.name, i)));
     throw new InvariantViolationError(`${Object.keys(result.violations).length} invariant(s) violated:\n${lines.slice(0, 40).join("\n")}`);
   }
+  if (interrupted) throw new InconclusiveError(`${interrupted}: no verdict (${result.cases.length} case(s) ran, none failed)`);
   if (result.verdict === "inconclusive") {
     const reasons = [...new Set(result.cases.flatMap((c) => c.notes.filter((n) => n.startsWith("inconclusive"))))];
     throw new InconclusiveError(`no trustworthy verdict:\n  ${reasons.slice(0, 10).join("\n  ") || "nothing was delivered"}`, { hint: describeInconclusiveHint(reasons) });

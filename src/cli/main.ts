@@ -3,7 +3,8 @@
 // harness. Top-level --help lists every command from this table.
 import { Command, CommanderError } from "commander";
 import { UsageError } from "../errors.js";
-import { createCliContext, type CliContext } from "./context.js";
+import { createCliContext, outputWidth, type CliContext } from "./context.js";
+import { configureHelpConventions, wrapHelpOutput } from "./help.js";
 
 export interface CommandModule {
   register(program: Command, ctx: CliContext): Command;
@@ -33,6 +34,7 @@ const COMMANDS: readonly CommandEntry[] = [
 const VERSION = "0.1.0";
 
 export async function runCli(argv: string[], ctx: CliContext = createCliContext()): Promise<void> {
+  const width = outputWidth(ctx);
   const program = new Command("dedupe-cli")
     .description("Prove that webhook ingestion is idempotent under duplicate and concurrent deliveries.")
     .version(VERSION)
@@ -41,15 +43,22 @@ export async function runCli(argv: string[], ctx: CliContext = createCliContext(
     // Options after a command name belong to that command (and after a
     // nested one, such as `drain-jobs stats`, to the nested one).
     .enablePositionalOptions()
-    .configureOutput({ writeOut: (s) => ctx.stdout.write(s), writeErr: (s) => ctx.stderr.write(s) })
+    .configureOutput({
+      writeOut: (s) => ctx.stdout.write(wrapHelpOutput(s, width)),
+      writeErr: (s) => ctx.stderr.write(wrapHelpOutput(s, width)),
+      getOutHelpWidth: () => width,
+      getErrHelpWidth: () => width,
+    })
     .addHelpText(
       "after",
       `
-Exit codes: 0 pass, 1 invariant violated, 2 usage or configuration error, 3 inconclusive,
-130 interrupted (Ctrl-C on a command that cannot stop gracefully, or a second Ctrl-C).
-Database: --database-url or DATABASE_URL; without either an embedded PostgreSQL
-is started with its data in ./.dedupe (DEDUPE_HOME) and reused across commands.`,
+Exit codes: 0 pass, 1 invariant violated, 2 usage or configuration error, 3 inconclusive, 130 interrupted (Ctrl-C on a command that cannot stop gracefully, or a second Ctrl-C).
+
+Database: --database-url or DATABASE_URL; without either an embedded PostgreSQL is started with its data in ./.dedupe (DEDUPE_HOME) and reused across commands.
+
+In a clone of dedupe-cli run it as \`npx dedupe-cli <command>\` (or node bin/dedupe-cli.js).`,
     );
+  configureHelpConventions(program, width);
 
   const requested = argv.slice(2).find((arg) => !arg.startsWith("-"));
   for (const entry of COMMANDS) {

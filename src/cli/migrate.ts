@@ -17,7 +17,7 @@ export function register(program: Command, ctx: CliContext): Command {
           "Safe to run twice, or from two processes at once.",
       ),
   )
-    .option("--json", "print the result as JSON on stdout", false)
+    .option("-j, --json", "print the result as JSON on stdout", false)
     .addHelpText("after", "\nExample:\n  $ dedupe-cli migrate --database-url postgresql://postgres@127.0.0.1:5432/app")
     .action(async (raw) => {
       const opts = parseOptions(optionsSchema, raw);

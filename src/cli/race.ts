@@ -5,7 +5,8 @@ import { CONFLICT_STRATEGIES } from "../core/messages.js";
 import { PROVIDER_NAMES } from "../providers/types.js";
 import type { CliContext } from "./context.js";
 import { durationFlag, lateScheduleFlag } from "./duration.js";
-import { addDatabaseOptions, databaseOptionsSchema, intFlag, parseOptions } from "./options.js";
+import { createRunProgress } from "./progress.js";
+import { addDatabaseOptions, databaseOptionsSchema, describeSmallRace, intFlag, parseOptions, raceSizeFlag } from "./options.js";
 import {
   addOutputOptions,
   checkFixturePaths,
@@ -14,6 +15,7 @@ import {
   MAX_POOL,
   openHarnessSession,
   racePoolSize,
+  refuseTargetWithoutDatabase,
   rejectStrategyOverHttp,
   resolveTarget,
   validateOutputPaths,
@@ -23,12 +25,13 @@ import {
 const HTTP_DEFAULT_ROUNDS = 3;
 
 const optionsSchema = databaseOptionsSchema.merge(harnessOutputSchema).extend({
-  n: intFlag(1, 100_000).default(50),
+  n: raceSizeFlag().default(50),
   rounds: intFlag(1, 10_000).optional(),
   fixture: z.string().min(1).optional(),
   allFixtures: z.boolean().default(false),
   provider: z.enum(PROVIDER_NAMES).optional(),
   strategy: z.enum(CONFLICT_STRATEGIES).optional(),
+  migrate: z.boolean().default(false),
   asIs: z.boolean().default(false),
   warmup: z.boolean().default(true),
   poolSize: intFlag(1, 5_000).optional(),
@@ -49,12 +52,13 @@ export function register(program: Command, ctx: CliContext): Command {
         "poorly synchronised to trust (release spread > 0.5 x p50 latency or the engine's absolute bound, " +
         "or fewer than half the deliveries in flight at once) is inconclusive (exit 3), never a pass.",
     )
-    .option("--n <n>", "deliveries per round", "50")
+    .option("-n, --n <n>", "deliveries per round", "50")
     .option("--rounds <r>", "independent rounds, each with a fresh unique id (default: 1 in-process, 3 with --target)")
     .option("--fixture <path>", "fixture file (default: the built-in EmailBison LEAD_REPLIED)")
     .option("--all-fixtures", "race every built-in fixture (or every fixture under --fixture <dir>)", false)
     .option("--provider <name>", `provider of the fixture (default: its folder name): ${PROVIDER_NAMES.join(", ")}`)
     .option("--strategy <s>", `in-process only: ${CONFLICT_STRATEGIES.join(", ")} (check-then-create is the negative control)`)
+    .option("--migrate", "apply pending migrations to --database-url first (the embedded database is always migrated)", false)
     .option("--as-is", "race the fixture's own unique id instead of a fresh one", false)
     .option("--no-warmup", "skip warming the receiver (deliveries naming an unknown client, answered 404) before each round")
     .option("--pool-size <n>", `in-process DB pool size (default: min(n + 10, ${MAX_POOL}))`)
@@ -72,14 +76,16 @@ Examples:
   $ dedupe-cli race --all-fixtures --rounds 3 --json > race.json
   $ dedupe-cli race --n 50 --target http://127.0.0.1:3000 --database-url "$DATABASE_URL"
 
-Exit codes: 0 every invariant held, 1 one was violated (the deliveries that witnessed it are named),
-2 usage or configuration error (nothing written), 3 inconclusive (race too poorly synchronised).`,
+Exit codes: 0 every invariant held, 1 one was violated (the deliveries that witnessed it are named), 2 usage, configuration or setup error (e.g. nothing listening at --target, every delivery answered 401/404; the receiver's logic was never reached), 3 inconclusive (race too poorly synchronised, or interrupted).`,
   );
   return addDatabaseOptions(cmd).action(async (raw) => {
     const opts = parseOptions(optionsSchema, raw);
     const mapping = await loadReceiverMapping(opts);
+    const small = describeSmallRace(opts.n);
+    if (small) ctx.stderr.write(`${small}\n`);
     const target = resolveTarget(opts, mapping);
     rejectStrategyOverHttp(opts.strategy, target);
+    refuseTargetWithoutDatabase(ctx, opts, target);
     await validateOutputPaths(opts);
     if (opts.fixture) await checkFixturePaths([opts.fixture]);
     const inProcess = target.kind === "in-process";
@@ -88,6 +94,7 @@ Exit codes: 0 every invariant held, 1 one was violated (the deliveries that witn
     ctx.shutdown.handleGracefully();
     const { runRace } = await import("../harness/race.js");
     const { BUILTIN_FIXTURES_DIR, DEFAULT_RACE_FIXTURE } = await import("../harness/deliveries.js");
+    const progress = createRunProgress(ctx, { json: opts.json });
     const result = await runRace({
       db: session.db,
       paths: [opts.fixture ?? (opts.allFixtures ? BUILTIN_FIXTURES_DIR : DEFAULT_RACE_FIXTURE)],
@@ -111,11 +118,11 @@ Exit codes: 0 every invariant held, 1 one was violated (the deliveries that witn
       mapping,
       clientsFile: opts.clients,
       createClients: session.createClients,
-      concurrencyCap: inProcess ? poolSize : undefined,
+      concurrencyCap: inProcess ? session.poolSize : undefined,
       timeoutMs: opts.timeout,
-      onProgress: (line) => ctx.stderr.write(`${line}\n`),
+      onProgress: progress.line,
       signal: ctx.shutdown.signal,
-    });
+    }).finally(() => progress.finish());
     await writeHarnessOutput(ctx, opts, result);
   });
 }

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { CONFLICT_STRATEGIES } from "../core/messages.js";
 import { PROVIDER_NAMES } from "../providers/types.js";
 import type { CliContext } from "./context.js";
+import { createRunProgress } from "./progress.js";
 import { addDatabaseOptions, databaseOptionsSchema, intFlag, parseOptions } from "./options.js";
 import {
   addOutputOptions,
@@ -11,6 +12,7 @@ import {
   harnessOutputSchema,
   loadReceiverMapping,
   openHarnessSession,
+  refuseTargetWithoutDatabase,
   rejectStrategyOverHttp,
   resolveTarget,
   validateOutputPaths,
@@ -23,6 +25,7 @@ const optionsSchema = databaseOptionsSchema.merge(harnessOutputSchema).extend({
   times: intFlag(1, 100_000).default(2),
   concurrency: intFlag(1, 1_000).default(1),
   strategy: z.enum(CONFLICT_STRATEGIES).optional(),
+  migrate: z.boolean().default(false),
   freshIds: z.boolean().default(false),
 });
 
@@ -40,6 +43,7 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--times <k>", "deliveries per fixture", "2")
     .option("--concurrency <c>", "deliveries of one fixture in flight at once", "1")
     .option("--strategy <s>", `in-process only: ${CONFLICT_STRATEGIES.join(", ")}`)
+    .option("--migrate", "apply pending migrations to --database-url first (the embedded database is always migrated)", false)
     .option("--fresh-ids", "re-key each fixture with a fresh unique id (for re-runs on the same database)", false);
   addOutputOptions(cmd);
   cmd.addHelpText(
@@ -50,19 +54,21 @@ Examples:
   $ dedupe-cli replay captured/ --times 5 --concurrency 5
   $ dedupe-cli replay fixtures/ --target http://127.0.0.1:3000 --database-url "$DATABASE_URL"
 
-Exit codes: 0 every check held, 1 one was violated, 2 usage or configuration error, 3 inconclusive.`,
+Exit codes: 0 every check held, 1 one was violated, 2 usage, configuration or setup error (e.g. nothing listening at --target, every delivery answered 401/404), 3 inconclusive (or interrupted).`,
   );
   return addDatabaseOptions(cmd).action(async (paths: string[], raw) => {
     const opts = parseOptions(optionsSchema, { ...raw, paths });
     const mapping = await loadReceiverMapping(opts);
     const target = resolveTarget(opts, mapping);
     rejectStrategyOverHttp(opts.strategy, target);
+    refuseTargetWithoutDatabase(ctx, opts, target);
     await validateOutputPaths(opts);
     await checkFixturePaths(opts.paths);
     const poolSize = target.kind === "in-process" ? Math.min(Math.max(opts.concurrency + 5, 10), 60) : 4;
     const session = await openHarnessSession(ctx, opts, { poolSize, warm: 0 }, mapping);
     ctx.shutdown.handleGracefully();
     const { runReplay } = await import("../harness/replay.js");
+    const progress = createRunProgress(ctx, { json: opts.json });
     const result = await runReplay({
       db: session.db,
       paths: opts.paths,
@@ -77,9 +83,9 @@ Exit codes: 0 every check held, 1 one was violated, 2 usage or configuration err
       clientsFile: opts.clients,
       createClients: session.createClients,
       timeoutMs: opts.timeout,
-      onProgress: (line) => ctx.stderr.write(`${line}\n`),
+      onProgress: progress.line,
       signal: ctx.shutdown.signal,
-    });
+    }).finally(() => progress.finish());
     await writeHarnessOutput(ctx, opts, result);
   });
 }

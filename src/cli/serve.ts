@@ -12,9 +12,8 @@ import { DEFAULT_BODY_LIMIT } from "../providers/http.js";
 import { createWebhookHandler, formatHandlerEvent, type HandlerOptions } from "../providers/router.js";
 import { loadTestGhlKeys } from "../providers/sign.js";
 import type { CliContext } from "./context.js";
-import { warmPool } from "../db/client.js";
+import { durationFlag, sizeFlag } from "./duration.js";
 import { describeProviderRoutes, listenError, waitForAbort } from "./listen.js";
-import { durationFlag } from "./duration.js";
 import { addDatabaseOptions, databaseOptionsSchema, intFlag, openDatabaseSession, parseOptions } from "./options.js";
 
 const optionsSchema = databaseOptionsSchema.extend({
@@ -23,7 +22,7 @@ const optionsSchema = databaseOptionsSchema.extend({
   allowUnsigned: z.boolean().default(false),
   draftsSecret: z.string().min(8, "--drafts-secret: use at least 8 characters").optional(),
   strategy: z.enum(CONFLICT_STRATEGIES).default("on-conflict"),
-  bodyLimit: intFlag(1, 64 * 1024 * 1024).default(DEFAULT_BODY_LIMIT),
+  bodyLimit: sizeFlag().default(DEFAULT_BODY_LIMIT),
   poolSize: intFlag(1, 500).default(64),
   statementTimeout: durationFlag(10, 600_000).default(10_000),
   maxConnections: intFlag(1, 1_000_000).default(DEFAULT_MAX_CONNECTIONS),
@@ -33,7 +32,7 @@ const optionsSchema = databaseOptionsSchema.extend({
   ghlEd25519PublicKey: z.string().min(1).optional(),
   ghlRsaPublicKey: z.string().min(1).optional(),
   ghlTestKeys: z.boolean().default(false),
-  clientCacheMs: intFlag(0, 3_600_000).default(5_000),
+  clientCacheMs: durationFlag(0, 3_600_000).default(5_000),
   batch: z.boolean().default(true),
   verbose: z.boolean().default(false),
 });
@@ -42,8 +41,9 @@ const SERVE_HELP = `
 From nothing to an accepted signed delivery:
   $ dedupe-cli clients load fixtures/clients.json          # TEST clients + secrets (acme, globex)
   $ dedupe-cli serve --port 3000 --ghl-test-keys &         # trust the TEST GHL keys in fixtures/keys
-  $ curl -H 'content-type: application/json' --data-binary @fixtures/emailbison/lead_replied.json \\
-      'http://127.0.0.1:3000/api/webhooks/email?token=test-only-emailbison-token'
+  $ curl -H 'content-type: application/json' \\
+    --data-binary @fixtures/emailbison/lead_replied.json \\
+    'http://127.0.0.1:3000/api/webhooks/email?token=test-only-emailbison-token'
   {"success":true,"deduped":false,"eventType":"LEAD_REPLIED","messageId":"..."}      (again: "deduped":true)
   A GHL delivery signed with the TEST Ed25519 key (OpenSSL 3):
   $ SIG=$(openssl pkeyutl -sign -rawin -inkey fixtures/keys/ghl-test-ed25519.private.pem \\
@@ -56,7 +56,7 @@ Routes (POST, application/json):
 ${describeProviderRoutes()}
   /api/drafts/<id>/send      send an AI draft (one outbound Message however often it is clicked);
                              needs Authorization: Bearer <--drafts-secret> and a JSON content type
-  GET /healthz               liveness
+  GET /healthz               health: 200 when the database tables answer, else 503
 Every provider route also takes ?clientId=<slug or uuid>.
 
 Authentication is on by default: GHL X-GHL-Signature (Ed25519) / X-WH-Signature (RSA) against GHL's
@@ -82,13 +82,13 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--allow-unsigned", "accept deliveries without provider authentication (DANGEROUS: testing only)", false)
     .option("--drafts-secret <secret>", "bearer secret POST /api/drafts/<id>/send requires (default: $DEDUPE_DRAFTS_SECRET; unset: the route answers 401)")
     .option("--strategy <name>", `conflict strategy: ${CONFLICT_STRATEGIES.join(" | ")}`, "on-conflict")
-    .option("--body-limit <bytes>", "largest accepted body; larger ones get 413", String(DEFAULT_BODY_LIMIT))
+    .option("--body-limit <size>", "largest accepted body, as 1mb, 512kb or bytes; larger ones get 413", "1mb")
     .option("--pool-size <n>", "database connections", "64")
     .option("--statement-timeout <duration>", "bound on every database statement; past it the delivery gets 503 + Retry-After", "10s")
     .option("--max-connections <n>", "open connections beyond this are closed at once", String(DEFAULT_MAX_CONNECTIONS))
     .option("--headers-timeout <duration>", "a request's headers must arrive within this (else 408)", "10s")
     .option("--request-timeout <duration>", "a whole request must arrive within this (else 408); a body silent for 5s is dropped", "30s")
-    .option("--client-cache-ms <ms>", "how long a client's ids and secrets are cached; a changed secret applies after this (0: look up every delivery)", "5000")
+    .option("--client-cache-ms <duration>", "how long a client's ids and secrets are cached, as 5s, 500ms or milliseconds; a changed secret applies after this (0: look up every delivery)", "5s")
     .option("--no-batch", "one statement per delivery (default: the deliveries that arrive in one event-loop turn share one statement; on-conflict only)")
     .option("--migrate", "apply pending migrations to --database-url first", false)
     .option("--ghl-ed25519-public-key <key>", "PEM, base64 SPKI or @file (default: $GHL_ED25519_PUBLIC_KEY, else GHL's published key)")
@@ -96,7 +96,7 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--ghl-test-keys", "verify GHL signatures with the TEST keys in fixtures/keys (testing only)", false)
     .option("--verbose", "log every dedupe decision and every rejected delivery as a JSON line on stderr (also DEDUPE_VERBOSE=1)", false)
     .addHelpText("after", SERVE_HELP)
-    .action(async (raw) => {
+    .action(async (raw, command: Command) => {
       const opts = parseOptions(optionsSchema, raw);
       const verbose = opts.verbose || ctx.env.verbose;
       const warn = (line: string) => ctx.stderr.write(`${line}\n`);
@@ -105,12 +105,19 @@ export function register(program: Command, ctx: CliContext): Command {
         warn("WARNING: --allow-unsigned: provider authentication is OFF. Anyone who can reach this port can write messages.");
       }
       if (opts.ghlTestKeys) warn("WARNING: --ghl-test-keys: trusting the TEST GHL keys from fixtures/keys; their private halves are public.");
-      ctx.shutdown.handleGracefully();
-
-      const session = await openDatabaseSession(ctx, { databaseUrl: opts.databaseUrl, fresh: opts.fresh, migrate: opts.migrate, poolSize: opts.poolSize, statementTimeoutMs: opts.statementTimeout });
       // Open the pool before listening: the first burst of deliveries must
       // meet ready connections, as in a long-running production receiver.
-      await warmPool(session.db.pool, opts.poolSize);
+      // Until then a SIGTERM stops at once (nothing is in flight to finish).
+      const session = await openDatabaseSession(ctx, {
+        databaseUrl: opts.databaseUrl,
+        fresh: opts.fresh,
+        migrate: opts.migrate,
+        poolSize: opts.poolSize,
+        poolSizeExplicit: command.getOptionValueSource("poolSize") === "cli",
+        warm: opts.poolSize,
+        statementTimeoutMs: opts.statementTimeout,
+      });
+      ctx.shutdown.handleGracefully();
       const deps: HandlerOptions = {
         db: session.db.prisma,
         strategy: opts.strategy,

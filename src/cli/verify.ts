@@ -7,24 +7,26 @@ import { z } from "zod";
 import { CONFLICT_STRATEGIES } from "../core/messages.js";
 import { InconclusiveError, InvariantViolationError } from "../errors.js";
 import { loadHandlersModule } from "../jobs/registry.js";
-import { useColor, type CliContext } from "./context.js";
+import { outputWidth, useColor, type CliContext } from "./context.js";
 import { createProgressReporter } from "./drain-jobs-report.js";
 import { durationFlag } from "./duration.js";
 import {
   addOutputOptions,
   checkFixturePaths,
   describeInconclusiveHint,
+  describeInterruption,
   describeViolation,
   harnessOutputSchema,
   loadReceiverMapping,
   MAX_POOL,
   openHarnessSession,
   racePoolSize,
+  refuseTargetWithoutDatabase,
   rejectStrategyOverHttp,
   resolveTarget,
   validateOutputPaths,
 } from "./harness-common.js";
-import { addDatabaseOptions, databaseOptionsSchema, intFlag, parseOptions } from "./options.js";
+import { addDatabaseOptions, databaseOptionsSchema, describeSmallRace, intFlag, parseOptions, raceSizeFlag } from "./options.js";
 import type { ReceiverMapping } from "../harness/mapping.js";
 
 const optionsSchema = databaseOptionsSchema
@@ -32,7 +34,7 @@ const optionsSchema = databaseOptionsSchema
   .extend(harnessOutputSchema.omit({ url: true, history: true }).shape)
   .extend({
     paths: z.array(z.string().min(1)).default([]),
-    n: intFlag(1, 100_000).default(50),
+    n: raceSizeFlag().default(50),
     rounds: intFlag(1, 10_000).default(3),
     migrate: z.boolean().default(false),
     strategy: z.enum(CONFLICT_STRATEGIES).optional(),
@@ -56,7 +58,7 @@ export function register(program: Command, ctx: CliContext): Command {
         "check each SUCCEEDED on its first attempt, then deliver every fixture once more and check the late " +
         "duplicate enqueues nothing (no new Message or BackgroundJob rows; every answer deduped or ignored).",
     )
-    .option("--n <n>", "deliveries per race round", "50")
+    .option("-n, --n <n>", "deliveries per race round", "50")
     .option("--rounds <r>", "race rounds per fixture, each with a fresh unique id", "3")
     .option("--strategy <s>", `in-process only: ${CONFLICT_STRATEGIES.join(", ")} (check-then-create is the negative control)`)
     .option("--migrate", "apply pending migrations to --database-url first (the embedded database is always migrated)", false)
@@ -75,16 +77,9 @@ export function register(program: Command, ctx: CliContext): Command {
   cmd.addHelpText(
     "after",
     `
-The drain runs only the jobs of the messages this run delivered, with the built-in handlers (or
---handlers), and judges only those, so other data in your database can neither fail it nor be run
-by it. With a dedupe.config (your own app's schema) your own workers run the jobs: verify waits.
-If your app runs its own workers, pass --no-drain: verify waits for them to finish this run's jobs
-and applies the same checks (docs/ci.md: workers that insert rows during the deliveries). Re-runs on
-the same database are fine: race rounds use fresh ids, and replayed fixtures already stored by a
-previous run must simply dedupe.
+The drain runs only the jobs of the messages this run delivered, with the built-in handlers (or --handlers), and judges only those, so other data in your database can neither fail it nor be run by it. With a dedupe.config (your own app's schema) your own workers run the jobs: verify waits. If your app runs its own workers, pass --no-drain: verify waits for them to finish this run's jobs and applies the same checks (docs/ci.md: workers that insert rows during the deliveries). Re-runs on the same database are fine: race rounds use fresh ids, and replayed fixtures already stored by a previous run must simply dedupe.
 
-Exit codes: 0 every invariant held, 1 one was violated (the stage, fixture and invariant are named),
-2 usage or configuration error (nothing written), 3 inconclusive (e.g. a race too poorly synchronised).
+Exit codes: 0 every invariant held, 1 one was violated (the stage, fixture and invariant are named), 2 usage, configuration or setup error (e.g. nothing listening at --target, every delivery of a provider answered 401/404), 3 inconclusive (e.g. a race too poorly synchronised, or interrupted).
 
 Examples:
   $ dedupe-cli verify                                        # embedded PostgreSQL, built-in handlers
@@ -95,7 +90,11 @@ Examples:
   return addDatabaseOptions(cmd).action(async (paths: string[], raw) => {
     const opts = parseOptions(optionsSchema, { ...raw, paths });
     const mapping = await loadReceiverMapping(opts);
-    rejectStrategyOverHttp(opts.strategy, resolveTarget(opts, mapping));
+    const small = describeSmallRace(opts.n);
+    if (small) ctx.stderr.write(`${small}\n`);
+    const target = resolveTarget(opts, mapping);
+    rejectStrategyOverHttp(opts.strategy, target);
+    refuseTargetWithoutDatabase(ctx, opts, target);
     await validateOutputPaths(opts);
     if (opts.paths.length > 0) await checkFixturePaths(opts.paths);
     // Loaded (and validated) before any database I/O: a typo'd export is exit 2 with nothing written.
@@ -117,7 +116,7 @@ async function runVerifyCommand(
   // The drain needs a connection per running job plus claims, outcome batches and lease renewal.
   const drainConnections = drainHere ? opts.drainConcurrency + 4 : 2;
   const poolSize = opts.poolSize ?? (inProcess ? Math.max(racePoolSize(opts.n), drainConnections) : drainConnections + 2);
-  const session = await openHarnessSession(ctx, opts, { poolSize, warm: inProcess ? Math.min(opts.n, poolSize) : 0 }, mapping);
+  const session = await openHarnessSession(ctx, opts, { poolSize, warm: inProcess ? Math.min(opts.n, poolSize) : 0, min: drainConnections }, mapping);
   ctx.shutdown.handleGracefully();
 
   const { BUILTIN_FIXTURES_DIR } = await import("../harness/deliveries.js");
@@ -139,7 +138,7 @@ async function runVerifyCommand(
     mapping,
     clientsFile: opts.clients,
     createClients: session.createClients,
-    concurrencyCap: inProcess ? poolSize : undefined,
+    concurrencyCap: inProcess ? session.poolSize : undefined,
     timeoutMs: opts.timeout,
     onProgress: progress,
     onDrainProgress: reporter.onProgress,
@@ -148,8 +147,10 @@ async function runVerifyCommand(
 
   const { listProblems, renderVerifyTable, verifyToJson, writeVerifyJunit } = await import("../harness/verify-report.js");
   if (opts.json) ctx.stdout.write(verifyToJson(result));
-  else ctx.stdout.write(renderVerifyTable(result, { color: useColor(ctx) }));
+  else ctx.stdout.write(renderVerifyTable(result, { color: useColor(ctx), width: outputWidth(ctx) }));
   if (opts.junit) await writeVerifyJunit(opts.junit, result);
+  const interrupted = describeInterruption(ctx);
+  if (opts.junit && interrupted) await (await import("../harness/junit.js")).markJunitInterrupted(opts.junit, interrupted);
 
   const problems = listProblems(result);
   const line = (p: (typeof problems)[number]) => describeViolation(`${p.stage} ${p.case}`, p.invariant);

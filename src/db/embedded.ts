@@ -312,6 +312,11 @@ function buildUrl(port: number, database: string) {
 }
 
 /** postmaster.pid: line 1 pid, line 4 port. A live pid means a server owns the directory. */
+/** Whether a dedupe-cli embedded server (say `dedupe-cli serve`'s) is running from this data directory. */
+export function isEmbeddedServerRunning(dataDir: string): boolean {
+  return readRunningServer(path.resolve(dataDir)) !== undefined;
+}
+
 function readRunningServer(dataDir: string): { pid: number; port: number } | undefined {
   let text: string;
   try {

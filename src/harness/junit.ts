@@ -48,3 +48,22 @@ export function renderJunit(result: HarnessResult): string {
 export async function writeJunit(file: string, result: HarnessResult): Promise<void> {
   await fs.writeFile(file, renderJunit(result));
 }
+
+/**
+ * Marks a written JUnit file as errored: a run stopped by SIGINT/SIGTERM
+ * covered only part of its cases, and a file showing 0 failures would read
+ * as green on a CI dashboard. Adds one testsuite with an errored testcase
+ * and counts it in the root element.
+ */
+export async function markJunitInterrupted(file: string, reason: string): Promise<void> {
+  const xml = await fs.readFile(file, "utf8");
+  await fs.writeFile(file, addInterruptedSuite(xml, reason));
+}
+
+export function addInterruptedSuite(xml: string, reason: string): string {
+  const message = escapeXml(reason);
+  const suite = `  <testsuite name="interrupted" tests="1" failures="0" skipped="0" errors="1" time="0">\n    <testcase classname="dedupe-cli" name="run-completed" time="0">\n      <error message="${message}" type="Interrupted">${message}</error>\n    </testcase>\n  </testsuite>\n`;
+  return xml
+    .replace(/<testsuites([^>]*?) tests="(\d+)"([^>]*?) errors="(\d+)"/, (_m, a: string, tests: string, b: string, errors: string) => `<testsuites${a} tests="${Number(tests) + 1}"${b} errors="${Number(errors) + 1}"`)
+    .replace(/<\/testsuites>\s*$/, `${suite}</testsuites>\n`);
+}

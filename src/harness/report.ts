@@ -2,7 +2,7 @@
 // machines (one JSON object) and for post-mortems (--history: one JSON line
 // per delivery).
 import fs from "node:fs/promises";
-import Table from "cli-table3";
+import { renderTextTable, wrapText } from "../cli/table.js";
 import type { CaseResult, HarnessResult, InvariantResult } from "./types.js";
 import { ABSOLUTE_SPREAD_MS } from "./stats.js";
 
@@ -17,49 +17,39 @@ function formatWitnesses(inv: InvariantResult): string {
   return w.length > MAX_WITNESSES_SHOWN ? `${shown}, ... (${w.length})` : shown;
 }
 
-const NOTE_WIDTH = 80;
-
-/** "  note: ..." word-wrapped to 80 columns, continuation lines indented under the text. */
-function formatNote(note: string, label = "note:"): string {
-  const lines: string[] = [];
-  let line = `  ${label}`;
-  for (const word of note.split(" ")) {
-    if (line.length + 1 + word.length > NOTE_WIDTH && line.trim() !== label) {
-      lines.push(line);
-      line = " ".repeat(label.length + 2);
-    }
-    line += ` ${word}`;
-  }
-  lines.push(line);
-  return lines.join("\n");
+/** "  note: ..." word-wrapped to the width, continuation lines indented under the text. */
+function formatNote(note: string, width: number, label = "note:"): string {
+  return wrapText(`  ${label} ${note}`, width, { hang: " ".repeat(label.length + 3) });
 }
 
 export const VERDICT_WORD = { pass: "PASS", fail: "FAIL", inconclusive: "INCONCLUSIVE" } as const;
 
 /** Human-readable report. Cases that passed collapse to one line when there are many. */
-export function renderTable(result: HarnessResult, options: { color?: boolean } = {}): string {
-  const style = { head: options.color ? ["cyan"] : [], border: options.color ? ["grey"] : [] };
+export function renderTable(result: HarnessResult, options: { color?: boolean; width?: number } = {}): string {
+  const layout = { color: options.color, width: options.width ?? 80 };
   const out: string[] = [];
   const collapse = result.cases.length > 8;
   for (const c of result.cases) {
     const spread = c.releaseSpreadMs === null ? "" : `, spread ${c.releaseSpreadMs.toFixed(2)} ms, concurrency ${c.peakConcurrency}`;
     if (c.kind === "unsupported") {
       out.push(`UNSUPPORTED  ${c.name}`);
-      out.push(formatNote(c.invariants[0]?.observed ?? "", "reason:"));
+      out.push(formatNote(c.invariants[0]?.observed ?? "", layout.width, "reason:"));
       continue;
     }
-    out.push(`${VERDICT_WORD[c.verdict]}  ${c.name} (${c.provider} ${c.eventType}, ${c.deliveries} deliveries${spread})`);
+    out.push(wrapText(`${VERDICT_WORD[c.verdict]}  ${c.name} (${c.provider} ${c.eventType}, ${c.deliveries} deliveries${spread})`, layout.width));
     if (collapse && c.verdict === "pass") {
       // A derived key is part of what the verdict means, so it shows even on a collapsed line.
-      for (const note of c.notes) if (note.startsWith(DERIVED_KEY_NOTE_PREFIX)) out.push(formatNote(note));
+      for (const note of c.notes) if (note.startsWith(DERIVED_KEY_NOTE_PREFIX)) out.push(formatNote(note, layout.width));
       continue;
     }
-    const table = new Table({ head: ["invariant", "expected", "observed", "result", "witness slots"], style, wordWrap: true, colWidths: [24, 34, 34, 14, 24] });
-    for (const inv of c.invariants) table.push([inv.name, inv.expected, inv.observed, VERDICT_WORD[inv.status], formatWitnesses(inv)]);
-    out.push(table.toString());
-    for (const note of c.notes) out.push(formatNote(note));
+    const rows = c.invariants.map((inv) => [inv.name, inv.expected, inv.observed, VERDICT_WORD[inv.status], formatWitnesses(inv)]);
+    // The witness column only when some invariant has witnesses: at 80 columns every column counts.
+    const witnesses = rows.some((r) => r[4] !== "");
+    const head = ["invariant", "expected", "observed", "result", "witness slots"].slice(0, witnesses ? 5 : 4);
+    out.push(renderTextTable({ ...layout, head, rows: rows.map((r) => r.slice(0, head.length)) }));
+    for (const note of c.notes) out.push(formatNote(note, layout.width));
   }
-  const summary = new Table({ head: ["", "value"], style });
+  const summary: string[][] = [];
   summary.push(
     ["mode", `${result.mode} (${result.target})${result.strategy ? `, strategy ${result.strategy}` : ""}`],
     ["cases", describeCaseCounts(result.cases)],
@@ -68,16 +58,31 @@ export function renderTable(result: HarnessResult, options: { color?: boolean } 
   );
   const spreads = result.cases.map((c) => c.releaseSpreadMs).filter((s): s is number => s !== null);
   if (spreads.length > 0) summary.push(["release spread ms", `max ${Math.max(...spreads).toFixed(3)}  (threshold ${result.thresholds.maxSpreadRatio} x p50, at most ${result.mode === "http" ? ABSOLUTE_SPREAD_MS.http : ABSOLUTE_SPREAD_MS["in-process"]} ms)`]);
+  const errors = listFirstErrorAnswers(result.cases);
+  if (errors.length > 0) summary.push(["first error answers", errors.join("\n")]);
   const violated = Object.entries(result.violations);
   if (violated.length > 0) summary.push(["violations", violated.map(([k, v]) => `${k}: ${v} case(s)`).join("\n")]);
   summary.push(["verdict", `${VERDICT_WORD[result.verdict]} in ${Math.round(result.durationMs)} ms`]);
-  out.push(summary.toString());
+  out.push(renderTextTable({ ...layout, head: ["", "value"], rows: summary }));
   return `${out.join("\n")}\n`;
 }
 
 function describeCaseCounts(cases: readonly CaseResult[]): string {
   const unsupported = cases.filter((c) => c.kind === "unsupported").length;
   return `${cases.length} (${cases.filter((c) => c.verdict === "pass").length} passed${unsupported ? `, ${unsupported} unsupported` : ""})`;
+}
+
+/** The first few distinct 4xx/5xx answers and transport errors, so the report shows what the receiver said. */
+export function listFirstErrorAnswers(cases: readonly CaseResult[], max = 3): string[] {
+  const seen = new Set<string>();
+  for (const c of cases) {
+    for (const o of c.outcomes) {
+      if (!o.error || (o.status !== null && o.status < 400)) continue;
+      seen.add(o.error.slice(0, 160));
+      if (seen.size >= max) return [...seen];
+    }
+  }
+  return [...seen];
 }
 
 /** The --json object: everything but per-delivery outcomes (those go to --history). */

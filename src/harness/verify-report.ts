@@ -3,31 +3,30 @@
 // per stage, one testcase per invariant per fixture; inconclusive is
 // "skipped", never "passed").
 import fs from "node:fs/promises";
-import Table from "cli-table3";
+import { renderTextTable, wrapText } from "../cli/table.js";
 import { escapeXml, renderTestcase } from "./junit.js";
 import { VERDICT_WORD } from "./report.js";
 import type { InvariantResult } from "./types.js";
 import type { StageResult, VerifyResult } from "./verify-run.js";
 
-export function renderVerifyTable(result: VerifyResult, options: { color?: boolean } = {}): string {
-  const style = { head: options.color ? ["cyan"] : [], border: options.color ? ["grey"] : [] };
-  const table = new Table({ head: ["stage", "result", "passed", "key numbers", "time"], style, wordWrap: true, colWidths: [17, 14, 9, 62, 9] });
+export function renderVerifyTable(result: VerifyResult, options: { color?: boolean; width?: number } = {}): string {
+  const layout = { color: options.color, width: options.width ?? 80 };
+  const table: string[][] = [];
   for (const s of result.stages) {
     const units = [...s.cases.map((c) => c.verdict), ...s.checks.map((c) => c.status)];
     const numbers = Object.entries(s.numbers).map(([k, v]) => `${k} ${v}`).join(", ");
     table.push([s.name, VERDICT_WORD[s.verdict], `${units.filter((u) => u === "pass").length}/${units.length}`, [numbers, ...s.notes].filter(Boolean).join("\n"), `${(s.durationMs / 1000).toFixed(1)} s`]);
   }
-  const out = [table.toString()];
+  const out = [renderTextTable({ ...layout, head: ["stage", "result", "passed", "key numbers", "time"], rows: table })];
   const problems = listProblems(result);
   if (problems.length > 0) {
-    // Fixture names have no spaces: wrap them mid-word rather than cut them off.
-    const detail = new Table({ head: ["stage", "case", "invariant", "expected", "observed"], style, wordWrap: true, wrapOnWordBoundary: false, colWidths: [17, 30, 22, 26, 40] });
-    for (const p of problems.slice(0, 40)) detail.push([p.stage, p.case, `${p.invariant.name} (${VERDICT_WORD[p.invariant.status]})`, p.invariant.expected, p.invariant.observed]);
-    out.push(detail.toString());
+    // Never split a token (a fixture name, "aiDrafts"): the layout stacks the rows instead.
+    const detail = problems.slice(0, 40).map((p) => [p.stage, p.case, `${p.invariant.name} (${VERDICT_WORD[p.invariant.status]})`, p.invariant.expected, p.invariant.observed]);
+    out.push(renderTextTable({ ...layout, head: ["stage", "case", "invariant", "expected", "observed"], rows: detail }));
     if (problems.length > 40) out.push(`... and ${problems.length - 40} more (see --json or --junit)`);
   }
   const how = `${result.mode} (${result.target})${result.strategy ? `, strategy ${result.strategy}` : ""}, N=${result.n} x ${result.rounds} round(s), drain ${result.drain}`;
-  out.push(`verify: ${VERDICT_WORD[result.verdict]} in ${(result.durationMs / 1000).toFixed(1)} s; ${how}`);
+  out.push(wrapText(`verify: ${VERDICT_WORD[result.verdict]} in ${(result.durationMs / 1000).toFixed(1)} s; ${how}`, layout.width));
   return `${out.join("\n")}\n`;
 }
 

@@ -13,6 +13,7 @@ import { createDefaultMapping } from "./mapping-default.js";
 import type { ReceiverMapping } from "./mapping.js";
 import { runRace } from "./race.js";
 import { runReplay } from "./replay.js";
+import { throwIfEngineOverload, throwIfSetupFailure } from "./classify-setup.js";
 import { combineVerdicts } from "./stats.js";
 import type { CaseResult, HarnessResult, HarnessRunOptions, InvariantResult, InvariantStatus } from "./types.js";
 
@@ -124,6 +125,7 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
 
   await run(1, "replay", "every fixture delivered, then delivered again", async () => {
     const result = await runReplay({ ...common, times: 2, concurrency: 1, freshIds: false, onProgress: (l) => progress(`  replay ${l}`) });
+    throwIfSetupFailure(result.cases); // nothing reached the receiver's logic: exit 2, not a verdict
     remember(result);
     return fromHarness("replay", result, {
       fixtures: result.cases.length,
@@ -140,6 +142,7 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
       concurrencyCap: target.kind === "in-process" ? options.concurrencyCap : undefined,
       onProgress: (l) => progress(`  race ${l}`),
     });
+    throwIfEngineOverload(result.mode, result.cases); // our own pool ran dry: exit 3, not the receiver's failure
     remember(result);
     const spreads = result.cases.map((c) => c.releaseSpreadMs ?? 0);
     const concurrency = result.cases.filter((c) => c.kind === "message").map((c) => c.peakConcurrency ?? 0);

@@ -10,6 +10,7 @@
 // statement. Rejection answers say what the caller must fix; which clients
 // exist and how they are configured goes to the log only. Any database failure that means "not there"
 // is a 503 with Retry-After, never a 500, so providers retry later.
+import { checkDatabaseHealth } from "../db/health.js";
 import { ingestMessage } from "../core/ingest.js";
 import { createDeliveryBatcher, type DeliveryBatcher } from "../db/ingest-batch.js";
 import { DraftNotFoundError, sendAIDraft } from "../core/drafts.js";
@@ -83,7 +84,9 @@ export function createWebhookHandler(deps: HandlerOptions): FetchHandler {
     if (draft) return handleDraftSend(state, request, draft[1]!);
     if (url.pathname === "/healthz") {
       if (request.method !== "GET") return respondError(405, "use GET", { headers: { allow: "GET" } });
-      return Response.json({ ok: true });
+      // Health is the database's too: a receiver that cannot reach its tables must not answer 200 here.
+      const health = await checkDatabaseHealth(state.deps.db);
+      return health.ok ? Response.json({ ok: true }) : Response.json({ ok: false, database: health.error }, { status: 503, headers: { "retry-after": "5" } });
     }
     return respondError(404, `no route for ${url.pathname}; routes: ${KNOWN_ROUTES}`);
   };

@@ -54,10 +54,22 @@ describe("external database errors (exit 2, no stack trace)", () => {
   it("not migrated: says so and how to fix it, then migrate fixes it", async () => {
     const empty: TestDatabase = await createEmptyDatabase();
     cleanup.push(() => empty.drop());
+    // status is the diagnostic command: it reports the state (exit 0) ...
     const before = await runBin(["status", "--database-url", empty.url]);
-    expect(before.code).toBe(2);
-    expect(before.stderr).toMatch(/is not migrated \(\d+ pending/);
-    expect(before.stderr).toMatch(/dedupe-cli migrate --database-url/);
+    expect(before.code, before.stderr).toBe(0);
+    expect(before.stdout).toMatch(/not migrated, \d+ pending/);
+    expect(before.stdout).toMatch(/dedupe-cli migrate --database-url/);
+    expect(before.stdout).not.toMatch(/--migrate\b(?!-)/);
+    const beforeJson = JSON.parse((await runBin(["status", "--json", "--database-url", empty.url])).stdout);
+    expect(beforeJson.migrated).toBe(false);
+    // ... every other command refuses (exit 2), and offers --migrate only where it exists.
+    for (const [args, offers] of [[["race"], true], [["replay", "fixtures"], true], [["verify"], true], [["drain-jobs"], false], [["clients", "list"], false]] as const) {
+      const r = await runBin([...args, "--database-url", empty.url]);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.stderr).toMatch(/is not migrated \(\d+ pending/);
+      expect(r.stderr.includes("or pass --migrate"), args.join(" ")).toBe(offers);
+      if (offers) expect((await runBin([...args, "--help"])).stdout).toMatch(/--migrate /);
+    }
 
     const migrate = await runBin(["migrate", "--database-url", empty.url]);
     expect(migrate.code, migrate.stderr).toBe(0);
@@ -149,6 +161,6 @@ describe("usage errors", () => {
     const r = await runBin(["--help"]);
     expect(r.code).toBe(0);
     for (const name of ["migrate", "status", "drain-jobs"]) expect(r.stdout).toContain(name);
-    expect(r.stdout).toMatch(/Exit codes: 0 pass, 1 invariant violated, 2 usage or configuration error, 3 inconclusive/);
+    expect(r.stdout.replace(/\s+/g, " ")).toMatch(/Exit codes: 0 pass, 1 invariant violated, 2 usage or configuration error, 3 inconclusive/);
   });
 });
