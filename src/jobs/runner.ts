@@ -401,7 +401,9 @@ class DrainRun {
     if (mine.length === 0) return;
     let kept: Set<string>;
     try {
-      kept = new Set(await renewLeases(this.db.prisma, this.workerId, mine.map((h) => attemptOf(h.row)), { leaseMs: this.leaseMs, claimLeaseMs: this.claimLeaseMs }));
+      // A renewal that hits a busy pool or a restarting server is retried until the next one is due, not skipped.
+      const leases = { leaseMs: this.leaseMs, claimLeaseMs: this.claimLeaseMs };
+      kept = new Set(await withRetries(() => renewLeases(this.db.prisma, this.workerId, mine.map((h) => attemptOf(h.row)), leases), this.claimLeaseMs / 3));
     } catch (error) {
       this.warn(`lease renewal failed: ${(error as Error).message}`);
       return;
