@@ -29,7 +29,8 @@ const { values: args } = parseArgs({
     rounds: { type: "string", default: "3" },
     runners: { type: "string", default: "dedupe,dedupe-ahead,gw-default,gw-batched" },
     batch: { type: "string", default: "500" },
-    warmup: { type: "boolean", default: true },
+    // 0 skips the warm-up round (for long runs such as the 200k-job scale point).
+    warmup: { type: "string", default: "1" },
   },
 });
 const JOB_COUNTS = args.jobs.split(",").map(Number);
@@ -117,6 +118,8 @@ const median = (xs) => {
 const fmt = (x) => Math.round(x).toString();
 
 const scratch = await openBenchDatabase("drain");
+// Interrupted: still drop the scratch database and stop the embedded server.
+for (const signal of ["SIGINT", "SIGTERM"]) process.once(signal, () => void scratch.close().finally(() => process.exit(130)));
 const results = [];
 try {
   await migrateGraphile({ connectionString: scratch.url, logger: silentLogger() });
@@ -128,7 +131,7 @@ try {
   for (const jobs of JOB_COUNTS) {
     for (const setup of SETUPS) {
       const rounds = [];
-      for (let round = args.warmup ? 0 : 1; round <= ROUNDS; round++) {
+      for (let round = args.warmup === "0" ? 1 : 0; round <= ROUNDS; round++) {
         const r = {};
         // Interleaved: every runner once per round, order rotated so none always goes first.
         const order = RUNNERS.map((_, i) => RUNNERS[(i + round) % RUNNERS.length]);

@@ -2,6 +2,7 @@
 // runner (src/jobs/runner.ts). Safe to run as many copies as you like, on
 // as many machines: claims use SKIP LOCKED and every outcome write is guarded
 // by the claiming worker and attempt.
+import { writeSync } from "node:fs";
 import type { Command } from "commander";
 import { z } from "zod";
 import { InvariantViolationError } from "../errors.js";
@@ -116,7 +117,8 @@ async function runDrainJobs(ctx: CliContext, opts: DrainJobsCliOptions, handlers
   // A handler that calls process.exit() ends the run with no summary: say what happens to the held jobs.
   let held = 0;
   const onExit = () => {
-    if (held > 0) ctx.stderr.write(`\ndrain-jobs: the process is exiting with ${held} job(s) held (did a handler call process.exit()?); unstarted ones return to PENDING after --claim-lease, started ones after --lease\n`);
+    // Synchronous: nothing asynchronous runs once the process is exiting.
+    if (held > 0) writeSync(2, `\ndrain-jobs: the process is exiting with ${held} job(s) held (did a handler call process.exit()?); unstarted ones return to PENDING after --claim-lease, started ones after --lease\n`);
   };
   process.on("exit", onExit);
   const summary = await drainJobs(db, {

@@ -2,6 +2,9 @@
 // failure, a rejection with null/undefined gets a message, and with a job
 // timeout the attempt fails once the timeout passes, whether or not the
 // handler ever settles (its signal is aborted so it can stop).
+import type { DbHandle } from "../db/client.js";
+import type { ClaimedJobRow } from "../db/jobs-sql.js";
+import type { HandlerRegistry } from "./registry.js";
 import type { JobHandler, JobHandlerContext, JobInfo } from "./types.js";
 
 export type ExecutionResult = { kind: "succeeded" } | { kind: "failed"; error: unknown } | { kind: "timed-out"; message: string };
@@ -30,4 +33,21 @@ export function runHandler(handler: JobHandler, job: JobInfo, ctx: JobHandlerCon
   });
   const result = Promise.race([outcome, timedOut]).finally(() => clearTimeout(timer));
   return { settled, result };
+}
+
+/** The ctx a handler gets; runBuiltin() runs the built-in for the job's type, never recursively. */
+export function buildHandlerContext(run: { db: DbHandle; workerId: string; registry: HandlerRegistry }, row: ClaimedJobRow, abort: AbortController): JobHandlerContext {
+  const builtin = run.registry.builtin(row.type);
+  const ctx: JobHandlerContext = {
+    db: run.db.prisma,
+    pool: run.db.pool,
+    workerId: run.workerId,
+    signal: abort.signal,
+    runBuiltin: async () => {
+      if (!builtin) throw new Error(`no built-in handler for type ${row.type}; remove the ctx.runBuiltin() call`);
+      // A copy: a handler that mutates its job must not change what the runner's guarded writes use.
+      await builtin({ ...row }, { ...ctx, runBuiltin: () => Promise.reject(new Error("ctx.runBuiltin() was called from inside a built-in handler; call it only from your own handler")) });
+    },
+  };
+  return ctx;
 }

@@ -11,7 +11,6 @@ import type { DbHandle } from "../db/client.js";
 import {
   claimJobs,
   countOpenJobs,
-  listenForJobs,
   notifyJobWorkers,
   recoverExpiredLeases,
   releaseJobs,
@@ -19,15 +18,14 @@ import {
   type ClaimedJobRow,
   type JobAttempt,
 } from "../db/jobs-sql.js";
-import { runHandler } from "./execute.js";
+import { buildHandlerContext, runHandler } from "./execute.js";
 import { OutcomeBatcher, sanitiseErrorText, type Settlement } from "./outcomes.js";
 import { StartBatcher } from "./starts.js";
 import { computeRetryDelay, DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
 import { createWorkerId, isTransactionPoolerUrl, type DrainJobsOptions } from "./options.js";
 import { createHandlerRegistry, type HandlerRegistry } from "./registry.js";
-import { DrainCounters, HandlerErrorTally, jobsPerSecond, type DrainProgress, type DrainSummary, type StopReason } from "./summary.js";
-import type { JobHandlerContext } from "./types.js";
-import { Waker, withRetries } from "./waker.js";
+import { buildDrainSummary, DrainCounters, HandlerErrorTally, type DrainProgress, type DrainSummary, type StopReason } from "./summary.js";
+import { listenOrPoll, Waker, withRetries } from "./waker.js";
 
 // queued: claimed, waiting in this worker. starting: its start write is in
 // flight. running: its handler runs. finishing: its outcome is being
@@ -125,7 +123,7 @@ class DrainRun {
     try {
       if (this.options.signal?.aborted) return await this.summarise("signal");
       this.options.signal?.addEventListener("abort", onAbort, { once: true });
-      if (this.mode === "watch" && (this.options.listen ?? !isTransactionPoolerUrl(this.db.url))) unlisten = await this.listen();
+      if (this.mode === "watch" && (this.options.listen ?? !isTransactionPoolerUrl(this.db.url))) unlisten = await listenOrPoll(this.db.url, this.waker, this.warn);
       this.scheduleTimeBudget(timers);
       // Renewing at a third of the shorter lease survives two missed renewals.
       timers.push(setInterval(() => void this.renewLeases(), Math.max(50, this.claimLeaseMs / 3)));
@@ -298,7 +296,7 @@ class DrainRun {
     if (held.state !== "starting") return;
     held.state = "running";
     held.abort = new AbortController();
-    const execution = runHandler(handler, { ...row }, this.buildContext(row, held.abort), held.abort, this.options.jobTimeoutMs);
+    const execution = runHandler(handler, { ...row }, buildHandlerContext({ db: this.db, workerId: this.workerId, registry: this.registry }, row, held.abort), held.abort, this.options.jobTimeoutMs);
     this.executing.set(row.id, execution.settled);
     void execution.settled.then(() => {
       if (this.executing.get(row.id) === execution.settled) this.executing.delete(row.id);
@@ -317,22 +315,6 @@ class DrainRun {
     const message = sanitiseErrorText(error instanceof Error ? error.message : String(error)) || "handler failed without a message";
     this.errors.add(row.type, message);
     this.outcomes.recordFailure({ ...attemptOf(row), error: message, retryDelayMs: computeRetryDelay(row.attempts, this.backoff), permanent: false });
-  }
-
-  private buildContext(row: ClaimedJobRow, abort: AbortController): JobHandlerContext {
-    const builtin = this.registry.builtin(row.type);
-    const ctx: JobHandlerContext = {
-      db: this.db.prisma,
-      pool: this.db.pool,
-      workerId: this.workerId,
-      signal: abort.signal,
-      runBuiltin: async () => {
-        if (!builtin) throw new Error(`no built-in handler for type ${row.type}; remove the ctx.runBuiltin() call`);
-        // A copy: a handler that mutates its job must not change what the runner's guarded writes use.
-        await builtin({ ...row }, { ...ctx, runBuiltin: () => Promise.reject(new Error("ctx.runBuiltin() was called from inside a built-in handler; call it only from your own handler")) });
-      },
-    };
-    return ctx;
   }
 
   /** Drops a held attempt that is no longer ours (counted as lost); a running handler is told through its signal. */
@@ -419,7 +401,9 @@ class DrainRun {
     if (mine.length === 0) return;
     let kept: Set<string>;
     try {
-      kept = new Set(await renewLeases(this.db.prisma, this.workerId, mine.map((h) => attemptOf(h.row)), { leaseMs: this.leaseMs, claimLeaseMs: this.claimLeaseMs }));
+      // A renewal that hits a busy pool or a restarting server is retried until the next one is due, not skipped.
+      const leases = { leaseMs: this.leaseMs, claimLeaseMs: this.claimLeaseMs };
+      kept = new Set(await withRetries(() => renewLeases(this.db.prisma, this.workerId, mine.map((h) => attemptOf(h.row)), leases), this.claimLeaseMs / 3));
     } catch (error) {
       this.warn(`lease renewal failed: ${(error as Error).message}`);
       return;
@@ -458,13 +442,9 @@ class DrainRun {
     timers.push(setTimeout(() => this.stop("time-budget"), budget - reserve));
   }
 
-  private async listen(): Promise<() => Promise<void>> {
-    try {
-      return await listenForJobs(this.db.url, () => this.waker.wake(), (error) => this.warn(`LISTEN connection failed (${error.message}); polling only`));
-    } catch (error) {
-      this.warn(`could not LISTEN for new jobs (${(error as Error).message}); polling only`);
-      return async () => undefined;
-    }
+  private async summarise(stoppedBy: StopReason): Promise<DrainSummary> {
+    const open = await countOpenJobs(this.db.prisma, this.types);
+    return buildDrainSummary({ workerId: this.workerId, mode: this.mode, stoppedBy, elapsedMs: Math.round(performance.now() - this.started), counters: this.counters, errors: this.errors, open });
   }
 
   private progress(initialDue: number | undefined): DrainProgress {
@@ -473,25 +453,6 @@ class DrainRun {
     return { elapsedMs: performance.now() - this.started, totals: { ...this.counters.totals }, running, queued: this.queue.length, initialDue };
   }
 
-  private async summarise(stoppedBy: StopReason): Promise<DrainSummary> {
-    const elapsedMs = Math.round(performance.now() - this.started);
-    const open = await countOpenJobs(this.db.prisma, this.types);
-    const remaining: Record<string, number> = {};
-    for (const c of open) remaining[c.type] = c.pending + c.running;
-    const top = this.errors.top();
-    return {
-      workerId: this.workerId,
-      mode: this.mode,
-      stoppedBy,
-      elapsedMs,
-      totals: this.counters.totals,
-      byType: this.counters.byType,
-      remaining,
-      jobsPerSecond: jobsPerSecond(this.counters.totals, elapsedMs),
-      errors: top.errors,
-      moreErrors: top.more,
-    };
-  }
 }
 
 function attemptOf(row: ClaimedJobRow): JobAttempt {

@@ -92,3 +92,30 @@ export class HandlerErrorTally {
     return { errors: all.slice(0, limit).map((e) => ({ ...e })), more: Math.max(0, all.length - limit) };
   }
 }
+
+/** The run's summary: its counters and errors, and what is left open in the database (all workers). */
+export function buildDrainSummary(run: {
+  workerId: string;
+  mode: "once" | "watch";
+  stoppedBy: StopReason;
+  elapsedMs: number;
+  counters: DrainCounters;
+  errors: HandlerErrorTally;
+  open: ReadonlyArray<{ type: string; pending: number; running: number }>;
+}): DrainSummary {
+  const remaining: Record<string, number> = {};
+  for (const c of run.open) remaining[c.type] = c.pending + c.running;
+  const top = run.errors.top();
+  return {
+    workerId: run.workerId,
+    mode: run.mode,
+    stoppedBy: run.stoppedBy,
+    elapsedMs: run.elapsedMs,
+    totals: run.counters.totals,
+    byType: run.counters.byType,
+    remaining,
+    jobsPerSecond: jobsPerSecond(run.counters.totals, run.elapsedMs),
+    errors: top.errors,
+    moreErrors: top.more,
+  };
+}

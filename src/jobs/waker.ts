@@ -1,6 +1,7 @@
 // Small timing helpers for the runner: a wake-up that NOTIFY, retry timers
 // and stop() can all trigger, and retries for queue statements that hit a
 // passing database hiccup.
+import { listenForJobs } from "../db/jobs-sql.js";
 import { isTransientDbError } from "./transient.js";
 
 export class Waker {
@@ -77,5 +78,15 @@ export async function withRetries<T>(fn: () => Promise<T>, budgetMs = 30_000, fi
       if (!isTransientDbError(error) || performance.now() + pause > giveUpAt) throw error;
       await new Promise((resolve) => setTimeout(resolve, pause));
     }
+  }
+}
+
+/** LISTENs for new jobs, waking `waker`; when LISTEN fails, warns and returns a no-op stop (polling continues). */
+export async function listenOrPoll(url: string, waker: Waker, warn: (message: string) => void): Promise<() => Promise<void>> {
+  try {
+    return await listenForJobs(url, () => waker.wake(), (error) => warn(`LISTEN connection failed (${error.message}); polling only`));
+  } catch (error) {
+    warn(`could not LISTEN for new jobs (${(error as Error).message}); polling only`);
+    return async () => undefined;
   }
 }

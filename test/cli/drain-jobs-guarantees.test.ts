@@ -6,7 +6,7 @@
 // counted when a handler starts" are read from the database.
 import { randomUUID } from "node:crypto";
 import path from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { seedMessagesWithJobs } from "../../src/db/job-fixtures-sql.js";
 import { ROOT, spawnBin, type BinRun } from "../helpers/cli.js";
 import { useTestDb } from "../helpers/db.js";
@@ -14,6 +14,8 @@ import { createClient } from "../helpers/seed.js";
 
 const HANDLERS = path.join(ROOT, "test/cli/fixtures/drain-probe-handlers.mjs");
 const db = await useTestDb(10);
+// Worker processes on a loaded shared machine start slowly; time limits only, never assertions.
+vi.setConfig({ testTimeout: 180_000 });
 let clientId: string;
 
 beforeAll(async () => {
@@ -27,7 +29,7 @@ function runCli(args: string[], env: Record<string, string> = {}): BinRun {
   return spawnBin(["drain-jobs", "--database-url", db.url, "--handlers", HANDLERS, ...args], { env: { DATABASE_URL: "", CI: "true", ...env } });
 }
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 30_000) {
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 90_000) {
   const until = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > until) throw new Error("condition not reached in time");
@@ -106,9 +108,10 @@ describe("3. crashes and attempts", () => {
 });
 
 describe("3b. --start-ahead", () => {
+  // A lease long enough not to lapse on a loaded machine: a lapsed lease is re-claimed, and that is another story (G 5).
   it("a crash charges at most n started-ahead jobs an attempt they did not use; the rest get theirs back", async () => {
     await seed(50);
-    const w = runCli(["--watch", "--batch", "50", "--concurrency", "2", "--start-ahead", "5", "--lease", "1s", "--worker-id", "a1"], { PROBE_SLEEP_MS: "60000" });
+    const w = runCli(["--watch", "--batch", "50", "--concurrency", "2", "--start-ahead", "5", "--lease", "10s", "--worker-id", "a1"], { PROBE_SLEEP_MS: "60000" });
     await waitFor(async () => (await countRuns()) === 2);
     // Let the start-ahead writes land, then crash.
     await new Promise((r) => setTimeout(r, 300));

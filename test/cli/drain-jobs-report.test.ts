@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { countJobsByStatusAndAttempts, seedMessagesWithJobs } from "../../src/db/job-fixtures-sql.js";
 import type { DrainSummary } from "../../src/jobs/summary.js";
 import { ROOT, spawnBin, type BinRun } from "../helpers/cli.js";
@@ -15,6 +15,8 @@ import { useTestDb } from "../helpers/db.js";
 import { createClient } from "../helpers/seed.js";
 
 const db = await useTestDb(10);
+// Worker processes on a loaded shared machine start slowly; time limits only, never assertions.
+vi.setConfig({ testTimeout: 180_000 });
 const dir = mkdtempSync(path.join(os.tmpdir(), "drain-report-"));
 let clientId: string;
 

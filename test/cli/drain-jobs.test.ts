@@ -3,7 +3,7 @@
 // mid-drain, and the exit codes.
 import { randomUUID } from "node:crypto";
 import path from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { countJobsByStatusAndAttempts, seedMessagesWithJobs } from "../../src/db/job-fixtures-sql.js";
 import type { DrainSummary } from "../../src/jobs/summary.js";
 import { ROOT, spawnBin, type BinRun } from "../helpers/cli.js";
@@ -12,6 +12,8 @@ import { createClient } from "../helpers/seed.js";
 
 const HANDLERS = path.join(ROOT, "test/cli/fixtures/drain-handlers.mjs");
 const db = await useTestDb(10);
+// Worker processes on a loaded shared machine start slowly; time limits only, never assertions.
+vi.setConfig({ testTimeout: 180_000 });
 let clientId: string;
 
 beforeAll(async () => {
@@ -22,7 +24,7 @@ function runCli(args: string[], env: Record<string, string> = {}): BinRun {
   return spawnBin(["drain-jobs", "--database-url", db.url, ...args], { env: { DATABASE_URL: "", CI: "true", ...env } });
 }
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 20_000) {
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 90_000) {
   const until = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > until) throw new Error("condition not reached in time");
