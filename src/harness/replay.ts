@@ -4,9 +4,9 @@
 // dedupe and write nothing.
 import { ensureClientsFor, prepareCase, type PreparedCase } from "./deliveries.js";
 import { buildUnsupportedCase, describeUnsupported, rejectAllUnsupported } from "./unsupported.js";
-import { runHarness } from "./run.js";
+import { runHarness, type HarnessRunOptions } from "./run.js";
 import { settleCase, takeBeforeSnapshot, verifyCase } from "./verify.js";
-import type { CaseResult, HarnessResult, HarnessRunOptions, PreparedDelivery } from "./types.js";
+import type { CaseResult, HarnessResult, PreparedDelivery } from "./types.js";
 
 export interface ReplayOptions extends HarnessRunOptions {
   /** Deliveries per fixture (default 2: once, then again). */
