@@ -34,7 +34,7 @@ describe("README: pointing it at your own app and database", () => {
 
     // "Your app", trusting the TEST GHL key the way an app would: through its environment.
     const publicKey = fs.readFileSync(path.join(ROOT, "fixtures/keys/ghl-test-ed25519.public.pem"), "utf8");
-    const appEnv = { ...process.env, GHL_ED25519_PUBLIC_KEY: publicKey };
+    const appEnv: NodeJS.ProcessEnv = { ...process.env, GHL_ED25519_PUBLIC_KEY: publicKey };
     delete appEnv.DATABASE_URL;
     const app = spawn(process.execPath, [BIN, "serve", "--port", "0", "--pool-size", "20", "--database-url", url], { cwd: ROOT, env: appEnv, stdio: ["ignore", "pipe", "pipe"] });
     const exited = new Promise((resolve) => app.once("exit", resolve));
