@@ -2,7 +2,7 @@
 // zod before any I/O, so that a bad flag fails with exit 2 and nothing written.
 import type { Command } from "commander";
 import { z } from "zod";
-import { UsageError } from "../errors.js";
+import { ConfigError, UsageError } from "../errors.js";
 import { prepareDatabase, redactUrl, type PreparedDatabase } from "../db/prepare.js";
 import { openDb, type DbHandle } from "../db/client.js";
 import { fitPoolSize, openPoolConnections, readConnectionBudget } from "../db/connection-budget.js";
@@ -112,8 +112,10 @@ export async function openDatabaseSession(
   if (database.source === "url") info(`database: ${redactUrl(database.url)}`);
   let poolSize = opts.poolSize ?? 20;
   // Small pools (status, clients) fit anywhere; reading the limits costs a connection.
-  if (poolSize > 4) {
-    const plan = fitPoolSize(await readConnectionBudget(database.url), {
+  // A server that hides the limits (a restricted catalog, a pooler) is not refused: the pool is opened as asked.
+  const budget = poolSize > 4 ? await readConnectionBudget(database.url).catch(rethrowConfigError) : undefined;
+  if (budget) {
+    const plan = fitPoolSize(budget, {
       poolSize,
       min: opts.minPoolSize ?? 2,
       explicit: opts.poolSizeExplicit ?? false,
@@ -127,4 +129,10 @@ export async function openDatabaseSession(
   ctx.shutdown.addCleanup(() => db.close());
   if (opts.warm) await openPoolConnections(db.pool, Math.min(opts.warm, poolSize), database.url);
   return { database, db, poolSize };
+}
+
+/** Connection failures stay errors; anything else the probe hit means "limits unknown". */
+function rethrowConfigError(error: unknown): undefined {
+  if (error instanceof ConfigError) throw error;
+  return undefined;
 }
