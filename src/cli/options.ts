@@ -29,8 +29,9 @@ export function parseOptions<T extends z.ZodType>(schema: T, raw: unknown): z.in
   const flag = issue.path.length > 0 ? `--${String(issue.path[0]).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}` : "options";
   // zod's enum message ("Invalid option: expected one of ...") names neither the value given nor the flag's choices plainly.
   if (issue.code === "invalid_value" && issue.path.length > 0) {
-    const given = (raw as Record<string, unknown>)?.[String(issue.path[0])];
-    throw new UsageError(`${flag}: ${JSON.stringify(given)} is not one of ${issue.values.map(String).join(", ")}.`);
+    let given: unknown = raw;
+    for (const key of issue.path) given = (given as Record<PropertyKey, unknown> | undefined)?.[key as PropertyKey];
+    throw new UsageError(`${flag}: must be one of ${issue.values.map(String).join(", ")} (got ${JSON.stringify(given)}).`);
   }
   throw new UsageError(`${flag}: ${issue.message}`);
 }
