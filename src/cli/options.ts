@@ -2,7 +2,7 @@
 // zod before any I/O, so that a bad flag fails with exit 2 and nothing written.
 import type { Command } from "commander";
 import { z } from "zod";
-import { UsageError } from "../errors.js";
+import { ConfigError, UsageError } from "../errors.js";
 import { prepareDatabase, redactUrl, type PreparedDatabase } from "../db/prepare.js";
 import { openDb, type DbHandle } from "../db/client.js";
 import { fitPoolSize, openPoolConnections, readConnectionBudget } from "../db/connection-budget.js";
@@ -29,8 +29,9 @@ export function parseOptions<T extends z.ZodType>(schema: T, raw: unknown): z.in
   const flag = issue.path.length > 0 ? `--${String(issue.path[0]).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}` : "options";
   // zod's enum message ("Invalid option: expected one of ...") names neither the value given nor the flag's choices plainly.
   if (issue.code === "invalid_value" && issue.path.length > 0) {
-    const given = (raw as Record<string, unknown>)?.[String(issue.path[0])];
-    throw new UsageError(`${flag}: ${JSON.stringify(given)} is not one of ${issue.values.map(String).join(", ")}.`);
+    let given: unknown = raw;
+    for (const key of issue.path) given = (given as Record<PropertyKey, unknown> | undefined)?.[key as PropertyKey];
+    throw new UsageError(`${flag}: must be one of ${issue.values.map(String).join(", ")} (got ${JSON.stringify(given)}).`);
   }
   throw new UsageError(`${flag}: ${issue.message}`);
 }
@@ -117,8 +118,10 @@ export async function openDatabaseSession(
   if (database.source === "url") info(`database: ${redactUrl(database.url)}`);
   let poolSize = opts.poolSize ?? 20;
   // Small pools (status, clients) fit anywhere; reading the limits costs a connection.
-  if (poolSize > 4) {
-    const plan = fitPoolSize(await readConnectionBudget(database.url), {
+  // A server that hides the limits (a restricted catalog, a pooler) is not refused: the pool is opened as asked.
+  const budget = poolSize > 4 ? await readConnectionBudget(database.url).catch(rethrowConfigError) : undefined;
+  if (budget) {
+    const plan = fitPoolSize(budget, {
       poolSize,
       min: opts.minPoolSize ?? 2,
       explicit: opts.poolSizeExplicit ?? false,
@@ -132,4 +135,10 @@ export async function openDatabaseSession(
   ctx.shutdown.addCleanup(() => db.close());
   if (opts.warm) await openPoolConnections(db.pool, Math.min(opts.warm, poolSize), database.url);
   return { database, db, poolSize };
+}
+
+/** Connection failures stay errors; anything else the probe hit means "limits unknown". */
+function rethrowConfigError(error: unknown): undefined {
+  if (error instanceof ConfigError) throw error;
+  return undefined;
 }

@@ -29,7 +29,7 @@ describe("errors that say what to fix", () => {
   it("a wrong --provider names the value and the choices", async () => {
     const r = await runBin(["race", "--provider", "hubspot"], { env });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--provider: "hubspot" is not one of emailbison, ghl, unipile, smartlead, instantly/);
+    expect(r.stderr).toMatch(/--provider: must be one of emailbison, ghl, unipile, smartlead, instantly \(got "hubspot"\)/);
     expect(r.stderr).not.toMatch(/Invalid (input|option)/);
   });
 

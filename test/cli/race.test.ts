@@ -106,7 +106,7 @@ describe("race in-process", () => {
   });
 
   it("bad flag messages name the flag once and say what is accepted", async () => {
-    expect((await race(["--n", "abc"])).stderr).toMatch(/^error: --n: must be a whole number from 1 to 100000$/m);
+    expect((await race(["--n", "abc"])).stderr).toMatch(/^error: --n: must be a whole number from 2 to 100000$/m);
     const target = await race(["--target", "ftp://x"]);
     expect(target.stderr).toMatch(/^error: --target: must be an http:\/\/ or https:\/\/ URL$/m);
     expect(target.stderr.match(/--target/g)).toHaveLength(1);

@@ -34,14 +34,14 @@ describe("at 80 columns", () => {
     expect(r.stderr).not.toMatch(/emailbison\/lead_replied\.json#1/);
   });
 
-  it("verify's failure table (negative control) fits with every token whole", async () => {
+  it("verify's failure table (negative control) fits with every token whole", { timeout: 240_000 }, async () => {
     const r = await run(["verify", "--n", "10", "--rounds", "1", "--strategy", "check-then-create"]);
     expect(r.code).toBe(1);
     expectFits(r.stdout);
     expectWhole(r.stdout, ["(FAIL)", "duplicates-deduped", "late-duplicates"]);
   });
 
-  it("replay, clients list and status fit", async () => {
+  it("replay, clients list and status fit", { timeout: 240_000 }, async () => {
     for (const args of [["replay", "fixtures"], ["clients", "list"], ["status"]]) {
       const r = await run(args);
       expect(r.code, args.join(" ")).toBe(0);

@@ -37,9 +37,9 @@ describe("race size", () => {
 
 describe("an interrupted run", () => {
   it.each([
-    ["race", ["race", "--n", "10", "--all-fixtures", "--rounds", "200"], /^pass /m],
+    ["race", ["race", "--n", "10", "--all-fixtures", "--rounds", "200", "--json"], /^pass /m], // --json: case lines on stderr
     ["verify", ["verify", "--n", "10", "--rounds", "200"], /verify \[1\/4\] replay: PASS/],
-  ] as const)("%s: exit 3, and its JUnit file is errored", async (_name, args, started) => {
+  ] as const)("%s: exit 3, and its JUnit file is errored", { timeout: 240_000 }, async (_name, args, started) => {
     const junit = path.join(tmp, `${_name}.xml`);
     const run = spawnBin([...args, "--database-url", db.database.url, "--junit", junit], { env });
     let stderr = "";
