@@ -15,7 +15,8 @@ import { useTestDb } from "../helpers/db.js";
 import { BASE_URL, buildRequest, clearMessages, CLIENTS, loadFixture, readJson, seedFixtureClients, TEST_KEYS } from "./support.js";
 
 const db = await useTestDb(10);
-const handler = createWebhookHandler({ db: db.prisma, ghlEd25519PublicKey: TEST_KEYS.ed25519PublicKey, ghlRsaPublicKey: TEST_KEYS.rsaPublicKey, onEvent: () => undefined });
+const logged: string[] = [];
+const handler = createWebhookHandler({ db: db.prisma, ghlEd25519PublicKey: TEST_KEYS.ed25519PublicKey, ghlRsaPublicKey: TEST_KEYS.rsaPublicKey, onEvent: (e) => logged.push(e.reason) });
 const workflow = loadFixture("ghl/workflow_inbound_sms.json");
 const workflowBody = workflow.body as Record<string, unknown>;
 const WORKFLOW_SECRET = CLIENTS.find((c) => c.slug === "acme")!.ghlWorkflowSecret!;
@@ -125,11 +126,13 @@ describe("GHL workflow webhooks: authentication", () => {
     expect(await countRows(db.prisma)).toEqual(before);
   });
 
-  it("a client without a workflow secret configured is refused, naming the flag that sets it", async () => {
+  it("a client without a workflow secret configured is refused; the log (not the answer) names the flag that sets it", async () => {
     await upsertClient(db.prisma, { slug: "no-wf-secret", ghlLocationId: "loc-without-wf-secret" });
     const answer = await postWorkflow(workflowWith({ locationId: "loc-without-wf-secret" }), { "x-webhook-secret": WORKFLOW_SECRET });
     expect(answer.status).toBe(401);
-    expect(String((await readJson(answer)).error)).toMatch(/--ghl-workflow-secret/);
+    // The answer is the wrong-secret one, so callers cannot tell which clients have secrets.
+    expect(String((await readJson(answer)).error)).not.toMatch(/--ghl-workflow-secret|no-wf-secret/);
+    expect(logged.at(-1)).toMatch(/--ghl-workflow-secret/);
     expect((await countRows(db.prisma)).messages).toBe(0);
   });
 
