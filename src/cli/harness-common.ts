@@ -4,6 +4,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
+import pg from "pg";
 import { z } from "zod";
 import { InconclusiveError, InvariantViolationError, UsageError } from "../errors.js";
 import type { ReceiverMapping } from "../harness/mapping.js";
@@ -165,14 +166,13 @@ export async function openHarnessSession(
 ): Promise<HarnessSession> {
   // A configured app's database is its own: dedupe-cli's migrations are neither required nor offered.
   const foreignSchema = mapping !== undefined && !mapping.conventions;
-  // The harness lock below holds one more connection.
   const session = await openDatabaseSession(ctx, {
     databaseUrl: opts.databaseUrl,
     fresh: opts.fresh,
     migrate: opts.migrate,
-    poolSize: pool.poolSize + 1,
+    poolSize: pool.poolSize,
     poolSizeExplicit: opts.poolSize !== undefined,
-    minPoolSize: pool.min === undefined ? undefined : pool.min + 1,
+    minPoolSize: pool.min,
     foreignSchema,
   });
   if (foreignSchema) {
@@ -188,13 +188,17 @@ export async function openHarnessSession(
     ctx.stderr.write("note: behind a transaction-mode pooler (pgbouncer=true) runs on one database do not wait for each other; run them one at a time\n");
   } else {
     const { acquireHarnessLock } = await import("../db/verify-lock.js");
-    const release = await acquireHarnessLock(session.db.pool, {
+    // Its own connection, outside the run's pool, so --pool-size means what it says.
+    const lockPool = new pg.Pool({ connectionString: session.database.url, max: 1, connectionTimeoutMillis: 5_000 });
+    lockPool.on("error", () => undefined);
+    ctx.shutdown.addCleanup(() => lockPool.end());
+    const release = await acquireHarnessLock(lockPool, {
       onWait: (pid) => ctx.stderr.write(`another dedupe-cli run${pid ? ` (backend pid ${pid})` : ""} is using this database; waiting for it to finish...\n`),
       signal: ctx.shutdown.signal,
     });
     if (release) ctx.shutdown.addCleanup(release);
   }
-  const poolSize = session.poolSize - 1;
+  const poolSize = session.poolSize;
   const warm = Math.min(pool.warm, poolSize);
   if (warm > 0) {
     // Open the connections now, so no delivery in the race waits for a connect.

@@ -262,14 +262,16 @@ export interface JobCountsByType {
 }
 
 /** Unfinished jobs per type, for the progress total and the summary's "remaining". */
-export async function countOpenJobs(db: Db, types: readonly BackgroundJobType[]): Promise<JobCountsByType[]> {
+export async function countOpenJobs(db: Db, types: readonly BackgroundJobType[], messageIds?: readonly string[]): Promise<JobCountsByType[]> {
+  // Scoped like the claim: a drain limited to some messages' jobs must not wait for anyone else's.
+  const scope = messageIds ? Prisma.sql`AND "messageId"::text = ANY(${messageIds as string[]}::text[])` : Prisma.empty;
   return db.$queryRaw<JobCountsByType[]>`
     SELECT "type"::text AS "type",
            count(*) FILTER (WHERE "status" = 'PENDING')::int AS "pending",
            count(*) FILTER (WHERE "status" = 'PENDING' AND "runAt" <= now())::int AS "due",
            count(*) FILTER (WHERE "status" = 'RUNNING')::int AS "running"
     FROM "BackgroundJob"
-    WHERE "status" IN ('PENDING', 'RUNNING') AND "type"::text = ANY(${types as BackgroundJobType[]}::text[])
+    WHERE "status" IN ('PENDING', 'RUNNING') AND "type"::text = ANY(${types as BackgroundJobType[]}::text[]) ${scope}
     GROUP BY "type" ORDER BY "type"`;
 }
 

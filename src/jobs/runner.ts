@@ -133,7 +133,7 @@ class DrainRun {
       await this.recover();
       let initialDue: number | undefined;
       if (this.options.onProgress) {
-        initialDue = (await countOpenJobs(this.db.prisma, this.types)).reduce((sum, c) => sum + c.due, 0);
+        initialDue = (await countOpenJobs(this.db.prisma, this.types, this.options.messageIds)).reduce((sum, c) => sum + c.due, 0);
         const report = () => this.options.onProgress!(this.progress(initialDue));
         timers.push(setInterval(report, this.options.progressIntervalMs ?? 200));
       }
@@ -182,7 +182,7 @@ class DrainRun {
     if (this.mode !== "once" || this.claimed >= this.maxJobs) return false;
     await this.outcomes.flush();
     await this.recover();
-    const open = await withRetries(() => countOpenJobs(this.db.prisma, this.types));
+    const open = await withRetries(() => countOpenJobs(this.db.prisma, this.types, this.options.messageIds));
     const due = open.some((c) => c.due > 0);
     // Due jobs this worker cannot claim right now (another worker's claim is committing): do not spin.
     if (due && this.claimed === this.claimedAtLastCheck) await new Promise((resolve) => setTimeout(resolve, 20));
@@ -443,7 +443,7 @@ class DrainRun {
   }
 
   private async summarise(stoppedBy: StopReason): Promise<DrainSummary> {
-    const open = await countOpenJobs(this.db.prisma, this.types);
+    const open = await countOpenJobs(this.db.prisma, this.types, this.options.messageIds);
     return buildDrainSummary({ workerId: this.workerId, mode: this.mode, stoppedBy, elapsedMs: Math.round(performance.now() - this.started), counters: this.counters, errors: this.errors, open });
   }
 
