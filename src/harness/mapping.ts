@@ -21,7 +21,7 @@ import { PROVIDER_ROUTES, type DeliveryPlan, type ProviderName } from "../provid
 import { callConfigFunction } from "./config-load.js";
 import type { DeriveContext, JobsConfig, ResolvedConfig, StoredIdConfig } from "./config-schema.js";
 import { readBuiltinAnswer, type AnswerReader, type AnswerReading } from "./response.js";
-import type { IdForm } from "./types.js";
+import type { IdForm } from "./shapes.js";
 
 type MessagePlan = Extract<DeliveryPlan, { kind: "message" }>;
 

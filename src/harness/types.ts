@@ -6,13 +6,12 @@ import type { DbHandle } from "../db/client.js";
 import type { JobState } from "../db/verify-state-sql.js";
 import type { DeliveryPlan, ProviderName } from "../providers/types.js";
 import type { ReceiverMapping } from "./mapping.js";
+import type { DeliveryOutcome, IdForm } from "./shapes.js";
 import type { SettleOptions } from "./settle.js";
 
 /** Where deliveries go: the built-in router in this process, or an HTTP receiver. */
 export type EngineTarget = { kind: "in-process" } | { kind: "http"; baseUrl?: string; url?: string };
 
-/** Which stored form of the provider id to look for: ours (namespaced), the bare provider id, or whichever exists. */
-export type IdForm = "namespaced" | "raw" | "auto";
 
 /** What runRace and runReplay (and so verify's stages) are both given. */
 export interface HarnessRunOptions {
@@ -48,22 +47,7 @@ export interface PreparedDelivery {
   body: Buffer;
 }
 
-/** What happened to one delivery. */
-export interface DeliveryOutcome {
-  slot: number;
-  /** When its release was issued (last byte written / handler called). */
-  releasedAt: number;
-  /** When its full response arrived (or the error surfaced). */
-  respondedAt: number;
-  status: number | null;
-  deduped: boolean | null;
-  ignored: boolean;
-  messageId: string | null;
-  /** Transport error, or a response body that was not the accepted shape. */
-  error: string | null;
-  /** The error was on the wire (connect/reset/timeout), not in the answer. */
-  transportError: boolean;
-}
+export type { DeliveryOutcome, IdForm } from "./shapes.js";
 
 /** Result of one synchronised release of N deliveries. */
 export interface RaceObservation {
