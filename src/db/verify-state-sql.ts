@@ -23,11 +23,11 @@ export async function readInSnapshot<T>(db: Db, read: (tx: Db) => Promise<T>): P
   });
 }
 
-/** Ids of the leads whose `column` holds this identity (one person must be one lead per client). */
-export async function listMappedLeadIds(db: Db, schema: ReceiverSchema, column: string, value: string): Promise<string[]> {
+/** Ids of the client's leads whose `column` holds this identity (one person must be one lead per client; other clients may know them too). */
+export async function listMappedLeadIds(db: Db, schema: ReceiverSchema, column: string, value: string, clientId: string): Promise<string[]> {
   const rows = await db.$queryRaw<{ id: string }[]>`
     SELECT ${col("l", schema.leads.id)}::text AS "id" FROM ${quoteTable(schema.leads.table)} l
-    WHERE ${col("l", column)}::text = ${value} ORDER BY 1`;
+    WHERE ${col("l", column)}::text = ${value} AND ${col("l", schema.leads.clientId)}::text = ${clientId} ORDER BY 1`;
   return rows.map((r) => r.id);
 }
 

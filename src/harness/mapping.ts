@@ -67,8 +67,8 @@ export interface ReceiverMapping {
   countLeads(db: DbHandle, plan: MessagePlan): Promise<number | undefined>;
   /** Client ids a configured app's clients table holds for the fixture (column or SQL); undefined when not configured. */
   findClientIds(db: DbHandle, plan: MessagePlan): Promise<string[] | undefined>;
-  /** Ids of the leads carrying the plan's lead identity; undefined when the identity's column is not mapped. */
-  listLeadIds(db: DbHandle, plan: MessagePlan): Promise<string[] | undefined>;
+  /** Ids of the client's leads carrying the plan's lead identity; undefined when the identity's column is not mapped. */
+  listLeadIds(db: DbHandle, plan: MessagePlan, clientId: string): Promise<string[] | undefined>;
   /** Every job of these messages with status, attempts, run-at, lock holder and row version. */
   listJobStates(db: DbHandle, messageIds: readonly string[]): Promise<JobState[]>;
   /** Removes these messages' jobs (crash-window step; only messages this run created). */
@@ -210,9 +210,9 @@ export function createReceiverMapping(config: ResolvedConfig, options: { file?: 
       return column ? countMappedLeads(db.prisma, schema, column, plan.lead.value) : undefined;
     },
 
-    async listLeadIds(db, plan) {
+    async listLeadIds(db, plan, clientId) {
       const column = schema.leads.identity?.[plan.lead.key];
-      return column ? listMappedLeadIds(db.prisma, schema, column, plan.lead.value) : undefined;
+      return column ? listMappedLeadIds(db.prisma, schema, column, plan.lead.value, clientId) : undefined;
     },
     listJobStates: (db, ids) => listMappedJobStates(db.prisma, schema, ids),
     deleteJobs: (db, ids) => deleteMappedJobs(db.prisma, schema, ids),
