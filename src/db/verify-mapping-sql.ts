@@ -106,7 +106,11 @@ export async function findMappedClients(db: Db, schema: ReceiverSchema, column: 
   return rows.map((r) => r.id);
 }
 
-/** Client ids from the user's own SQL ($1 = the payload's workspace value); the first column of each row. */
+/**
+ * Client ids from the user's own SQL in their config ($1 = the payload's
+ * workspace value, bound, never spliced); the first column of each row. The
+ * text is the app owner's, like a query in their own code, hence "unsafe".
+ */
 export async function findClientsBySql(db: Db, sql: string, value: string): Promise<string[]> {
   const rows = await db.$queryRawUnsafe<Record<string, unknown>[]>(sql, value);
   return rows.map((r) => String(Object.values(r)[0]));

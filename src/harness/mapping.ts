@@ -17,6 +17,7 @@ import {
 import { deleteMappedJobs, listMappedJobStates, listMappedLeadIds, readInSnapshot, type JobState } from "../db/verify-state-sql.js";
 import type { JobKeyCount, StoredMessage } from "../db/verify-sql.js";
 import type { RunJobRow } from "../db/verify-run-sql.js";
+import { ConfigError } from "../errors.js";
 import { PROVIDER_ROUTES, type DeliveryPlan, type ProviderName } from "../providers/types.js";
 import { callConfigFunction } from "./config-load.js";
 import type { DeriveContext, JobsConfig, ResolvedConfig, StoredIdConfig } from "./config-schema.js";
@@ -149,6 +150,7 @@ function readPath(body: unknown, dotted: string): unknown {
 /** Builds the mapping for a resolved config; `conventions` for dedupe-cli's own schema (the default config). */
 export function createReceiverMapping(config: ResolvedConfig, options: { file?: string; conventions: boolean }): ReceiverMapping {
   const schema = config.schema as ReceiverSchema;
+  const file = options.file;
   const { reader, answerless } = buildAnswerReader(config);
   return {
     kind: options.conventions ? "builtin" : "configured",
@@ -174,9 +176,7 @@ export function createReceiverMapping(config: ResolvedConfig, options: { file?: 
       const derive = stored.derive;
       const value = callConfigFunction(`${at}.derive`, () => derive(payload, deriveContext(plan, url)));
       if (typeof value !== "string" || value === "") {
-        throw callConfigFunction(`${at}.derive`, () => {
-          throw new Error(`returned ${JSON.stringify(value)}, not a non-empty string`);
-        });
+        throw new ConfigError(`config key ${at}.derive: returned ${JSON.stringify(value)}, not a non-empty string`, { hint: `Fix the function at ${at}.derive in ${file ?? "your dedupe.config file"}.` });
       }
       return [{ column: stored.column, value, form: "derived" }];
     },

@@ -9,9 +9,9 @@ import { deliverLateDuplicates, formatOffset, type RoundForLate } from "./late.j
 import { provokeCrashWindow } from "./nemesis.js";
 import type { ReceiverMapping } from "./mapping.js";
 import type { Fixture } from "./fixtures.js";
-import { runHarness } from "./run.js";
+import { runHarness, type HarnessRunOptions } from "./run.js";
 import { takeBeforeSnapshot, verifyCase, type BeforeSnapshot } from "./verify.js";
-import type { CaseResult, HarnessResult, HarnessRunOptions, PreparedDelivery } from "./types.js";
+import type { CaseResult, HarnessResult, PreparedDelivery } from "./types.js";
 
 /** Extra attempts for a round whose race was too poorly synchronised to judge. */
 const INCONCLUSIVE_RETRIES = 2;

@@ -3,9 +3,9 @@
 // wrote exactly the message and jobs the plan says, and that duplicates
 // dedupe and write nothing.
 import { ensureClientsFor, prepareCase } from "./deliveries.js";
-import { runHarness } from "./run.js";
+import { runHarness, type HarnessRunOptions } from "./run.js";
 import { settleCase, takeBeforeSnapshot, verifyCase } from "./verify.js";
-import type { CaseResult, HarnessResult, HarnessRunOptions, PreparedDelivery } from "./types.js";
+import type { CaseResult, HarnessResult, PreparedDelivery } from "./types.js";
 
 export interface ReplayOptions extends HarnessRunOptions {
   /** Deliveries per fixture (default 2: once, then again). */

@@ -7,7 +7,36 @@ import { createDefaultMapping } from "./mapping-default.js";
 import type { ReceiverMapping } from "./mapping.js";
 import { buildHarnessResult } from "./result.js";
 import { HTTP_SETTLE, IN_PROCESS_SETTLE, type SettleOptions } from "./settle.js";
-import type { CaseResult, HarnessResult, HarnessRunOptions, IdForm } from "./types.js";
+import type { ConflictStrategy } from "../core/messages.js";
+import type { DbHandle } from "../db/client.js";
+import type { ProviderName } from "../providers/types.js";
+import type { CaseResult, EngineTarget as Target, HarnessResult, IdForm } from "./types.js";
+
+/** What runRace and runReplay (and so verify's stages) are both given. */
+export interface HarnessRunOptions {
+  /** Verification database; in-process it is also the receiver's database. */
+  db: DbHandle;
+  /** Fixture files or directories (directories are searched recursively). */
+  paths: string[];
+  /** Override the provider otherwise taken from each fixture's parent folder. */
+  provider?: ProviderName;
+  /** in-process (default) or an HTTP receiver. */
+  target?: Target;
+  /** In-process only: the core's conflict strategy. */
+  strategy?: ConflictStrategy;
+  idForm?: IdForm;
+  /** How the receiver's database and answers read (default: dedupe-cli's own schema). */
+  mapping?: ReceiverMapping;
+  /** clients.json used to create (embedded) or check (external) the clients fixtures reference. */
+  clientsFile?: string;
+  /** Create missing clients (true on the embedded database; false: a missing client is a ConfigError). */
+  createClients?: boolean;
+  timeoutMs?: number;
+  /** Settle window and timeout before a case is judged (default: one read in-process, 100 ms over HTTP). */
+  settle?: SettleOptions;
+  onProgress?: (line: string) => void;
+  signal?: AbortSignal;
+}
 
 export interface HarnessRun {
   fixtures: Fixture[];

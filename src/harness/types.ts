@@ -1,43 +1,13 @@
 // Shared shapes of the replay/race harness. Times are milliseconds on the
 // performance.now() clock of the process that ran the deliveries, so release
 // and response instants of one run are directly comparable.
-import type { ConflictStrategy } from "../core/messages.js";
-import type { DbHandle } from "../db/client.js";
 import type { JobState } from "../db/verify-state-sql.js";
 import type { DeliveryPlan, ProviderName } from "../providers/types.js";
-import type { ReceiverMapping } from "./mapping.js";
-import type { DeliveryOutcome, IdForm } from "./shapes.js";
-import type { SettleOptions } from "./settle.js";
+import type { DeliveryOutcome } from "./shapes.js";
 
 /** Where deliveries go: the built-in router in this process, or an HTTP receiver. */
 export type EngineTarget = { kind: "in-process" } | { kind: "http"; baseUrl?: string; url?: string };
 
-
-/** What runRace and runReplay (and so verify's stages) are both given. */
-export interface HarnessRunOptions {
-  /** Verification database; in-process it is also the receiver's database. */
-  db: DbHandle;
-  /** Fixture files or directories (directories are searched recursively). */
-  paths: string[];
-  /** Override the provider otherwise taken from each fixture's parent folder. */
-  provider?: ProviderName;
-  /** in-process (default) or an HTTP receiver. */
-  target?: EngineTarget;
-  /** In-process only: the core's conflict strategy. */
-  strategy?: ConflictStrategy;
-  idForm?: IdForm;
-  /** How the receiver's database and answers read (default: dedupe-cli's own schema). */
-  mapping?: ReceiverMapping;
-  /** clients.json used to create (embedded) or check (external) the clients fixtures reference. */
-  clientsFile?: string;
-  /** Create missing clients (true on the embedded database; false: a missing client is a ConfigError). */
-  createClients?: boolean;
-  timeoutMs?: number;
-  /** Settle window and timeout before a case is judged (default: one read in-process, 100 ms over HTTP). */
-  settle?: SettleOptions;
-  onProgress?: (line: string) => void;
-  signal?: AbortSignal;
-}
 
 /** One HTTP request, ready to send in-process or over a socket. */
 export interface PreparedDelivery {

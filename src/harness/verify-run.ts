@@ -12,9 +12,10 @@ import { describeStrategy, describeTarget, type EngineTarget } from "./engine.js
 import { createDefaultMapping } from "./mapping-default.js";
 import type { ReceiverMapping } from "./mapping.js";
 import { runRace } from "./race.js";
+import type { HarnessRunOptions } from "./run.js";
 import { runReplay } from "./replay.js";
 import { combineVerdicts } from "./stats.js";
-import type { CaseResult, HarnessResult, HarnessRunOptions, InvariantResult, InvariantStatus } from "./types.js";
+import type { CaseResult, HarnessResult, InvariantResult, InvariantStatus } from "./types.js";
 
 export type VerifyStageName = "replay" | "race" | "drain" | "late-duplicates";
 
