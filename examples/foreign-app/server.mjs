@@ -72,8 +72,14 @@ async function ingestCorrect(d, workspaceId) {
     return { ok: true, id };
   } catch (error) {
     await client.query("ROLLBACK");
-    if (error.code === "23505") return { ok: true, deduped: true };
-    throw error;
+    if (error.code !== "23505") throw error;
+    // A duplicate ensures the message's job too (ON CONFLICT DO NOTHING): a
+    // job lost after the message was stored is restored by the next retry.
+    await pool.query(
+      `INSERT INTO jobs (id, kind, message_id, job_key) SELECT $1, 'post_process', id, $2 FROM inbound_messages WHERE ${d.stored.column} = $3 ON CONFLICT (job_key) DO NOTHING`,
+      [newId(), `post_process:${d.stored.value}`, d.stored.value],
+    );
+    return { ok: true, deduped: true };
   } finally {
     client.release();
   }

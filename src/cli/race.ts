@@ -39,6 +39,7 @@ const optionsSchema = databaseOptionsSchema.merge(harnessOutputSchema).extend({
   late: lateScheduleFlag.default([1000]),
   settle: durationFlag(0, 60_000).optional(),
   settleTimeout: durationFlag(1, 600_000).default(10_000),
+  reportDir: z.string().min(1).optional(),
 });
 
 export function register(program: Command, ctx: CliContext): Command {
@@ -65,7 +66,8 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--no-crash-window", "skip the crash-window step (after each passed round: DELETE that round's message's jobs, send one more duplicate, require the jobs back)")
     .option("--late <offsets>", 'one more duplicate of every round at each offset after the last round, e.g. "1s,5s"; "none" skips', "1s")
     .option("--settle <duration>", "rows must hold still this long before a case is judged (default: 0 in-process, 100ms over HTTP)")
-    .option("--settle-timeout <duration>", "stop waiting for rows to hold still (the case is then inconclusive)", "10s");
+    .option("--settle-timeout <duration>", "stop waiting for rows to hold still (the case is then inconclusive)", "10s")
+    .option("--report-dir <dir>", "per failed case: schedule, deliveries, answers, offending rows and a re-run command, as JSON");
   addOutputOptions(cmd);
   cmd.addHelpText(
     "after",
@@ -123,6 +125,17 @@ Exit codes: 0 every invariant held, 1 one was violated (the deliveries that witn
       onProgress: progress.line,
       signal: ctx.shutdown.signal,
     }).finally(() => progress.finish());
+    if (opts.reportDir) {
+      const { writeReportDir } = await import("../harness/report-dir.js");
+      const rerunFlags = [
+        ...(opts.target ? ["--target", opts.target] : opts.url ? ["--url", opts.url] : []),
+        ...(opts.config ? ["--config", opts.config] : []),
+        ...(opts.strategy ? ["--strategy", opts.strategy] : []),
+        ...(opts.databaseUrl ? ["--database-url", "$DATABASE_URL"] : []),
+      ];
+      const files = await writeReportDir(opts.reportDir, result, { rerunFlags, n: opts.n, rounds: opts.rounds ?? (inProcess ? 1 : HTTP_DEFAULT_ROUNDS), lateMs: opts.late });
+      if (files.length > 0) ctx.stderr.write(`report: ${files.length} failed case(s) written to ${opts.reportDir}\n`);
+    }
     await writeHarnessOutput(ctx, opts, result);
   });
 }

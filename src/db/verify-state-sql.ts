@@ -23,21 +23,11 @@ export async function readInSnapshot<T>(db: Db, read: (tx: Db) => Promise<T>): P
   });
 }
 
-/**
- * Ids of the leads whose `column` holds this identity (one person must be one
- * lead per client). `clientIds`: only leads of these clients, when the leads
- * table maps its client column: the same person is rightly a lead of each
- * client that hears from them.
- */
-export async function listMappedLeadIds(db: Db, schema: ReceiverSchema, column: string, value: string, clientIds?: readonly string[]): Promise<string[]> {
-  const clientColumn = schema.leads.clientId;
-  const scope =
-    clientColumn && clientIds && clientIds.length > 0
-      ? Prisma.sql`AND ${col("l", clientColumn)}::text = ANY(${clientIds as string[]}::text[])`
-      : Prisma.empty;
+/** Ids of the client's leads whose `column` holds this identity (one person must be one lead per client; other clients may know them too). */
+export async function listMappedLeadIds(db: Db, schema: ReceiverSchema, column: string, value: string, clientId: string): Promise<string[]> {
   const rows = await db.$queryRaw<{ id: string }[]>`
     SELECT ${col("l", schema.leads.id)}::text AS "id" FROM ${quoteTable(schema.leads.table)} l
-    WHERE ${col("l", column)}::text = ${value} ${scope} ORDER BY 1`;
+    WHERE ${col("l", column)}::text = ${value} AND ${col("l", schema.leads.clientId)}::text = ${clientId} ORDER BY 1`;
   return rows.map((r) => r.id);
 }
 

@@ -22,7 +22,7 @@ import { PROVIDER_ROUTES, type DeliveryPlan, type ProviderName } from "../provid
 import { callConfigFunction } from "./config-load.js";
 import type { DeriveContext, JobsConfig, ResolvedConfig, StoredIdConfig } from "./config-schema.js";
 import { readBuiltinAnswer, type AnswerReader, type AnswerReading } from "./response.js";
-import type { IdForm } from "./types.js";
+import type { IdForm } from "./shapes.js";
 
 type MessagePlan = Extract<DeliveryPlan, { kind: "message" }>;
 
@@ -68,8 +68,8 @@ export interface ReceiverMapping {
   countLeads(db: DbHandle, plan: MessagePlan): Promise<number | undefined>;
   /** Client ids a configured app's clients table holds for the fixture (column or SQL); undefined when not configured. */
   findClientIds(db: DbHandle, plan: MessagePlan): Promise<string[] | undefined>;
-  /** Ids of the leads carrying the plan's lead identity; undefined when the identity's column is not mapped. */
-  listLeadIds(db: DbHandle, plan: MessagePlan, clientIds?: readonly string[]): Promise<string[] | undefined>;
+  /** Ids of the client's leads carrying the plan's lead identity; undefined when the identity's column is not mapped. */
+  listLeadIds(db: DbHandle, plan: MessagePlan, clientId: string): Promise<string[] | undefined>;
   /** Every job of these messages with status, attempts, run-at, lock holder and row version. */
   listJobStates(db: DbHandle, messageIds: readonly string[]): Promise<JobState[]>;
   /** Removes these messages' jobs (crash-window step; only messages this run created). */
@@ -210,9 +210,9 @@ export function createReceiverMapping(config: ResolvedConfig, options: { file?: 
       return column ? countMappedLeads(db.prisma, schema, column, plan.lead.value) : undefined;
     },
 
-    async listLeadIds(db, plan, clientIds) {
+    async listLeadIds(db, plan, clientId) {
       const column = schema.leads.identity?.[plan.lead.key];
-      return column ? listMappedLeadIds(db.prisma, schema, column, plan.lead.value, clientIds) : undefined;
+      return column ? listMappedLeadIds(db.prisma, schema, column, plan.lead.value, clientId) : undefined;
     },
     listJobStates: (db, ids) => listMappedJobStates(db.prisma, schema, ids),
     deleteJobs: (db, ids) => deleteMappedJobs(db.prisma, schema, ids),

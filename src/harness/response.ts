@@ -2,7 +2,7 @@
 // JSON body has a boolean `deduped` counts as accepted (a configured app
 // brings its own reader); anything else is recorded as it is
 // so the invariants can name the delivery that saw it.
-import type { DeliveryOutcome } from "./types.js";
+import type { DeliveryOutcome } from "./shapes.js";
 
 /** What a 2xx answer says: deduped (null when it does not say), ignored, the row id; error when it is not the shape the receiver promised. */
 export interface AnswerReading {

@@ -7,10 +7,10 @@ import { createDefaultMapping } from "./mapping-default.js";
 import type { ReceiverMapping } from "./mapping.js";
 import type { UnsupportedFile } from "./unsupported.js";
 import { buildHarnessResult } from "./result.js";
+import { HTTP_SETTLE, IN_PROCESS_SETTLE, type SettleOptions } from "./settle.js";
 import type { ConflictStrategy } from "../core/messages.js";
 import type { DbHandle } from "../db/client.js";
 import type { ProviderName } from "../providers/types.js";
-import { HTTP_SETTLE, IN_PROCESS_SETTLE, type SettleOptions } from "./settle.js";
 import type { CaseResult, EngineTarget as Target, HarnessResult, IdForm } from "./types.js";
 
 /** What runRace and runReplay (and so verify's stages) are both given. */

@@ -3,12 +3,11 @@
 // and response instants of one run are directly comparable.
 import type { JobState } from "../db/verify-state-sql.js";
 import type { DeliveryPlan, ProviderName } from "../providers/types.js";
+import type { DeliveryOutcome } from "./shapes.js";
 
 /** Where deliveries go: the built-in router in this process, or an HTTP receiver. */
 export type EngineTarget = { kind: "in-process" } | { kind: "http"; baseUrl?: string; url?: string };
 
-/** Which stored form of the provider id to look for: ours (namespaced), the bare provider id, or whichever exists. */
-export type IdForm = "namespaced" | "raw" | "auto";
 
 /** One HTTP request, ready to send in-process or over a socket. */
 export interface PreparedDelivery {
@@ -18,22 +17,7 @@ export interface PreparedDelivery {
   body: Buffer;
 }
 
-/** What happened to one delivery. */
-export interface DeliveryOutcome {
-  slot: number;
-  /** When its release was issued (last byte written / handler called). */
-  releasedAt: number;
-  /** When its full response arrived (or the error surfaced). */
-  respondedAt: number;
-  status: number | null;
-  deduped: boolean | null;
-  ignored: boolean;
-  messageId: string | null;
-  /** Transport error, or a response body that was not the accepted shape. */
-  error: string | null;
-  /** The error was on the wire (connect/reset/timeout), not in the answer. */
-  transportError: boolean;
-}
+export type { DeliveryOutcome, IdForm } from "./shapes.js";
 
 /** Result of one synchronised release of N deliveries. */
 export interface RaceObservation {

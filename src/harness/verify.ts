@@ -72,14 +72,12 @@ export async function snapshotCase(db: DbHandle, mapping: ReceiverMapping, plan:
     const jobs = await mapping.countJobs(tx, ids);
     const jobStates = await mapping.listJobStates(tx, ids);
     const aiDrafts = await countMappedDrafts(tx.prisma, mapping.schema, ids);
-    // Counted across clients, so the before and after counts (taken with and
-    // without a stored message) compare like with like; judged per client of
-    // the case's message, since one person is rightly a lead of each client.
-    const identityLeadIds = await mapping.listLeadIds(tx, plan);
-    const clientIds = [...new Set(found.messages.map((m) => m.clientId))];
-    const leadIds = clientIds.length > 0 && identityLeadIds && identityLeadIds.length > 1 ? await mapping.listLeadIds(tx, plan, clientIds) : identityLeadIds;
+    // Judged per client (the message's): the counts keep the unscoped lead count the deltas were built on.
+    const clientId = found.messages[0]?.clientId;
+    const leadIds = clientId ? await mapping.listLeadIds(tx, plan, clientId) : undefined;
+    const leads = await mapping.countLeads(tx, plan);
     const clients = await mapping.findClientIds(tx, plan);
-    const counts: RowCounts = { clients: clients?.length ?? 0, leads: identityLeadIds?.length ?? 0, messages: found.messages.length, aiDrafts, jobs: jobs.reduce((s, j) => s + j.n, 0) };
+    const counts: RowCounts = { clients: clients?.length ?? 0, leads: leads ?? 0, messages: found.messages.length, aiDrafts, jobs: jobs.reduce((s, j) => s + j.n, 0) };
     return { counts, ...found, jobs, jobStates, leadIds };
   });
 }

@@ -23,13 +23,13 @@
 //                          message's jobs back to PENDING and unlocks them
 //                          (a finished job runs again)
 import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { buildJobDedupeKey, enqueueBackgroundJob, ingestMessage, insertMessage } from "../../src/core/index.js";
-import { openDb, warmPool } from "../../src/db/client.js";
+import { openDb } from "../../src/db/client.js";
 import { upsertLead } from "../../src/db/sql.js";
 import { createClientResolver } from "../../src/providers/clients.js";
 import { toIngestInput } from "../../src/providers/common.js";
 import { planDeliveryFor, providerForPath } from "../../src/providers/registry.js";
+import { listenReceiver, type RacyReceiver } from "./racy-receiver.js";
 
 export const ESCAPING_BUGS = ["lead-find-then-create", "crash-lost-job", "crash-swallowed", "lease-lock", "ttl-lock"] as const;
 export const CORRECT_BUT_DIFFERENT = ["jobs-type-message", "jobs-after-answer", "answer-received"] as const;
@@ -46,7 +46,7 @@ export async function startEscapingReceiver(
   databaseUrl: string,
   mode: EscapingMode,
   options: { poolSize?: number; afterAnswerMs?: number } = {},
-): Promise<{ url: string; close(): Promise<void> }> {
+): Promise<RacyReceiver> {
   const poolSize = options.poolSize ?? 45;
   const db = openDb({ url: databaseUrl, poolSize, applicationName: `escaping-${mode}` });
   const clients = createClientResolver(db.prisma);
@@ -155,16 +155,5 @@ export async function startEscapingReceiver(
     res.writeHead(status, { "content-type": "application/json" });
     res.end(JSON.stringify(answer));
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  await warmPool(db.pool, Math.min(50, poolSize));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await Promise.allSettled([...pending]);
-      await db.close();
-    },
-  };
+  return listenReceiver(server, db, poolSize, () => Promise.allSettled([...pending]));
 }

@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { buildJobDedupeKey, enqueueBackgroundJob, ingestMessage, insertMessage } from "../../src/core/index.js";
-import { openDb, warmPool } from "../../src/db/client.js";
+import { openDb, warmPool, type DbHandle } from "../../src/db/client.js";
 import { upsertLead } from "../../src/db/sql.js";
 import { createClientResolver } from "../../src/providers/clients.js";
 import { toIngestInput } from "../../src/providers/common.js";
@@ -65,6 +65,11 @@ export async function startRacyReceiver(databaseUrl: string, mode: RacyMode, poo
       answer(500, { error: String((error as Error).message ?? error).slice(0, 200) });
     }
   });
+  return listenReceiver(server, db, poolSize);
+}
+
+/** Listens on a free port with a warmed pool; close() stops the server, waits for `beforeDbClose`, then closes the pool. */
+export async function listenReceiver(server: http.Server, db: DbHandle, poolSize: number, beforeDbClose?: () => Promise<unknown>): Promise<RacyReceiver> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   // Warm the pool so the race meets open connections, as `serve` would after traffic.
   await warmPool(db.pool, Math.min(50, poolSize));
@@ -74,6 +79,7 @@ export async function startRacyReceiver(databaseUrl: string, mode: RacyMode, poo
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await beforeDbClose?.();
       await db.close();
     },
   };
