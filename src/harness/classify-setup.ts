@@ -12,8 +12,19 @@ const PRE_LOGIC_STATUSES = new Set([401, 403, 404, 405, 415]);
 
 export interface ClassifiableCase {
   provider: string;
+  /** Tells GHL workflow webhooks (a shared secret) from Marketplace events (signed). */
+  eventType?: string;
   verdict: string;
   outcomes: readonly DeliveryOutcome[];
+}
+
+/**
+ * Deliveries that authenticate the same way are judged together: a receiver
+ * that does not trust the GHL test keys refuses every signed GHL event while
+ * still accepting GHL workflow webhooks, which carry a secret instead.
+ */
+function describeAuthGroup(c: ClassifiableCase): string {
+  return c.provider === "ghl" && c.eventType === "WorkflowWebhook" ? "ghl (workflow webhooks)" : c.provider;
 }
 
 export interface SetupFailure {
@@ -33,7 +44,7 @@ export interface SetupFailure {
  */
 export function findSetupFailures(cases: readonly ClassifiableCase[]): SetupFailure[] {
   const byProvider = new Map<string, ClassifiableCase[]>();
-  for (const c of cases) byProvider.set(c.provider, [...(byProvider.get(c.provider) ?? []), c]);
+  for (const c of cases) byProvider.set(describeAuthGroup(c), [...(byProvider.get(describeAuthGroup(c)) ?? []), c]);
   const failures: SetupFailure[] = [];
   for (const [provider, group] of byProvider) {
     if (group.some((c) => c.verdict === "pass")) continue;
@@ -77,6 +88,9 @@ function describeFix(provider: string, how: string, sample: string): string {
   switch (how) {
     case "HTTP 401":
     case "HTTP 403":
+      if (provider === "ghl (workflow webhooks)") {
+        return "GHL workflow webhooks carry a secret, not a signature: set it on the receiver's client (`dedupe-cli clients add --slug <slug> --ghl-workflow-secret <secret>`, as fixtures/clients.json does)";
+      }
       if (provider === "ghl") {
         return "the harness signs GHL deliveries with the TEST keys in fixtures/keys: start the receiver with `dedupe-cli serve --ghl-test-keys`, or set GHL_ED25519_PUBLIC_KEY to the contents of fixtures/keys/ghl-test-ed25519.public.pem in its environment";
       }

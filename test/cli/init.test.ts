@@ -27,6 +27,19 @@ describe("init", { timeout: 120_000 }, () => {
     expect(again.stderr).toMatch(/dedupe\.config\.ts exists/);
   });
 
+  it("without --prisma, reads the schema path that prisma.config.* names (as Prisma 7 does)", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dedupe-init-"));
+    fs.mkdirSync(path.join(dir, "db"));
+    fs.copyFileSync(SCHEMA, path.join(dir, "db", "app.prisma"));
+    // A decoy at the fallback path: picking it would show the config was not read.
+    fs.mkdirSync(path.join(dir, "prisma"));
+    fs.writeFileSync(path.join(dir, "prisma", "schema.prisma"), "model X { id Strin @id }\n");
+    fs.writeFileSync(path.join(dir, "prisma.config.mjs"), 'export default { schema: "db/app.prisma" };\n');
+    const r = await runBin(["init"], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/wrote dedupe\.config\.ts from db\/app\.prisma \(4 models\)/);
+  });
+
   it("an invalid Prisma schema is exit 2 naming the file", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dedupe-init-"));
     fs.writeFileSync(path.join(dir, "bad.prisma"), "model X { id Strin @id }\n");

@@ -31,7 +31,8 @@ describe("at 80 columns", () => {
     expectFits(r.stderr);
     expectWhole(r.stdout, ["aiDrafts", "LEAD_SCORING_POST_PROCESS", "EMAIL_INBOUND_POST_PROCESS", "emailbison/lead_replied.json#1"]);
     expect(r.stdout).toMatch(/^PASS {2}emailbison\/lead_replied\.json#1/m);
-    expect(r.stderr).not.toMatch(/emailbison\/lead_replied\.json#1/);
+    // The case line once (stdout); stderr may still name the case in the crash-window notice.
+    expect(r.stderr).not.toMatch(/^\s*(pass|fail|inconclusive)\b.*emailbison\/lead_replied\.json#1/im);
   });
 
   it("verify's failure table (negative control) fits with every token whole", { timeout: 240_000 }, async () => {
