@@ -5,7 +5,8 @@
 // in CI (CI=true) or when stderr is not a terminal nothing is redrawn, since
 // carriage returns make logs unreadable. With --json the report is not for
 // people, so the per-case lines are printed as they come.
-import type { CliContext } from "./context.js";
+import { outputWidth, type CliContext } from "./context.js";
+import { wrapText } from "./table.js";
 
 const CASE_LINE = /^(pass|fail|inconclusive)\s+(\S+)/;
 const TICK_AFTER_MS = 2_000;
@@ -54,7 +55,8 @@ export function createRunProgress(ctx: CliContext, options: { json: boolean }): 
         return;
       }
       clear();
-      ctx.stderr.write(`${text}\n`);
+      // Notices (the crash-window step's, say) fit the terminal like the report does.
+      ctx.stderr.write(`${wrapLines(text, outputWidth(ctx))}\n`);
     },
     finish() {
       clearTimeout(start);
@@ -62,4 +64,12 @@ export function createRunProgress(ctx: CliContext, options: { json: boolean }): 
       clear();
     },
   };
+}
+
+/** Each line of `text` word-wrapped to `width`, continuation lines under its indent. */
+export function wrapLines(text: string, width: number): string {
+  return text
+    .split("\n")
+    .map((line) => wrapText(line, width))
+    .join("\n");
 }

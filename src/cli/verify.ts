@@ -9,6 +9,7 @@ import { InconclusiveError, InvariantViolationError } from "../errors.js";
 import { loadHandlersModule } from "../jobs/registry.js";
 import { outputWidth, useColor, type CliContext } from "./context.js";
 import { createProgressReporter } from "./drain-jobs-report.js";
+import { wrapLines } from "./progress.js";
 import { durationFlag } from "./duration.js";
 import {
   addOutputOptions,
@@ -124,7 +125,7 @@ async function runVerifyCommand(
   const reporter = createProgressReporter(ctx.stderr, { tty: Boolean(ctx.stderr.isTTY) && !ctx.env.ci });
   const progress = (line: string) => {
     reporter.finish(); // a drain progress bar must not swallow the line
-    ctx.stderr.write(`${line}\n`);
+    ctx.stderr.write(`${wrapLines(line, outputWidth(ctx))}\n`);
   };
   const result = await runVerify({
     db: session.db,
