@@ -21,8 +21,11 @@ describe("in-process pool exhaustion", () => {
       expect(r.code).toBe(3);
       expect(r.stderr).toMatch(/the in-process pool ran out of connections/);
       expect(r.stderr).toMatch(/--pool-size/);
-    } else {
-      expect(r.code).toBe(0);
+    } else if (r.code !== 0) {
+      // No 503s, but 3000 deliveries through 2 connections cannot be released
+      // together: inconclusive for the race's quality, which is also never exit 1.
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(/release spread|concurrency/);
     }
   });
 

@@ -61,17 +61,22 @@ async function raceReceiver(mode: EscapingMode, databaseUrl: string, extra: stri
 }
 
 describe("bugs a single burst misses, caught in every default race run", () => {
+  // A lost job is named by the crash-window step, or, when the receiver's own
+  // crash struck inside the burst (its round then fails before that step
+  // runs), by one-job-per-key's missing job: either names the lost job.
+  const LOST_JOB = "crash-window-jobs-restored|one-job-per-key";
   const bugs: Array<[EscapingMode, string, () => string]> = [
     ["lead-find-then-create", "one-lead-per-identity", () => noLeadIndex.url],
-    ["crash-lost-job", "crash-window-jobs-restored", () => db.database.url],
-    ["crash-swallowed", "crash-window-jobs-restored", () => db.database.url],
+    ["crash-lost-job", LOST_JOB, () => db.database.url],
+    ["crash-swallowed", LOST_JOB, () => db.database.url],
     ["ttl-lock", "late-duplicate-deduped", () => db.database.url],
   ];
   it.each(bugs)(`%s: exit 1 in ${RUNS} of ${RUNS} runs, naming %s`, async (mode, invariant, url) => {
     const results = await raceReceiver(mode, url(), [], RUNS);
+    const accepted = invariant.split("|");
     for (const r of results) {
       expect(r.code, r.stderr.slice(-2000)).toBe(1);
-      expect(r.failed).toContain(invariant);
+      expect(r.failed.some((name) => accepted.includes(name)), `failed: ${r.failed.join(", ")}`).toBe(true);
     }
   }, 1_800_000);
 });
