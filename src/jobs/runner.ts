@@ -123,7 +123,12 @@ class DrainRun {
     try {
       if (this.options.signal?.aborted) return await this.summarise("signal");
       this.options.signal?.addEventListener("abort", onAbort, { once: true });
-      if (this.mode === "watch" && (this.options.listen ?? !isTransactionPoolerUrl(this.db.url))) unlisten = await listenOrPoll(this.db.url, this.waker, this.warn);
+      if (this.mode === "watch") {
+        const pooled = isTransactionPoolerUrl(this.db.url);
+        if (this.options.listen ?? !pooled) unlisten = await listenOrPoll(this.db.url, this.waker, this.warn);
+        // Said once, so an operator knows why new jobs wait up to --poll-interval.
+        else this.warn(`${pooled ? "transaction-mode pooler (pgbouncer=true)" : "--no-listen"}: not LISTENing for new jobs; polling only`);
+      }
       this.scheduleTimeBudget(timers);
       // Renewing at a third of the shorter lease survives two missed renewals.
       timers.push(setInterval(() => void this.renewLeases(), Math.max(50, this.claimLeaseMs / 3)));
