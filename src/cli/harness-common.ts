@@ -12,7 +12,7 @@ import type { EngineTarget, HarnessResult, InvariantResult } from "../harness/ty
 import type { DbHandle } from "../db/client.js";
 import { outputWidth, useColor, type CliContext } from "./context.js";
 import { durationFlag } from "./duration.js";
-import { openDatabaseSession } from "./options.js";
+import { describeSmallRace, openDatabaseSession } from "./options.js";
 import { isEmbeddedServerRunning } from "../db/embedded.js";
 import { isTransactionPooler } from "../db/pooler.js";
 import { classifyEngineOverload, classifySetupFailure } from "../harness/classify-setup.js";
@@ -253,4 +253,23 @@ export async function writeHarnessOutput(
     const reasons = [...new Set(result.cases.flatMap((c) => c.notes.filter((n) => n.startsWith("inconclusive"))))];
     throw new InconclusiveError(`no trustworthy verdict:\n  ${reasons.slice(0, 10).join("\n  ") || "nothing was delivered"}`, { hint: describeInconclusiveHint(reasons) });
   }
+}
+
+/**
+ * What race and verify check before any database I/O: the mapping (config),
+ * a warning for a small --n, where to deliver, and that the flags fit
+ * together. Returns the mapping and the target.
+ */
+export async function resolveRaceRun(
+  ctx: CliContext,
+  opts: { config?: string; n: number; target?: string; url?: string; strategy?: string; databaseUrl?: string; junit?: string; history?: string; clients?: string },
+): Promise<{ mapping: ReceiverMapping; target: EngineTarget }> {
+  const mapping = await loadReceiverMapping(opts);
+  const small = describeSmallRace(opts.n);
+  if (small) ctx.stderr.write(`${small}\n`);
+  const target = resolveTarget(opts, mapping);
+  rejectStrategyOverHttp(opts.strategy, target);
+  refuseTargetWithoutDatabase(ctx, opts, target);
+  await validateOutputPaths(opts);
+  return { mapping, target };
 }

@@ -6,19 +6,15 @@ import { PROVIDER_NAMES } from "../providers/types.js";
 import type { CliContext } from "./context.js";
 import { durationFlag, lateScheduleFlag } from "./duration.js";
 import { createRunProgress } from "./progress.js";
-import { addDatabaseOptions, databaseOptionsSchema, describeSmallRace, intFlag, parseOptions, raceSizeFlag } from "./options.js";
+import { addDatabaseOptions, databaseOptionsSchema, intFlag, parseOptions, raceSizeFlag } from "./options.js";
 import {
   addOutputOptions,
   checkFixturePaths,
   harnessOutputSchema,
-  loadReceiverMapping,
   MAX_POOL,
   openHarnessSession,
+  resolveRaceRun,
   racePoolSize,
-  refuseTargetWithoutDatabase,
-  rejectStrategyOverHttp,
-  resolveTarget,
-  validateOutputPaths,
   writeHarnessOutput,
 } from "./harness-common.js";
 
@@ -82,13 +78,7 @@ Exit codes: 0 every invariant held, 1 one was violated (the deliveries that witn
   );
   return addDatabaseOptions(cmd).action(async (raw) => {
     const opts = parseOptions(optionsSchema, raw);
-    const mapping = await loadReceiverMapping(opts);
-    const small = describeSmallRace(opts.n);
-    if (small) ctx.stderr.write(`${small}\n`);
-    const target = resolveTarget(opts, mapping);
-    rejectStrategyOverHttp(opts.strategy, target);
-    refuseTargetWithoutDatabase(ctx, opts, target);
-    await validateOutputPaths(opts);
+    const { mapping, target } = await resolveRaceRun(ctx, opts);
     if (opts.fixture) await checkFixturePaths([opts.fixture]);
     const inProcess = target.kind === "in-process";
     const poolSize = inProcess ? (opts.poolSize ?? racePoolSize(opts.n)) : 4;

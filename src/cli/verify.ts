@@ -18,16 +18,13 @@ import {
   describeInterruption,
   describeViolation,
   harnessOutputSchema,
-  loadReceiverMapping,
   MAX_POOL,
   openHarnessSession,
+  resolveRaceRun,
   racePoolSize,
-  refuseTargetWithoutDatabase,
-  rejectStrategyOverHttp,
   resolveTarget,
-  validateOutputPaths,
 } from "./harness-common.js";
-import { addDatabaseOptions, databaseOptionsSchema, describeSmallRace, intFlag, parseOptions, raceSizeFlag } from "./options.js";
+import { addDatabaseOptions, databaseOptionsSchema, intFlag, parseOptions, raceSizeFlag } from "./options.js";
 import type { ReceiverMapping } from "../harness/mapping.js";
 
 const optionsSchema = databaseOptionsSchema
@@ -90,13 +87,7 @@ Examples:
   );
   return addDatabaseOptions(cmd).action(async (paths: string[], raw) => {
     const opts = parseOptions(optionsSchema, { ...raw, paths });
-    const mapping = await loadReceiverMapping(opts);
-    const small = describeSmallRace(opts.n);
-    if (small) ctx.stderr.write(`${small}\n`);
-    const target = resolveTarget(opts, mapping);
-    rejectStrategyOverHttp(opts.strategy, target);
-    refuseTargetWithoutDatabase(ctx, opts, target);
-    await validateOutputPaths(opts);
+    const { mapping } = await resolveRaceRun(ctx, opts);
     if (opts.paths.length > 0) await checkFixturePaths(opts.paths);
     // Loaded (and validated) before any database I/O: a typo'd export is exit 2 with nothing written.
     const handlers = opts.handlers ? await loadHandlersModule(opts.handlers) : undefined;
