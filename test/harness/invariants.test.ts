@@ -6,22 +6,9 @@ import { evaluateCase, type CaseEvidence } from "../../src/harness/invariants.js
 import { renderJunit } from "../../src/harness/junit.js";
 import { buildHarnessResult } from "../../src/harness/result.js";
 import type { DeliveryOutcome } from "../../src/harness/types.js";
-import type { DeliveryPlan } from "../../src/providers/types.js";
+import { buildMessagePlan } from "../helpers/plan.js";
 
-const plan: Extract<DeliveryPlan, { kind: "message" }> = {
-  kind: "message",
-  provider: "emailbison",
-  eventType: "LEAD_REPLIED",
-  client: { by: "slug", value: "acme" },
-  unique: { key: "emailBisonReplyId", rawId: "725", scope: "ws-1", value: "emailbison:ws-1:725" },
-  lead: { key: "email", value: "lead@example.com" },
-  channel: "EMAIL",
-  direction: "INBOUND",
-  subject: null,
-  body: "hi",
-  sentAt: new Date(0),
-  jobTypes: ["EMAIL_INBOUND_POST_PROCESS", "LEAD_SCORING_POST_PROCESS"],
-};
+const plan = buildMessagePlan();
 const clientId = "00000000-0000-0000-0000-00000000000c";
 const messageId = "00000000-0000-0000-0000-00000000000a";
 const counts = { clients: 1, leads: 0, messages: 0, aiDrafts: 0, jobs: 0 };

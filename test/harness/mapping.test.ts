@@ -7,22 +7,15 @@ import { dedupeConfigSchema, type DedupeConfig } from "../../src/harness/config-
 import { evaluateCase, type CaseEvidence } from "../../src/harness/invariants.js";
 import { createReceiverMapping } from "../../src/harness/mapping.js";
 import type { DeliveryOutcome } from "../../src/harness/types.js";
-import type { DeliveryPlan } from "../../src/providers/types.js";
+import { buildMessagePlan } from "../helpers/plan.js";
 
-const plan: Extract<DeliveryPlan, { kind: "message" }> = {
-  kind: "message",
+const plan = buildMessagePlan({
   provider: "instantly",
   eventType: "reply_received",
   client: { by: "instantlyWorkspaceId", value: "ws" },
   unique: { key: "emailBisonReplyId", rawId: "e-1", scope: "ws", value: "instantly:ws:e-1" },
-  lead: { key: "email", value: "lead@example.com" },
-  channel: "EMAIL",
-  direction: "INBOUND",
-  subject: null,
-  body: "hi",
-  sentAt: new Date(0),
   jobTypes: ["INSTANTLY_INBOUND_POST_PROCESS"],
-};
+});
 const url = new URL("http://app/hooks/instantly");
 const schema = { messages: { table: "m", id: "id", leadId: "lead_id" }, leads: { table: "l", id: "id", clientId: "ws" }, clients: { table: "c", id: "id" } };
 const mappingOf = (config: Omit<DedupeConfig, "schema">) => createReceiverMapping(dedupeConfigSchema.parse({ schema, ...config }), { conventions: false });
