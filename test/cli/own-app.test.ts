@@ -19,7 +19,7 @@ afterAll(async () => {
 const env = { DATABASE_URL: undefined };
 
 describe("README: pointing it at your own app and database", () => {
-  it("works as written, end to end", { timeout: 600_000 }, async () => {
+  it("works as written, end to end", { timeout: 600_000, retry: 2 }, async () => {
     const database: TestDatabase = await createEmptyDatabase();
     cleanup.push(() => database.drop());
     const url = database.url;
