@@ -62,6 +62,18 @@ export async function listMappedJobStates(db: Db, schema: ReceiverSchema, messag
 }
 
 /**
+ * The message row's xmin: the transaction that wrote it. When its jobs carry
+ * the same xmin, they were committed with it in one transaction, and no crash
+ * can leave the message without them.
+ */
+export async function readMappedMessageVersion(db: Db, schema: ReceiverSchema, messageId: string): Promise<string | undefined> {
+  const m = schema.messages;
+  const rows = await db.$queryRaw<{ version: string }[]>`
+    SELECT m.xmin::text AS "version" FROM ${quoteTable(m.table)} m WHERE ${col("m", m.id)}::text = ${messageId}`;
+  return rows[0]?.version;
+}
+
+/**
  * Deletes the jobs of these messages (the crash-window step: the state a
  * receiver is left in when it dies between storing a message and enqueueing
  * its jobs). Only ever called with message ids this run created.

@@ -14,7 +14,7 @@ import {
   listMappedJobs,
   type ReceiverSchema,
 } from "../db/verify-mapping-sql.js";
-import { deleteMappedJobs, listMappedJobStates, listMappedLeadIds, readInSnapshot, type JobState } from "../db/verify-state-sql.js";
+import { deleteMappedJobs, listMappedJobStates, readMappedMessageVersion, listMappedLeadIds, readInSnapshot, type JobState } from "../db/verify-state-sql.js";
 import type { JobKeyCount, StoredMessage } from "../db/verify-sql.js";
 import type { RunJobRow } from "../db/verify-run-sql.js";
 import { ConfigError } from "../errors.js";
@@ -72,6 +72,8 @@ export interface ReceiverMapping {
   listLeadIds(db: DbHandle, plan: MessagePlan, clientId: string): Promise<string[] | undefined>;
   /** Every job of these messages with status, attempts, run-at, lock holder and row version. */
   listJobStates(db: DbHandle, messageIds: readonly string[]): Promise<JobState[]>;
+  /** The message row's xmin (the transaction that wrote it), to tell whether its jobs were committed with it. */
+  readMessageVersion(db: DbHandle, messageId: string): Promise<string | undefined>;
   /** Removes these messages' jobs (crash-window step; only messages this run created). */
   deleteJobs(db: DbHandle, messageIds: readonly string[]): Promise<number>;
   /** Runs `read` against one REPEATABLE READ snapshot of the receiver's database. */
@@ -215,6 +217,7 @@ export function createReceiverMapping(config: ResolvedConfig, options: { file?: 
       return column ? listMappedLeadIds(db.prisma, schema, column, plan.lead.value, clientId) : undefined;
     },
     listJobStates: (db, ids) => listMappedJobStates(db.prisma, schema, ids),
+    readMessageVersion: (db, id) => readMappedMessageVersion(db.prisma, schema, id),
     deleteJobs: (db, ids) => deleteMappedJobs(db.prisma, schema, ids),
     readSnapshot: (db, read) => readInSnapshot(db.prisma, (tx) => read({ ...db, prisma: tx })),
 

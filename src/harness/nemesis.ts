@@ -5,7 +5,8 @@
 // race catches it by luck (11 of 20 runs), so after a case this step puts
 // the database in that state (it deletes the jobs of the one message this
 // round created, nothing else), delivers one more duplicate and requires the
-// jobs to be back.
+// jobs to be back. Receivers that commit message and jobs in one transaction
+// (same xmin) have no such window, and the step is skipped for them.
 import type { DbHandle } from "../db/client.js";
 import type { JobState } from "../db/verify-state-sql.js";
 import type { PreparedCase } from "./deliveries.js";
@@ -36,6 +37,21 @@ export async function provokeCrashWindow(ctx: CrashWindowContext, prepared: Prep
   const messageId = result.messageRowIds?.length === 1 ? result.messageRowIds[0]! : undefined;
   if (prepared.plan.kind !== "message" || !messageId || jobs.length === 0 || result.verdict !== "pass") return result;
   const keyed = ctx.mapping.schema.jobs?.dedupeKey !== undefined;
+  // A receiver that commits the message and its jobs in one transaction has
+  // no window to provoke: a crash loses both, and the retry creates both.
+  // Deleting its jobs would stage a state it can never be in (a false alarm),
+  // so the step is skipped when every job shares the message row's xmin.
+  const version = await ctx.mapping.readMessageVersion(ctx.db, messageId);
+  if (version !== undefined && jobs.every((j) => j.version === version)) {
+    ctx.onProgress(`crash-window ${result.name}: skipped, the message and its ${jobs.length} job(s) were committed in one transaction (xmin ${version}), so no crash can separate them`);
+    const invariant: InvariantResult = {
+      name: "crash-window-jobs-restored",
+      expected: "jobs cannot be lost between insert and enqueue",
+      observed: `no window: message and ${jobs.length} job(s) committed in one transaction`,
+      status: "pass",
+    };
+    return { ...result, invariants: [...result.invariants, invariant] };
+  }
   const removed = await ctx.mapping.deleteJobs(ctx.db, [messageId]);
   // Loud on purpose: this step deletes rows (this run's own) in the user's database.
   ctx.onProgress(

@@ -19,12 +19,15 @@ afterAll(async () => {
 const env = { DATABASE_URL: undefined };
 
 describe("README: pointing it at your own app and database", () => {
-  it("works as written, end to end", { timeout: 600_000, retry: 2 }, async () => {
+  it("works as written, end to end", { timeout: 600_000, retry: Number(process.env.OWN_APP_RETRY ?? 2) }, async () => {
     const database: TestDatabase = await createEmptyDatabase();
     cleanup.push(() => database.drop());
     const url = database.url;
     const step = async (args: string[]) => {
       const r = await runBin(args, { env, timeoutMs: 300_000 });
+      // Printed in full (vitest shows it even when a retry then passes), so a
+      // failure that a retry hides can still be diagnosed from the CI log.
+      if (r.code !== 0) console.error(`own-app step failed (exit ${r.code}): ${args.join(" ")}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
       expect(r.code, `${args.join(" ")}\n${r.stderr}`).toBe(0);
       return r;
     };

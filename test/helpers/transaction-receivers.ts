@@ -1,0 +1,69 @@
+// Two receivers for the crash-window step's exemption, alike but for one
+// thing: where the jobs are written. Neither re-ensures jobs on a duplicate.
+//   one-transaction   message and jobs committed together: no crash can
+//                     separate them, so not re-ensuring is correct
+//   two-transactions  message committed, then jobs in a second transaction:
+//                     a crash between the two loses the jobs for good
+import http from "node:http";
+import { buildJobDedupeKey, enqueueBackgroundJob, insertMessage } from "../../src/core/index.js";
+import { openDb, type Db } from "../../src/db/client.js";
+import { upsertLead } from "../../src/db/sql.js";
+import { createClientResolver } from "../../src/providers/clients.js";
+import { toIngestInput } from "../../src/providers/common.js";
+import { planDeliveryFor, providerForPath } from "../../src/providers/registry.js";
+import { listenReceiver, type RacyReceiver } from "./racy-receiver.js";
+
+export type TransactionMode = "one-transaction" | "two-transactions";
+
+export async function startTransactionReceiver(databaseUrl: string, mode: TransactionMode, poolSize = 45): Promise<RacyReceiver> {
+  const db = openDb({ url: databaseUrl, poolSize, applicationName: `tx-${mode}` });
+  const clients = createClientResolver(db.prisma);
+
+  const handle = async (body: unknown, url: URL): Promise<[number, unknown]> => {
+    const provider = providerForPath(url.pathname);
+    if (!provider) return [404, { error: "no such route" }];
+    const plan = planDeliveryFor(provider, body, url);
+    if (plan.kind === "ignored") return [200, { success: true, deduped: false, ignored: true, messageId: null }];
+    const clientId = (await clients.resolve(plan.client))?.id;
+    if (!clientId) return [404, { error: "unknown client" }];
+    const input = toIngestInput(plan, clientId);
+    const row = { ...input, subject: plan.subject, key: input.unique.key, value: input.unique.value };
+    const ingest = async (tx: Db) => {
+      const lead = await upsertLead(tx, clientId, plan.lead);
+      const m = await insertMessage(tx, { ...row, leadId: lead.id }, "on-conflict");
+      return { lead, m };
+    };
+    const enqueue = (tx: Db, leadId: string, messageId: string) =>
+      Promise.all(
+        plan.jobTypes.map((type) => enqueueBackgroundJob(tx, { type, clientId, leadId, messageId, dedupeKey: buildJobDedupeKey(clientId, messageId, type) })),
+      );
+    if (mode === "one-transaction") {
+      const m = await db.prisma.$transaction(async (tx) => {
+        const { lead, m } = await ingest(tx as unknown as Db);
+        // Duplicates trust the stored message: its jobs were committed with it.
+        if (!m.deduped) await enqueue(tx as unknown as Db, lead.id, m.messageId);
+        return m;
+      });
+      return [200, { success: true, deduped: m.deduped, messageId: m.messageId }];
+    }
+    const { lead, m } = await ingest(db.prisma);
+    // Duplicates trust the stored message, though its jobs were a separate commit.
+    if (!m.deduped) await enqueue(db.prisma, lead.id, m.messageId);
+    return [200, { success: true, deduped: m.deduped, messageId: m.messageId }];
+  };
+
+  const server = http.createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    let status: number;
+    let answer: unknown;
+    try {
+      [status, answer] = await handle(JSON.parse(Buffer.concat(chunks).toString("utf8")), new URL(req.url ?? "/", "http://tx.local"));
+    } catch (error) {
+      [status, answer] = [500, { error: String((error as Error).message ?? error).slice(0, 200) }];
+    }
+    res.writeHead(status, { "content-type": "application/json" });
+    res.end(JSON.stringify(answer));
+  });
+  return listenReceiver(server, db, poolSize);
+}
