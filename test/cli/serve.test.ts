@@ -1,6 +1,7 @@
 // The real CLI: `serve` spawned as a user would run it, every fixture over
 // HTTP, SIGTERM ending it with exit 0 after in-flight requests finished; and
 // `clients` configuring what deliveries resolve to.
+import fs from "node:fs";
 import { Agent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { countJobsForMessage, countRows } from "../../src/db/sql.js";
@@ -82,10 +83,15 @@ describe("dedupe-cli serve", () => {
     const { url, headers } = buildParts(fixture, {}, served.url);
     let sent = 0;
     const chunk = new Uint8Array(64 * 1024).fill(0x20);
+    // The kernel's socket buffers absorb what a paused reader does not take
+    // (loopback autotuning grows them to tcp_rmem's max, 32 MiB here), so a
+    // loaded machine can see 8 MiB leave the client though the server read
+    // only its 1 MiB limit. Offer more than the buffers can hold.
+    const offered = socketBufferBytes() + 16 * 1024 * 1024;
     const stream = new ReadableStream<Uint8Array>({
       pull(controller) {
-        // 8 MiB on offer; the server must stop long before.
-        if (sent >= 8 * 1024 * 1024) return controller.close();
+        // The server must stop long before the end.
+        if (sent >= offered) return controller.close();
         sent += chunk.length;
         controller.enqueue(chunk);
       },
@@ -94,8 +100,8 @@ describe("dedupe-cli serve", () => {
     // The server may close the socket mid-upload; what matters is it never accepts the body.
     if (response instanceof Response) expect(response.status).toBe(413);
     else expect(String(response.cause ?? response)).toMatch(/socket|closed|reset|terminated|EPIPE/i);
-    // The server stopped reading (the rest of the 8 MiB was never pulled) and is still up.
-    expect(sent).toBeLessThan(8 * 1024 * 1024);
+    // The server stopped reading (the rest was never pulled) and is still up.
+    expect(sent).toBeLessThan(offered);
     expect(served.child.exitCode).toBeNull();
   });
 
@@ -207,3 +213,16 @@ describe("dedupe-cli clients", () => {
     expect(bad.stderr).toMatch(/--emailbison-workspace-id:/);
   });
 });
+
+/** The most both ends' kernel socket buffers can hold (Linux: tcp_rmem and tcp_wmem maxima), else a generous guess. */
+function socketBufferBytes(): number {
+  const max = (file: string) => {
+    try {
+      return Number(fs.readFileSync(file, "utf8").trim().split(/\s+/)[2]) || 0;
+    } catch {
+      return 0;
+    }
+  };
+  const total = max("/proc/sys/net/ipv4/tcp_rmem") + max("/proc/sys/net/ipv4/tcp_wmem");
+  return total > 0 ? total : 64 * 1024 * 1024;
+}
