@@ -11,6 +11,7 @@ import { isTransactionPooler } from "./pooler.js";
 import { Prisma } from "../generated/prisma/client.js";
 import type { BackgroundJobType } from "../generated/prisma/enums.js";
 import type { Db } from "./client.js";
+import { runHotQuery } from "./sql.js";
 
 /** The NOTIFY channel the 20261122010000_job_notify trigger signals on insert. */
 export const JOB_NOTIFY_CHANNEL = "dedupe_jobs";
@@ -38,7 +39,7 @@ export interface ClaimedJobRow {
  * lets any number of workers claim side by side without waiting on each other.
  */
 export async function claimJobs(db: Db, workerId: string, batch: number, types: readonly BackgroundJobType[], claimLeaseMs = 30_000, messageIds?: readonly string[]): Promise<ClaimedJobRow[]> {
-  return db.$queryRaw<ClaimedJobRow[]>(buildClaimSql(workerId, batch, types, claimLeaseMs, messageIds));
+  return runHotQuery<ClaimedJobRow>(db, buildClaimSql(workerId, batch, types, claimLeaseMs, messageIds));
 }
 
 /**
@@ -65,7 +66,7 @@ function buildClaimSql(workerId: string, batch: number, types: readonly Backgrou
     WHERE j."id" = ANY(ARRAY(SELECT "id" FROM due))
     RETURNING j."id"::text AS "id", j."type"::text AS "type", j."dedupeKey", j."clientId"::text AS "clientId",
               j."leadId"::text AS "leadId", j."messageId"::text AS "messageId", j."attempts", j."maxAttempts",
-              j."runAt", j."createdAt"`;
+              j."runAt" AT TIME ZONE 'UTC' AS "runAt", j."createdAt" AT TIME ZONE 'UTC' AS "createdAt"`;
 }
 
 /** The claim's plan (EXPLAIN, nothing executed), to check it scans the partial pending index. */
@@ -98,24 +99,24 @@ export interface JobAttempt {
  */
 export async function startJobs(db: Db, workerId: string, jobs: readonly JobAttempt[], leaseMs: number): Promise<string[]> {
   if (jobs.length === 0) return [];
-  const rows = await db.$queryRaw<{ id: string }[]>`
+  const rows = await runHotQuery<{ id: string }>(db, Prisma.sql`
     UPDATE "BackgroundJob" j
     SET "startedAt" = now(), "lockedAt" = now(), "leaseExpiresAt" = now() + ${Math.round(leaseMs)}::int * interval '1 millisecond'
     FROM unnest(${jobs.map((j) => j.id)}::uuid[], ${jobs.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
     WHERE j."id" = d."id" AND j."attempts" = d."attempts" AND j."lockedBy" = ${workerId} AND ${IS_RUNNING}
-    RETURNING j."id"::text AS "id"`;
+    RETURNING j."id"::text AS "id"`);
   return rows.map((r) => r.id);
 }
 
 /** Marks claimed jobs SUCCEEDED in one statement; returns the ids this worker still held. */
 export async function completeJobs(db: Db, workerId: string, jobs: readonly JobAttempt[]): Promise<string[]> {
   if (jobs.length === 0) return [];
-  const rows = await db.$queryRaw<{ id: string }[]>`
+  const rows = await runHotQuery<{ id: string }>(db, Prisma.sql`
     UPDATE "BackgroundJob" j
     SET "status" = 'SUCCEEDED', "finishedAt" = now(), "lockedAt" = NULL, "leaseExpiresAt" = NULL, "lastError" = NULL, "updatedAt" = now()
     FROM unnest(${jobs.map((j) => j.id)}::uuid[], ${jobs.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
     WHERE j."id" = d."id" AND j."attempts" = d."attempts" AND j."lockedBy" = ${workerId} AND ${IS_RUNNING}
-    RETURNING j."id"::text AS "id"`;
+    RETURNING j."id"::text AS "id"`);
   return rows.map((r) => r.id);
 }
 
@@ -142,7 +143,7 @@ export interface FailedJobOutcome {
  */
 export async function failJobs(db: Db, workerId: string, failures: readonly JobFailure[]): Promise<FailedJobOutcome[]> {
   if (failures.length === 0) return [];
-  return db.$queryRaw<FailedJobOutcome[]>`
+  return runHotQuery<FailedJobOutcome>(db, Prisma.sql`
     WITH d AS (
       SELECT * FROM unnest(
         ${failures.map((f) => f.id)}::uuid[], ${failures.map((f) => f.attempts)}::int[], ${failures.map((f) => f.error)}::text[],
@@ -157,7 +158,7 @@ export async function failJobs(db: Db, workerId: string, failures: readonly JobF
         "lockedAt" = NULL, "leaseExpiresAt" = NULL, "lastError" = d."error", "updatedAt" = now()
     FROM d
     WHERE j."id" = d."id" AND j."attempts" = d."attempts" AND j."lockedBy" = ${workerId} AND ${IS_RUNNING}
-    RETURNING j."id"::text AS "id", j."status"::text AS "status", j."runAt"`;
+    RETURNING j."id"::text AS "id", j."status"::text AS "status", j."runAt" AT TIME ZONE 'UTC' AS "runAt"`);
 }
 
 /**
@@ -168,12 +169,12 @@ export async function failJobs(db: Db, workerId: string, failures: readonly JobF
  */
 export async function readOwnSettledJobs(db: Db, workerId: string, jobs: readonly JobAttempt[]): Promise<Array<{ id: string; status: "PENDING" | "SUCCEEDED" | "FAILED"; runAt: Date }>> {
   if (jobs.length === 0) return [];
-  return db.$queryRaw`
-    SELECT j."id"::text AS "id", j."status"::text AS "status", j."runAt"
+  return runHotQuery(db, Prisma.sql`
+    SELECT j."id"::text AS "id", j."status"::text AS "status", j."runAt" AT TIME ZONE 'UTC' AS "runAt"
     FROM "BackgroundJob" j
     JOIN unnest(${jobs.map((j) => j.id)}::uuid[], ${jobs.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
       ON j."id" = d."id" AND j."attempts" = d."attempts"
-    WHERE j."lockedBy" = ${workerId} AND j."status"::text <> 'RUNNING'`;
+    WHERE j."lockedBy" = ${workerId} AND j."status"::text <> 'RUNNING'`);
 }
 
 /**
@@ -182,13 +183,13 @@ export async function readOwnSettledJobs(db: Db, workerId: string, jobs: readonl
  */
 export async function releaseJobs(db: Db, workerId: string, jobs: readonly JobAttempt[]): Promise<string[]> {
   if (jobs.length === 0) return [];
-  const rows = await db.$queryRaw<{ id: string }[]>`
+  const rows = await runHotQuery<{ id: string }>(db, Prisma.sql`
     UPDATE "BackgroundJob" j
     SET "status" = 'PENDING', "attempts" = j."attempts" - 1, "lockedBy" = NULL, "lockedAt" = NULL,
         "leaseExpiresAt" = NULL, "startedAt" = NULL, "updatedAt" = now()
     FROM unnest(${jobs.map((j) => j.id)}::uuid[], ${jobs.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
     WHERE j."id" = d."id" AND j."attempts" = d."attempts" AND j."lockedBy" = ${workerId} AND ${IS_RUNNING}
-    RETURNING j."id"::text AS "id"`;
+    RETURNING j."id"::text AS "id"`);
   return rows.map((r) => r.id);
 }
 
@@ -200,12 +201,12 @@ export async function releaseJobs(db: Db, workerId: string, jobs: readonly JobAt
  */
 export async function renewLeases(db: Db, workerId: string, jobs: readonly JobAttempt[], leases: { leaseMs: number; claimLeaseMs: number } = { leaseMs: 300_000, claimLeaseMs: 30_000 }): Promise<string[]> {
   if (jobs.length === 0) return [];
-  const rows = await db.$queryRaw<{ id: string }[]>`
+  const rows = await runHotQuery<{ id: string }>(db, Prisma.sql`
     UPDATE "BackgroundJob" j SET "lockedAt" = now(), "leaseExpiresAt" = now() + CASE WHEN j."startedAt" IS NULL
       THEN ${Math.round(leases.claimLeaseMs)}::int ELSE ${Math.round(leases.leaseMs)}::int END * interval '1 millisecond'
     FROM unnest(${jobs.map((j) => j.id)}::uuid[], ${jobs.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
     WHERE j."id" = d."id" AND j."attempts" = d."attempts" AND j."lockedBy" = ${workerId} AND ${IS_RUNNING}
-    RETURNING j."id"::text AS "id"`;
+    RETURNING j."id"::text AS "id"`);
   return rows.map((r) => r.id);
 }
 
