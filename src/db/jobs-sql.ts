@@ -78,10 +78,11 @@ export async function explainClaim(db: Db, batch: number, types: readonly Backgr
 /**
  * The guard's status test, written so that it cannot use an index. These
  * statements run as named prepared statements, and PostgreSQL's generic plan
- * (from statistics where RUNNING rows are rare) would otherwise scan
- * BackgroundJob_status_leaseExpiresAt_idx for every RUNNING entry, dead ones
- * included: each completed claim leaves one behind until VACUUM, making every
- * outcome batch slower than the last (measured: 17k → 300 jobs/s). As a
+ * (from statistics where RUNNING rows are rare) would otherwise scan an
+ * index of RUNNING jobs (then BackgroundJob_status_leaseExpiresAt_idx; now
+ * the partial BackgroundJob_running_lockedBy_idx, by lockedBy) for every
+ * RUNNING entry, dead ones included: each completed claim leaves one behind
+ * until VACUUM, making every outcome batch slower than the last (measured: 17k → 300 jobs/s). As a
  * plain filter it leaves the job's primary key as the only way in.
  */
 const IS_RUNNING = Prisma.sql`j."status"::text = 'RUNNING'`;
@@ -106,6 +107,43 @@ export async function startJobs(db: Db, workerId: string, jobs: readonly JobAtte
     WHERE j."id" = d."id" AND j."attempts" = d."attempts" AND j."lockedBy" = ${workerId} AND ${IS_RUNNING}
     RETURNING j."id"::text AS "id"`);
   return rows.map((r) => r.id);
+}
+
+export interface StartedAndCompleted {
+  /** Ids of the started jobs this worker still held (their handlers may run). */
+  started: string[];
+  /** Ids of the completions written (jobs this worker still held). */
+  completed: string[];
+}
+
+/**
+ * startJobs and completeJobs in one statement (one round trip, one commit):
+ * a slot whose handler just finished asks to start its next job, so the
+ * completion written with that start costs no statement of its own. The
+ * two updates touch different rows (a job completed here is no longer
+ * RUNNING, so it cannot be started in the same batch).
+ */
+export async function startAndCompleteJobs(db: Db, workerId: string, starts: readonly JobAttempt[], completions: readonly JobAttempt[], leaseMs: number): Promise<StartedAndCompleted> {
+  const rows = await runHotQuery<{ kind: "s" | "c"; id: string }>(db, Prisma.sql`
+    WITH done AS (
+      UPDATE "BackgroundJob" j
+      SET "status" = 'SUCCEEDED', "finishedAt" = now(), "lockedAt" = NULL, "leaseExpiresAt" = NULL, "lastError" = NULL, "updatedAt" = now()
+      FROM unnest(${completions.map((j) => j.id)}::uuid[], ${completions.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
+      WHERE j."id" = d."id" AND j."attempts" = d."attempts" AND j."lockedBy" = ${workerId} AND ${IS_RUNNING}
+      RETURNING j."id"
+    ), started AS (
+      UPDATE "BackgroundJob" j
+      SET "startedAt" = now(), "lockedAt" = now(), "leaseExpiresAt" = now() + ${Math.round(leaseMs)}::int * interval '1 millisecond'
+      FROM unnest(${starts.map((j) => j.id)}::uuid[], ${starts.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
+      WHERE j."id" = d."id" AND j."attempts" = d."attempts" AND j."lockedBy" = ${workerId} AND ${IS_RUNNING}
+      RETURNING j."id"
+    )
+    SELECT 's' AS "kind", "id"::text AS "id" FROM started
+    UNION ALL
+    SELECT 'c' AS "kind", "id"::text AS "id" FROM done`);
+  const result: StartedAndCompleted = { started: [], completed: [] };
+  for (const row of rows) (row.kind === "s" ? result.started : result.completed).push(row.id);
+  return result;
 }
 
 /** Marks claimed jobs SUCCEEDED in one statement; returns the ids this worker still held. */
@@ -266,14 +304,21 @@ export interface JobCountsByType {
 export async function countOpenJobs(db: Db, types: readonly BackgroundJobType[], messageIds?: readonly string[]): Promise<JobCountsByType[]> {
   // Scoped like the claim: a drain limited to some messages' jobs must not wait for anyone else's.
   const scope = messageIds ? Prisma.sql`AND "messageId"::text = ANY(${messageIds as string[]}::text[])` : Prisma.empty;
+  // One arm per status, each matching a partial index (pending by runAt,
+  // running by holder): a table of finished jobs is never scanned.
   return db.$queryRaw<JobCountsByType[]>`
-    SELECT "type"::text AS "type",
-           count(*) FILTER (WHERE "status" = 'PENDING')::int AS "pending",
-           count(*) FILTER (WHERE "status" = 'PENDING' AND "runAt" <= now())::int AS "due",
-           count(*) FILTER (WHERE "status" = 'RUNNING')::int AS "running"
-    FROM "BackgroundJob"
-    WHERE "status" IN ('PENDING', 'RUNNING') AND "type"::text = ANY(${types as BackgroundJobType[]}::text[]) ${scope}
-    GROUP BY "type" ORDER BY "type"`;
+    SELECT o."type",
+           count(*) FILTER (WHERE o."status" = 'PENDING')::int AS "pending",
+           count(*) FILTER (WHERE o."status" = 'PENDING' AND o."runAt" <= now())::int AS "due",
+           count(*) FILTER (WHERE o."status" = 'RUNNING')::int AS "running"
+    FROM (
+      SELECT "type"::text AS "type", 'PENDING' AS "status", "runAt" FROM "BackgroundJob"
+      WHERE "status" = 'PENDING' AND "type"::text = ANY(${types as BackgroundJobType[]}::text[]) ${scope}
+      UNION ALL
+      SELECT "type"::text AS "type", 'RUNNING' AS "status", "runAt" FROM "BackgroundJob"
+      WHERE "status" = 'RUNNING' AND "type"::text = ANY(${types as BackgroundJobType[]}::text[]) ${scope}
+    ) o
+    GROUP BY o."type" ORDER BY o."type"`;
 }
 
 /**

@@ -110,7 +110,13 @@ class DrainRun {
       onError: (error) => this.fail(error),
       onWarning: (message) => this.warn(message),
     });
-    this.starts = new StartBatcher({ db, workerId: this.workerId, leaseMs: this.leaseMs, onError: (error) => this.fail(error) });
+    this.starts = new StartBatcher({
+      db,
+      workerId: this.workerId,
+      leaseMs: this.leaseMs,
+      borrowCompletions: () => this.outcomes.borrowCompletions(),
+      onError: (error) => this.fail(error),
+    });
     this.stopWaitMs = options.shutdownTimeoutMs ?? 10_000;
     this.warn = options.onWarning ?? (() => undefined);
     this.stopped = new Promise((resolve) => (this.signalStopped = resolve));
