@@ -267,7 +267,17 @@ export interface RecoveredJob {
  * (a later leaseExpiresAt) is left alone.
  */
 export async function recoverExpiredLeases(db: Db): Promise<RecoveredJob[]> {
-  return db.$queryRaw<RecoveredJob[]>`
+  return db.$queryRaw<RecoveredJob[]>(buildRecoverySql());
+}
+
+/** Recovery's and the open-job count's plans (EXPLAIN, nothing executed), to check they read partial indexes only. */
+export async function explainRecoveryAndCount(db: Db, types: readonly BackgroundJobType[]): Promise<{ recovery: string; count: string }> {
+  const plan = async (sql: Prisma.Sql) => (await db.$queryRaw<{ "QUERY PLAN": string }[]>`EXPLAIN ${sql}`).map((r) => r["QUERY PLAN"]).join("\n");
+  return { recovery: await plan(buildRecoverySql()), count: await plan(buildCountOpenSql(types)) };
+}
+
+function buildRecoverySql(): Prisma.Sql {
+  return Prisma.sql`
     WITH expired AS (
       SELECT "id", "lockedBy", "startedAt" IS NOT NULL AS "started" FROM "BackgroundJob"
       WHERE "status" = 'RUNNING' AND "leaseExpiresAt" < now()
@@ -302,11 +312,15 @@ export interface JobCountsByType {
 
 /** Unfinished jobs per type, for the progress total and the summary's "remaining". */
 export async function countOpenJobs(db: Db, types: readonly BackgroundJobType[], messageIds?: readonly string[]): Promise<JobCountsByType[]> {
+  return db.$queryRaw<JobCountsByType[]>(buildCountOpenSql(types, messageIds));
+}
+
+function buildCountOpenSql(types: readonly BackgroundJobType[], messageIds?: readonly string[]): Prisma.Sql {
   // Scoped like the claim: a drain limited to some messages' jobs must not wait for anyone else's.
   const scope = messageIds ? Prisma.sql`AND "messageId"::text = ANY(${messageIds as string[]}::text[])` : Prisma.empty;
   // One arm per status, each matching a partial index (pending by runAt,
   // running by holder): a table of finished jobs is never scanned.
-  return db.$queryRaw<JobCountsByType[]>`
+  return Prisma.sql`
     SELECT o."type",
            count(*) FILTER (WHERE o."status" = 'PENDING')::int AS "pending",
            count(*) FILTER (WHERE o."status" = 'PENDING' AND o."runAt" <= now())::int AS "due",
