@@ -5,6 +5,7 @@
 //
 //   npm run build && node bench/drain.mjs [--jobs 20000] [--setups 1x10,4x24]
 //       [--rounds 3] [--runners dedupe,dedupe-ahead,gw-default,gw-batched] [--batch 500]
+//       [--base <built checkout of another commit> --runners dedupe-base,dedupe,...]
 //
 // --jobs and --setups take lists: --jobs 2000,20000,200000 --setups 1x10,2x10,4x10
 // is the scale curve. A setup PxC is P processes at concurrency C each.
@@ -31,6 +32,11 @@ const { values: args } = parseArgs({
     batch: { type: "string", default: "500" },
     // 0 skips the warm-up round (for long runs such as the 200k-job scale point).
     warmup: { type: "string", default: "1" },
+    // Another build of this repository (a checkout of an older commit, built):
+    // its bench/_drain-worker.mjs runs as the runner "dedupe-base", for an
+    // A/B of two versions in the same rounds. Its code runs on this
+    // version's schema (the scratch database is migrated from here).
+    base: { type: "string" },
   },
 });
 const JOB_COUNTS = args.jobs.split(",").map(Number);
@@ -40,9 +46,12 @@ const SETUPS = args.setups.split(",").map((s) => {
 });
 const ROUNDS = Number(args.rounds);
 const RUNNERS = args.runners.split(",");
+if (RUNNERS.includes("dedupe-base") && !args.base) throw new Error("--runners dedupe-base needs --base <built checkout>");
 const BATCH = Number(args.batch);
 // Every drain-jobs runner against every graphile-worker one.
 const pairs = RUNNERS.filter((n) => n.startsWith("dedupe")).flatMap((d) => RUNNERS.filter((n) => n.startsWith("gw")).map((g) => [d, g]));
+// And, in an A/B, every other drain-jobs runner against the base build.
+if (RUNNERS.includes("dedupe-base")) pairs.push(...RUNNERS.filter((n) => n.startsWith("dedupe") && n !== "dedupe-base").map((d) => [d, "dedupe-base"]));
 const WORKER = fileURLToPath(new URL("./_drain-worker.mjs", import.meta.url));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -54,7 +63,8 @@ function silentLogger() {
 
 /** Starts one worker process and resolves once it printed "ready". */
 function startWorker(runner, url, concurrency) {
-  const child = spawn(process.execPath, [WORKER, runner, url, String(concurrency), String(BATCH)], { stdio: ["pipe", "pipe", "inherit"] });
+  const [file, as] = runner === "dedupe-base" ? [`${args.base}/bench/_drain-worker.mjs`, "dedupe"] : [WORKER, runner];
+  const child = spawn(process.execPath, [file, as, url, String(concurrency), String(BATCH)], { stdio: ["pipe", "pipe", "inherit"] });
   const lines = readline.createInterface({ input: child.stdout });
   let last;
   const ready = new Promise((resolve, reject) => {

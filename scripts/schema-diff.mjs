@@ -21,9 +21,9 @@ import pg from "pg";
 
 const DEFAULT_SCHEMA_PATH = fileURLToPath(new URL("../prisma/schema.prisma", import.meta.url));
 
-// Added by hand in the init migration: Prisma cannot express partial indexes,
-// so the engine must not be allowed to call it drift.
-const HAND_WRITTEN_INDEXES = ["BackgroundJob_pending_runAt_id_idx"];
+// Added by hand in migrations (init, job_hot_updates): Prisma cannot express
+// partial indexes, so the engine must not be allowed to call them drift.
+const HAND_WRITTEN_INDEXES = ["BackgroundJob_pending_runAt_id_idx", "BackgroundJob_running_lockedBy_idx", "BackgroundJob_failed_type_idx"];
 
 const EMPTY_MIGRATION = "-- This is an empty migration.\n";
 const NO_FILTER = { externalTables: [], externalEnums: [] };

@@ -11,6 +11,7 @@ import { isTransactionPooler } from "./pooler.js";
 import { Prisma } from "../generated/prisma/client.js";
 import type { BackgroundJobType } from "../generated/prisma/enums.js";
 import type { Db } from "./client.js";
+import { runHotQuery } from "./sql.js";
 
 /** The NOTIFY channel the 20261122010000_job_notify trigger signals on insert. */
 export const JOB_NOTIFY_CHANNEL = "dedupe_jobs";
@@ -38,7 +39,7 @@ export interface ClaimedJobRow {
  * lets any number of workers claim side by side without waiting on each other.
  */
 export async function claimJobs(db: Db, workerId: string, batch: number, types: readonly BackgroundJobType[], claimLeaseMs = 30_000, messageIds?: readonly string[]): Promise<ClaimedJobRow[]> {
-  return db.$queryRaw<ClaimedJobRow[]>(buildClaimSql(workerId, batch, types, claimLeaseMs, messageIds));
+  return runHotQuery<ClaimedJobRow>(db, buildClaimSql(workerId, batch, types, claimLeaseMs, messageIds));
 }
 
 /**
@@ -65,7 +66,7 @@ function buildClaimSql(workerId: string, batch: number, types: readonly Backgrou
     WHERE j."id" = ANY(ARRAY(SELECT "id" FROM due))
     RETURNING j."id"::text AS "id", j."type"::text AS "type", j."dedupeKey", j."clientId"::text AS "clientId",
               j."leadId"::text AS "leadId", j."messageId"::text AS "messageId", j."attempts", j."maxAttempts",
-              j."runAt", j."createdAt"`;
+              j."runAt" AT TIME ZONE 'UTC' AS "runAt", j."createdAt" AT TIME ZONE 'UTC' AS "createdAt"`;
 }
 
 /** The claim's plan (EXPLAIN, nothing executed), to check it scans the partial pending index. */
@@ -77,10 +78,11 @@ export async function explainClaim(db: Db, batch: number, types: readonly Backgr
 /**
  * The guard's status test, written so that it cannot use an index. These
  * statements run as named prepared statements, and PostgreSQL's generic plan
- * (from statistics where RUNNING rows are rare) would otherwise scan
- * BackgroundJob_status_leaseExpiresAt_idx for every RUNNING entry, dead ones
- * included: each completed claim leaves one behind until VACUUM, making every
- * outcome batch slower than the last (measured: 17k → 300 jobs/s). As a
+ * (from statistics where RUNNING rows are rare) would otherwise scan an
+ * index of RUNNING jobs (then BackgroundJob_status_leaseExpiresAt_idx; now
+ * the partial BackgroundJob_running_lockedBy_idx, by lockedBy) for every
+ * RUNNING entry, dead ones included: each completed claim leaves one behind
+ * until VACUUM, making every outcome batch slower than the last (measured: 17k → 300 jobs/s). As a
  * plain filter it leaves the job's primary key as the only way in.
  */
 const IS_RUNNING = Prisma.sql`j."status"::text = 'RUNNING'`;
@@ -98,24 +100,61 @@ export interface JobAttempt {
  */
 export async function startJobs(db: Db, workerId: string, jobs: readonly JobAttempt[], leaseMs: number): Promise<string[]> {
   if (jobs.length === 0) return [];
-  const rows = await db.$queryRaw<{ id: string }[]>`
+  const rows = await runHotQuery<{ id: string }>(db, Prisma.sql`
     UPDATE "BackgroundJob" j
     SET "startedAt" = now(), "lockedAt" = now(), "leaseExpiresAt" = now() + ${Math.round(leaseMs)}::int * interval '1 millisecond'
     FROM unnest(${jobs.map((j) => j.id)}::uuid[], ${jobs.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
     WHERE j."id" = d."id" AND j."attempts" = d."attempts" AND j."lockedBy" = ${workerId} AND ${IS_RUNNING}
-    RETURNING j."id"::text AS "id"`;
+    RETURNING j."id"::text AS "id"`);
   return rows.map((r) => r.id);
+}
+
+export interface StartedAndCompleted {
+  /** Ids of the started jobs this worker still held (their handlers may run). */
+  started: string[];
+  /** Ids of the completions written (jobs this worker still held). */
+  completed: string[];
+}
+
+/**
+ * startJobs and completeJobs in one statement (one round trip, one commit):
+ * a slot whose handler just finished asks to start its next job, so the
+ * completion written with that start costs no statement of its own. The
+ * two updates touch different rows (a job completed here is no longer
+ * RUNNING, so it cannot be started in the same batch).
+ */
+export async function startAndCompleteJobs(db: Db, workerId: string, starts: readonly JobAttempt[], completions: readonly JobAttempt[], leaseMs: number): Promise<StartedAndCompleted> {
+  const rows = await runHotQuery<{ kind: "s" | "c"; id: string }>(db, Prisma.sql`
+    WITH done AS (
+      UPDATE "BackgroundJob" j
+      SET "status" = 'SUCCEEDED', "finishedAt" = now(), "lockedAt" = NULL, "leaseExpiresAt" = NULL, "lastError" = NULL, "updatedAt" = now()
+      FROM unnest(${completions.map((j) => j.id)}::uuid[], ${completions.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
+      WHERE j."id" = d."id" AND j."attempts" = d."attempts" AND j."lockedBy" = ${workerId} AND ${IS_RUNNING}
+      RETURNING j."id"
+    ), started AS (
+      UPDATE "BackgroundJob" j
+      SET "startedAt" = now(), "lockedAt" = now(), "leaseExpiresAt" = now() + ${Math.round(leaseMs)}::int * interval '1 millisecond'
+      FROM unnest(${starts.map((j) => j.id)}::uuid[], ${starts.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
+      WHERE j."id" = d."id" AND j."attempts" = d."attempts" AND j."lockedBy" = ${workerId} AND ${IS_RUNNING}
+      RETURNING j."id"
+    )
+    SELECT 's' AS "kind", "id"::text AS "id" FROM started
+    UNION ALL
+    SELECT 'c' AS "kind", "id"::text AS "id" FROM done`);
+  const result: StartedAndCompleted = { started: [], completed: [] };
+  for (const row of rows) (row.kind === "s" ? result.started : result.completed).push(row.id);
+  return result;
 }
 
 /** Marks claimed jobs SUCCEEDED in one statement; returns the ids this worker still held. */
 export async function completeJobs(db: Db, workerId: string, jobs: readonly JobAttempt[]): Promise<string[]> {
   if (jobs.length === 0) return [];
-  const rows = await db.$queryRaw<{ id: string }[]>`
+  const rows = await runHotQuery<{ id: string }>(db, Prisma.sql`
     UPDATE "BackgroundJob" j
     SET "status" = 'SUCCEEDED', "finishedAt" = now(), "lockedAt" = NULL, "leaseExpiresAt" = NULL, "lastError" = NULL, "updatedAt" = now()
     FROM unnest(${jobs.map((j) => j.id)}::uuid[], ${jobs.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
     WHERE j."id" = d."id" AND j."attempts" = d."attempts" AND j."lockedBy" = ${workerId} AND ${IS_RUNNING}
-    RETURNING j."id"::text AS "id"`;
+    RETURNING j."id"::text AS "id"`);
   return rows.map((r) => r.id);
 }
 
@@ -142,7 +181,7 @@ export interface FailedJobOutcome {
  */
 export async function failJobs(db: Db, workerId: string, failures: readonly JobFailure[]): Promise<FailedJobOutcome[]> {
   if (failures.length === 0) return [];
-  return db.$queryRaw<FailedJobOutcome[]>`
+  return runHotQuery<FailedJobOutcome>(db, Prisma.sql`
     WITH d AS (
       SELECT * FROM unnest(
         ${failures.map((f) => f.id)}::uuid[], ${failures.map((f) => f.attempts)}::int[], ${failures.map((f) => f.error)}::text[],
@@ -157,7 +196,7 @@ export async function failJobs(db: Db, workerId: string, failures: readonly JobF
         "lockedAt" = NULL, "leaseExpiresAt" = NULL, "lastError" = d."error", "updatedAt" = now()
     FROM d
     WHERE j."id" = d."id" AND j."attempts" = d."attempts" AND j."lockedBy" = ${workerId} AND ${IS_RUNNING}
-    RETURNING j."id"::text AS "id", j."status"::text AS "status", j."runAt"`;
+    RETURNING j."id"::text AS "id", j."status"::text AS "status", j."runAt" AT TIME ZONE 'UTC' AS "runAt"`);
 }
 
 /**
@@ -168,12 +207,12 @@ export async function failJobs(db: Db, workerId: string, failures: readonly JobF
  */
 export async function readOwnSettledJobs(db: Db, workerId: string, jobs: readonly JobAttempt[]): Promise<Array<{ id: string; status: "PENDING" | "SUCCEEDED" | "FAILED"; runAt: Date }>> {
   if (jobs.length === 0) return [];
-  return db.$queryRaw`
-    SELECT j."id"::text AS "id", j."status"::text AS "status", j."runAt"
+  return runHotQuery(db, Prisma.sql`
+    SELECT j."id"::text AS "id", j."status"::text AS "status", j."runAt" AT TIME ZONE 'UTC' AS "runAt"
     FROM "BackgroundJob" j
     JOIN unnest(${jobs.map((j) => j.id)}::uuid[], ${jobs.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
       ON j."id" = d."id" AND j."attempts" = d."attempts"
-    WHERE j."lockedBy" = ${workerId} AND j."status"::text <> 'RUNNING'`;
+    WHERE j."lockedBy" = ${workerId} AND j."status"::text <> 'RUNNING'`);
 }
 
 /**
@@ -182,13 +221,13 @@ export async function readOwnSettledJobs(db: Db, workerId: string, jobs: readonl
  */
 export async function releaseJobs(db: Db, workerId: string, jobs: readonly JobAttempt[]): Promise<string[]> {
   if (jobs.length === 0) return [];
-  const rows = await db.$queryRaw<{ id: string }[]>`
+  const rows = await runHotQuery<{ id: string }>(db, Prisma.sql`
     UPDATE "BackgroundJob" j
     SET "status" = 'PENDING', "attempts" = j."attempts" - 1, "lockedBy" = NULL, "lockedAt" = NULL,
         "leaseExpiresAt" = NULL, "startedAt" = NULL, "updatedAt" = now()
     FROM unnest(${jobs.map((j) => j.id)}::uuid[], ${jobs.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
     WHERE j."id" = d."id" AND j."attempts" = d."attempts" AND j."lockedBy" = ${workerId} AND ${IS_RUNNING}
-    RETURNING j."id"::text AS "id"`;
+    RETURNING j."id"::text AS "id"`);
   return rows.map((r) => r.id);
 }
 
@@ -200,12 +239,12 @@ export async function releaseJobs(db: Db, workerId: string, jobs: readonly JobAt
  */
 export async function renewLeases(db: Db, workerId: string, jobs: readonly JobAttempt[], leases: { leaseMs: number; claimLeaseMs: number } = { leaseMs: 300_000, claimLeaseMs: 30_000 }): Promise<string[]> {
   if (jobs.length === 0) return [];
-  const rows = await db.$queryRaw<{ id: string }[]>`
+  const rows = await runHotQuery<{ id: string }>(db, Prisma.sql`
     UPDATE "BackgroundJob" j SET "lockedAt" = now(), "leaseExpiresAt" = now() + CASE WHEN j."startedAt" IS NULL
       THEN ${Math.round(leases.claimLeaseMs)}::int ELSE ${Math.round(leases.leaseMs)}::int END * interval '1 millisecond'
     FROM unnest(${jobs.map((j) => j.id)}::uuid[], ${jobs.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
     WHERE j."id" = d."id" AND j."attempts" = d."attempts" AND j."lockedBy" = ${workerId} AND ${IS_RUNNING}
-    RETURNING j."id"::text AS "id"`;
+    RETURNING j."id"::text AS "id"`);
   return rows.map((r) => r.id);
 }
 
@@ -228,7 +267,17 @@ export interface RecoveredJob {
  * (a later leaseExpiresAt) is left alone.
  */
 export async function recoverExpiredLeases(db: Db): Promise<RecoveredJob[]> {
-  return db.$queryRaw<RecoveredJob[]>`
+  return db.$queryRaw<RecoveredJob[]>(buildRecoverySql());
+}
+
+/** Recovery's and the open-job count's plans (EXPLAIN, nothing executed), to check they read partial indexes only. */
+export async function explainRecoveryAndCount(db: Db, types: readonly BackgroundJobType[]): Promise<{ recovery: string; count: string }> {
+  const plan = async (sql: Prisma.Sql) => (await db.$queryRaw<{ "QUERY PLAN": string }[]>`EXPLAIN ${sql}`).map((r) => r["QUERY PLAN"]).join("\n");
+  return { recovery: await plan(buildRecoverySql()), count: await plan(buildCountOpenSql(types)) };
+}
+
+function buildRecoverySql(): Prisma.Sql {
+  return Prisma.sql`
     WITH expired AS (
       SELECT "id", "lockedBy", "startedAt" IS NOT NULL AS "started" FROM "BackgroundJob"
       WHERE "status" = 'RUNNING' AND "leaseExpiresAt" < now()
@@ -263,16 +312,27 @@ export interface JobCountsByType {
 
 /** Unfinished jobs per type, for the progress total and the summary's "remaining". */
 export async function countOpenJobs(db: Db, types: readonly BackgroundJobType[], messageIds?: readonly string[]): Promise<JobCountsByType[]> {
+  return db.$queryRaw<JobCountsByType[]>(buildCountOpenSql(types, messageIds));
+}
+
+function buildCountOpenSql(types: readonly BackgroundJobType[], messageIds?: readonly string[]): Prisma.Sql {
   // Scoped like the claim: a drain limited to some messages' jobs must not wait for anyone else's.
   const scope = messageIds ? Prisma.sql`AND "messageId"::text = ANY(${messageIds as string[]}::text[])` : Prisma.empty;
-  return db.$queryRaw<JobCountsByType[]>`
-    SELECT "type"::text AS "type",
-           count(*) FILTER (WHERE "status" = 'PENDING')::int AS "pending",
-           count(*) FILTER (WHERE "status" = 'PENDING' AND "runAt" <= now())::int AS "due",
-           count(*) FILTER (WHERE "status" = 'RUNNING')::int AS "running"
-    FROM "BackgroundJob"
-    WHERE "status" IN ('PENDING', 'RUNNING') AND "type"::text = ANY(${types as BackgroundJobType[]}::text[]) ${scope}
-    GROUP BY "type" ORDER BY "type"`;
+  // One arm per status, each matching a partial index (pending by runAt,
+  // running by holder): a table of finished jobs is never scanned.
+  return Prisma.sql`
+    SELECT o."type",
+           count(*) FILTER (WHERE o."status" = 'PENDING')::int AS "pending",
+           count(*) FILTER (WHERE o."status" = 'PENDING' AND o."runAt" <= now())::int AS "due",
+           count(*) FILTER (WHERE o."status" = 'RUNNING')::int AS "running"
+    FROM (
+      SELECT "type"::text AS "type", 'PENDING' AS "status", "runAt" FROM "BackgroundJob"
+      WHERE "status" = 'PENDING' AND "type"::text = ANY(${types as BackgroundJobType[]}::text[]) ${scope}
+      UNION ALL
+      SELECT "type"::text AS "type", 'RUNNING' AS "status", "runAt" FROM "BackgroundJob"
+      WHERE "status" = 'RUNNING' AND "type"::text = ANY(${types as BackgroundJobType[]}::text[]) ${scope}
+    ) o
+    GROUP BY o."type" ORDER BY o."type"`;
 }
 
 /**

@@ -25,12 +25,20 @@ export interface OutcomeBatcherOptions {
   onWarning(message: string): void;
 }
 
+export interface BorrowedCompletions {
+  completions: JobAttempt[];
+  /** The ids the borrower's statement wrote, or undefined when it failed (the completions are then written here). */
+  settle(written: readonly string[] | undefined): Promise<void>;
+}
+
 export class OutcomeBatcher {
   private completions: JobAttempt[] = [];
   private failures: JobFailure[] = [];
   private flushing: Promise<void> = Promise.resolve();
   private flushQueued = false;
   private timer?: NodeJS.Timeout;
+  /** Settlements of completions lent to a start write, still to come. */
+  private readonly borrowed = new Set<Promise<void>>();
 
   constructor(private readonly options: OutcomeBatcherOptions) {}
 
@@ -49,8 +57,40 @@ export class OutcomeBatcher {
     this.timer = undefined;
   }
 
-  /** Serialised: one batch in flight at a time; whatever piles up meanwhile goes in the next. */
-  flush(): Promise<void> {
+  /**
+   * Hands the completions waiting here to a statement that is about to go
+   * out anyway (the start write of the slots that just freed up), so they
+   * cost no round trip of their own. The borrower calls settle() with the
+   * ids its statement wrote, or with undefined when it failed: the
+   * completions then come back here and are written as usual.
+   */
+  borrowCompletions(): BorrowedCompletions | undefined {
+    if (this.completions.length === 0) return undefined;
+    const completions = this.completions;
+    this.completions = [];
+    if (this.failures.length === 0) this.dispose();
+    let done!: () => void;
+    const settled = new Promise<void>((resolve) => (done = resolve));
+    this.borrowed.add(settled);
+    return {
+      completions,
+      settle: async (written) => {
+        try {
+          if (written) await this.settleWritten(completions, [], new Set(written), new Map());
+          else for (const completion of completions) this.recordCompletion(completion);
+        } catch (error) {
+          this.options.onError(error as Error);
+        } finally {
+          this.borrowed.delete(settled);
+          done();
+        }
+      },
+    };
+  }
+
+  /** Serialised: one batch in flight at a time; whatever piles up meanwhile goes in the next. Also waits for borrowed completions. */
+  async flush(): Promise<void> {
+    await Promise.all(this.borrowed);
     this.dispose();
     if (this.flushQueued) return this.flushing;
     this.flushQueued = true;
@@ -99,13 +139,16 @@ export class OutcomeBatcher {
   }
 
   private async writeOutcomes(completions: JobAttempt[], failures: JobFailure[]): Promise<void> {
-    const { db, workerId, onSettled } = this.options;
+    const { db, workerId } = this.options;
     const [done, outcomes] = await Promise.all([
       withRetries(() => completeJobs(db.prisma, workerId, completions)),
       withRetries(() => failJobs(db.prisma, workerId, failures)),
     ]);
-    const doneIds = new Set(done);
-    const statusById = new Map<string, string>(outcomes.map((o) => [o.id, o.status]));
+    await this.settleWritten(completions, failures, new Set(done), new Map<string, string>(outcomes.map((o) => [o.id, o.status])));
+  }
+
+  private async settleWritten(completions: JobAttempt[], failures: JobFailure[], doneIds: Set<string>, statusById: Map<string, string>): Promise<void> {
+    const { db, workerId, onSettled } = this.options;
     // Rare: an outcome missing from the write's answer. Either the lease
     // was taken over (really lost) or a retried write had committed the
     // first time; the row tells which.

@@ -8,16 +8,8 @@
 // attempt; running ones only once their handlers settle.
 import { BackgroundJobType } from "../generated/prisma/enums.js";
 import type { DbHandle } from "../db/client.js";
-import {
-  claimJobs,
-  countOpenJobs,
-  notifyJobWorkers,
-  recoverExpiredLeases,
-  releaseJobs,
-  renewLeases,
-  type ClaimedJobRow,
-  type JobAttempt,
-} from "../db/jobs-sql.js";
+import { claimJobs, countOpenJobs, type ClaimedJobRow, type JobAttempt } from "../db/jobs-sql.js";
+import { abandonRunning, attemptOf, listUnstarted, recoverExpired, releaseRows, renewHeldLeases, type Held, type HeldJobs } from "./held.js";
 import { buildHandlerContext, runHandler } from "./execute.js";
 import { OutcomeBatcher, sanitiseErrorText, type Settlement } from "./outcomes.js";
 import { StartBatcher } from "./starts.js";
@@ -27,19 +19,6 @@ import { createHandlerRegistry, type HandlerRegistry } from "./registry.js";
 import { buildDrainSummary, DrainCounters, HandlerErrorTally, type DrainProgress, type DrainSummary, type StopReason } from "./summary.js";
 import { listenOrPoll, Waker, withRetries } from "./waker.js";
 
-// queued: claimed, waiting in this worker. starting: its start write is in
-// flight. running: its handler runs. finishing: its outcome is being
-// written. abandoned: still running past the shutdown timeout, left to its
-// lease. released: handed back (or lost) before it started.
-type HeldState = "queued" | "starting" | "running" | "finishing" | "abandoned" | "released";
-interface Held {
-  row: ClaimedJobRow;
-  state: HeldState;
-  abort?: AbortController;
-  /** The start write (startJobs), once issued: resolves true when the job is started and still ours. */
-  start?: Promise<boolean>;
-}
-
 const ALL_TYPES = Object.values(BackgroundJobType);
 
 /** Runs due jobs until the drain's stop condition; never throws for a failing job, only for a broken database. */
@@ -47,28 +26,31 @@ export async function drainJobs(db: DbHandle, options: DrainJobsOptions = {}): P
   return new DrainRun(db, options).run();
 }
 
-class DrainRun {
+// Not exported: its public members are the state held.ts works on.
+class DrainRun implements HeldJobs {
   private readonly concurrency: number;
   private readonly batch: number;
+  /** Queue length at which the next claim goes out. */
+  private readonly refillAt: number;
   private readonly mode: "once" | "watch";
   private readonly maxJobs: number;
   private readonly types: readonly BackgroundJobType[];
-  private readonly leaseMs: number;
-  private readonly claimLeaseMs: number;
+  readonly leaseMs: number;
+  readonly claimLeaseMs: number;
   private readonly startAheadCount: number;
-  private readonly workerId: string;
+  readonly workerId: string;
   private readonly registry: HandlerRegistry;
   private readonly backoff: BackoffOptions;
-  private readonly warn: (message: string) => void;
+  readonly warn: (message: string) => void;
 
-  private readonly counters = new DrainCounters();
+  readonly counters = new DrainCounters();
   private readonly errors = new HandlerErrorTally();
-  private readonly held = new Map<string, Held>();
+  readonly held = new Map<string, Held>();
   /** Handlers of this process that have not settled yet, by job id: a re-claimed job waits for its previous run. */
   private readonly executing = new Map<string, Promise<void>>();
   private readonly starts: StartBatcher;
-  private readonly queue: ClaimedJobRow[] = [];
-  private readonly waker = new Waker();
+  readonly queue: ClaimedJobRow[] = [];
+  readonly waker = new Waker();
   private readonly outcomes: OutcomeBatcher;
   private claimed = 0;
   private claimedAtLastCheck = -1;
@@ -83,11 +65,12 @@ class DrainRun {
   private readonly started = performance.now();
 
   constructor(
-    private readonly db: DbHandle,
+    readonly db: DbHandle,
     private readonly options: DrainJobsOptions,
   ) {
     this.concurrency = options.concurrency ?? 10;
     this.batch = options.batch ?? 100;
+    this.refillAt = Math.max(this.concurrency, Math.floor(this.batch / 2));
     this.mode = options.mode ?? "once";
     this.maxJobs = options.maxJobs ?? Number.POSITIVE_INFINITY;
     this.types = options.types?.length ? options.types : ALL_TYPES;
@@ -110,7 +93,13 @@ class DrainRun {
       onError: (error) => this.fail(error),
       onWarning: (message) => this.warn(message),
     });
-    this.starts = new StartBatcher({ db, workerId: this.workerId, leaseMs: this.leaseMs, onError: (error) => this.fail(error) });
+    this.starts = new StartBatcher({
+      db,
+      workerId: this.workerId,
+      leaseMs: this.leaseMs,
+      borrowCompletions: () => this.outcomes.borrowCompletions(),
+      onError: (error) => this.fail(error),
+    });
     this.stopWaitMs = options.shutdownTimeoutMs ?? 10_000;
     this.warn = options.onWarning ?? (() => undefined);
     this.stopped = new Promise((resolve) => (this.signalStopped = resolve));
@@ -131,11 +120,11 @@ class DrainRun {
       }
       this.scheduleTimeBudget(timers);
       // Renewing at a third of the shorter lease survives two missed renewals.
-      timers.push(setInterval(() => void this.renewLeases(), Math.max(50, this.claimLeaseMs / 3)));
+      timers.push(setInterval(() => void renewHeldLeases(this), Math.max(50, this.claimLeaseMs / 3)));
       // Each job carries its own expiry, so how often to look is all this
       // worker's lease decides: often enough for its own claim lease.
-      timers.push(setInterval(() => void this.recover(), Math.min(5_000, Math.max(200, this.claimLeaseMs / 2))));
-      await this.recover();
+      timers.push(setInterval(() => void recoverExpired(this), Math.min(5_000, Math.max(200, this.claimLeaseMs / 2))));
+      await recoverExpired(this);
       let initialDue: number | undefined;
       if (this.options.onProgress) {
         initialDue = (await countOpenJobs(this.db.prisma, this.types, this.options.messageIds)).reduce((sum, c) => sum + c.due, 0);
@@ -160,12 +149,12 @@ class DrainRun {
           new Promise<boolean>((resolve) => (timeout = setTimeout(() => resolve(false), this.stopWaitMs))),
         ]);
         clearTimeout(timeout);
-        if (!finished) this.abandonRunning();
+        if (!finished) abandonRunning(this, this.stopWaitMs);
       }
       for (const timer of timers) clearInterval(timer);
       await this.outcomes.flush();
       await this.releasing;
-      await this.releaseHeld();
+      await this.release(listUnstarted(this));
       this.options.onProgress?.(this.progress(initialDue));
       if (this.fatal) throw this.fatal;
       return await this.summarise(this.stopReason ?? (this.claimed >= this.maxJobs ? "max-jobs" : "drained"));
@@ -186,7 +175,7 @@ class DrainRun {
   private async findDueAgain(): Promise<boolean> {
     if (this.mode !== "once" || this.claimed >= this.maxJobs) return false;
     await this.outcomes.flush();
-    await this.recover();
+    await recoverExpired(this);
     const open = await withRetries(() => countOpenJobs(this.db.prisma, this.types, this.options.messageIds));
     const due = open.some((c) => c.due > 0);
     // Due jobs this worker cannot claim right now (another worker's claim is committing): do not spin.
@@ -214,8 +203,10 @@ class DrainRun {
         held.state = "starting";
         held.start ??= this.starts.start(attemptOf(row));
         this.startAhead();
-        // Refill before the queue runs dry so workers never wait on a claim round trip.
-        if (this.queue.length <= this.concurrency && this.canClaim()) void this.fetch();
+        // Refill while half a batch is still queued: a 500-row claim takes
+        // tens of ms on a busy server, longer than `concurrency` jobs last,
+        // and every slot would stall on it (measured: ~1/3 of a 1×10 drain).
+        if (this.queue.length <= this.refillAt && this.canClaim()) void this.fetch();
         return row;
       }
       if (!this.canClaim()) return undefined;
@@ -257,7 +248,7 @@ class DrainRun {
     if (rows.length === 0) {
       if (this.mode === "once") {
         // Before declaring the queue empty, take back jobs of dead workers.
-        if ((await this.recover()) === 0) this.exhausted = true;
+        if ((await recoverExpired(this)) === 0) this.exhausted = true;
       } else {
         await this.waker.wait(this.options.pollIntervalMs ?? 2_000);
       }
@@ -323,7 +314,7 @@ class DrainRun {
   }
 
   /** Drops a held attempt that is no longer ours (counted as lost); a running handler is told through its signal. */
-  private loseHeld(held: Held, why: string): void {
+  loseHeld(held: Held, why: string): void {
     if (this.held.get(held.row.id) === held) this.held.delete(held.row.id);
     if (held.state === "finishing" || held.state === "released") return;
     held.state = "released";
@@ -363,77 +354,9 @@ class DrainRun {
 
   private async release(rows: ClaimedJobRow[]): Promise<void> {
     try {
-      const released = new Set(await withRetries(() => releaseJobs(this.db.prisma, this.workerId, rows.map(attemptOf))));
-      for (const row of rows) {
-        const held = this.held.get(row.id);
-        if (held?.row === row) {
-          held.state = "released";
-          this.held.delete(row.id);
-        }
-        if (released.has(row.id)) this.counters.add(row.type, "released");
-      }
-      if (released.size > 0) await notifyJobWorkers(this.db.prisma).catch(() => undefined);
+      await releaseRows(this, rows);
     } catch (error) {
       this.fatal ??= error as Error;
-    }
-  }
-
-  /** Hands back what never started; a started job is never handed back while its handler may still run. */
-  private async releaseHeld(): Promise<void> {
-    const rows = [...this.held.values()].filter((h) => h.state === "queued" || h.state === "starting").map((h) => h.row);
-    await this.release(rows);
-  }
-
-  /** Past the shutdown timeout: leave running jobs RUNNING (their lease expires, another worker retries them) and say so. */
-  private abandonRunning(): void {
-    const running = [...this.held.values()].filter((h) => h.state === "running");
-    for (const held of running) {
-      held.state = "abandoned";
-      held.abort?.abort(new Error(`still running after the ${this.stopWaitMs} ms shutdown timeout`));
-      this.counters.add(held.row.type, "abandoned");
-    }
-    if (running.length > 0) {
-      this.warn(
-        `${running.length} job(s) still running after the ${this.stopWaitMs} ms shutdown timeout; ` +
-          `not handed back while their handlers may still run: they stay RUNNING until their lease expires ` +
-          `(--lease ${this.leaseMs} ms after the last renewal), then any worker runs them again`,
-      );
-    }
-  }
-
-  private async renewLeases(): Promise<void> {
-    const mine = [...this.held.values()].filter((h) => h.state !== "finishing" && h.state !== "abandoned" && h.state !== "released");
-    if (mine.length === 0) return;
-    let kept: Set<string>;
-    try {
-      // A renewal that hits a busy pool or a restarting server is retried until the next one is due, not skipped.
-      const leases = { leaseMs: this.leaseMs, claimLeaseMs: this.claimLeaseMs };
-      kept = new Set(await withRetries(() => renewLeases(this.db.prisma, this.workerId, mine.map((h) => attemptOf(h.row)), leases), this.claimLeaseMs / 3));
-    } catch (error) {
-      this.warn(`lease renewal failed: ${(error as Error).message}`);
-      return;
-    }
-    for (const held of mine) {
-      // Only jobs still in the same state: one that moved to finishing meanwhile was settled by its own guarded write.
-      if (kept.has(held.row.id) || this.held.get(held.row.id) !== held || held.state === "finishing") continue;
-      const queued = this.queue.indexOf(held.row);
-      if (queued >= 0) this.queue.splice(queued, 1);
-      this.loseHeld(held, `lost the lease on job ${held.row.id} (${held.row.type}); another worker recovered it`);
-    }
-  }
-
-  private async recover(): Promise<number> {
-    try {
-      const recovered = await withRetries(() => recoverExpiredLeases(this.db.prisma));
-      for (const job of recovered) this.counters.add(job.type, job.status === "FAILED" ? "failed" : "recovered");
-      if (recovered.length > 0) {
-        this.waker.wake();
-        await notifyJobWorkers(this.db.prisma).catch(() => undefined);
-      }
-      return recovered.filter((j) => j.status === "PENDING").length;
-    } catch (error) {
-      this.warn(`lease recovery failed: ${(error as Error).message}`);
-      return 0;
     }
   }
 
@@ -457,9 +380,4 @@ class DrainRun {
     for (const held of this.held.values()) if (held.state === "running") running++;
     return { elapsedMs: performance.now() - this.started, totals: { ...this.counters.totals }, running, queued: this.queue.length, initialDue };
   }
-
-}
-
-function attemptOf(row: ClaimedJobRow): JobAttempt {
-  return { id: row.id, attempts: row.attempts };
 }

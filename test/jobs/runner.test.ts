@@ -5,7 +5,8 @@
 import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { countJobsByStatusAndAttempts, seedMessagesWithJobs } from "../../src/db/job-fixtures-sql.js";
-import { explainClaim } from "../../src/db/jobs-sql.js";
+import { openDb } from "../../src/db/client.js";
+import { claimJobs, explainClaim, explainRecoveryAndCount, startJobs } from "../../src/db/jobs-sql.js";
 import { drainJobs } from "../../src/jobs/runner.js";
 import type { JobInfo } from "../../src/jobs/types.js";
 import { useTestDb } from "../helpers/db.js";
@@ -77,6 +78,41 @@ describe("built-in handlers", () => {
     const pick = lines.slice(from, to).join("\n");
     expect(pick).toContain('Index Scan using "BackgroundJob_pending_runAt_id_idx"');
     expect(pick).not.toMatch(/Seq Scan|Sort/);
+  });
+});
+
+describe("indexes (migration 20261129100000_job_hot_updates)", () => {
+  it("recovery and the open-job count read the partial indexes, never the finished jobs", async () => {
+    await resetJobs();
+    await seedMessagesWithJobs(db.prisma, { clientId, prefix: `r-${randomUUID().slice(0, 8)}`, messages: 3000, leads: 5, types: ["SMS_INBOUND_POST_PROCESS"] });
+    await db.prisma.$executeRaw`UPDATE "BackgroundJob" SET "status" = 'SUCCEEDED' WHERE "id" NOT IN (SELECT "id" FROM "BackgroundJob" ORDER BY "id" LIMIT 150)`;
+    await db.prisma.$executeRaw`UPDATE "BackgroundJob" SET "status" = 'RUNNING', "lockedBy" = 'w', "leaseExpiresAt" = now() WHERE "id" IN (SELECT "id" FROM "BackgroundJob" WHERE "status" = 'PENDING' LIMIT 50)`;
+    await db.prisma.$executeRaw`ANALYZE "BackgroundJob"`;
+    const { recovery, count } = await explainRecoveryAndCount(db.prisma, ["SMS_INBOUND_POST_PROCESS"]);
+    expect(recovery).toMatch(/Index Scan using "BackgroundJob_running_lockedBy_idx"|Bitmap Index Scan on "BackgroundJob_running_lockedBy_idx"/);
+    expect(recovery).not.toMatch(/Seq Scan on "BackgroundJob"/);
+    expect(count).toMatch(/"BackgroundJob_running_lockedBy_idx"/);
+    expect(count).toMatch(/"BackgroundJob_pending_runAt_id_idx"/);
+    expect(count).not.toMatch(/Seq Scan on "BackgroundJob"/);
+  });
+
+  it("the start write is a HOT update (no index holds a column it changes)", async () => {
+    await resetJobs();
+    await seedMessagesWithJobs(db.prisma, { clientId, prefix: `h-${randomUUID().slice(0, 8)}`, messages: 20, leads: 2, types: ["SMS_INBOUND_POST_PROCESS"] });
+    const claimed = await claimJobs(db.prisma, "hot-worker", 5, ["SMS_INBOUND_POST_PROCESS"]);
+    expect(claimed).toHaveLength(5);
+    // One connection, so the transaction below holds every statement and its per-transaction counters.
+    const one = openDb({ url: db.url, poolSize: 1 });
+    try {
+      await one.pool.query("BEGIN");
+      const started = await startJobs(one.prisma, "hot-worker", claimed.map((c) => ({ id: c.id, attempts: c.attempts })), 60_000);
+      expect(started.sort()).toEqual(claimed.map((c) => c.id).sort());
+      const { rows } = await one.pool.query(`SELECT pg_stat_get_xact_tuples_updated('"BackgroundJob"'::regclass)::int AS "updated", pg_stat_get_xact_tuples_hot_updated('"BackgroundJob"'::regclass)::int AS "hot"`);
+      expect(rows[0]).toEqual({ updated: 5, hot: 5 });
+      await one.pool.query("ROLLBACK");
+    } finally {
+      await one.close();
+    }
   });
 });
 

@@ -1,0 +1,115 @@
+// What a drain does with the jobs it holds besides running them: renewing
+// their leases, handing back the unstarted ones, leaving running ones to
+// their lease past the shutdown timeout, and recovering other workers'
+// expired jobs. Split from runner.ts, which keeps the claim/start/run loop.
+import type { DbHandle } from "../db/client.js";
+import { notifyJobWorkers, recoverExpiredLeases, releaseJobs, renewLeases, type ClaimedJobRow, type JobAttempt } from "../db/jobs-sql.js";
+import type { DrainCounters } from "./summary.js";
+import { withRetries, type Waker } from "./waker.js";
+
+// queued: claimed, waiting in this worker. starting: its start write is in
+// flight. running: its handler runs. finishing: its outcome is being
+// written. abandoned: still running past the shutdown timeout, left to its
+// lease. released: handed back (or lost) before it started.
+export type HeldState = "queued" | "starting" | "running" | "finishing" | "abandoned" | "released";
+
+export interface Held {
+  row: ClaimedJobRow;
+  state: HeldState;
+  abort?: AbortController;
+  /** The start write (startJobs), once issued: resolves true when the job is started and still ours. */
+  start?: Promise<boolean>;
+}
+
+export function attemptOf(row: ClaimedJobRow): JobAttempt {
+  return { id: row.id, attempts: row.attempts };
+}
+
+/** The run's state these helpers read and change. */
+export interface HeldJobs {
+  readonly db: DbHandle;
+  readonly workerId: string;
+  readonly leaseMs: number;
+  readonly claimLeaseMs: number;
+  readonly held: Map<string, Held>;
+  readonly queue: ClaimedJobRow[];
+  readonly counters: DrainCounters;
+  readonly waker: Waker;
+  warn(message: string): void;
+  /** Drops a held attempt that is no longer ours (counted as lost). */
+  loseHeld(held: Held, why: string): void;
+}
+
+/** Hands claimed rows back without spending an attempt; throws only when the database stayed unreachable. */
+export async function releaseRows(run: HeldJobs, rows: ClaimedJobRow[]): Promise<void> {
+  const released = new Set(await withRetries(() => releaseJobs(run.db.prisma, run.workerId, rows.map(attemptOf))));
+  for (const row of rows) {
+    const held = run.held.get(row.id);
+    if (held?.row === row) {
+      held.state = "released";
+      run.held.delete(row.id);
+    }
+    if (released.has(row.id)) run.counters.add(row.type, "released");
+  }
+  if (released.size > 0) await notifyJobWorkers(run.db.prisma).catch(() => undefined);
+}
+
+/** What never started: the only jobs a stopping worker hands back (a started one never, while its handler may still run). */
+export function listUnstarted(run: HeldJobs): ClaimedJobRow[] {
+  return [...run.held.values()].filter((h) => h.state === "queued" || h.state === "starting").map((h) => h.row);
+}
+
+/** Past the shutdown timeout: leave running jobs RUNNING (their lease expires, another worker retries them) and say so. */
+export function abandonRunning(run: HeldJobs, stopWaitMs: number): void {
+  const running = [...run.held.values()].filter((h) => h.state === "running");
+  for (const held of running) {
+    held.state = "abandoned";
+    held.abort?.abort(new Error(`still running after the ${stopWaitMs} ms shutdown timeout`));
+    run.counters.add(held.row.type, "abandoned");
+  }
+  if (running.length > 0) {
+    run.warn(
+      `${running.length} job(s) still running after the ${stopWaitMs} ms shutdown timeout; ` +
+        `not handed back while their handlers may still run: they stay RUNNING until their lease expires ` +
+        `(--lease ${run.leaseMs} ms after the last renewal), then any worker runs them again`,
+    );
+  }
+}
+
+/** Renews the leases of every job still ours; a job missing from the answer was recovered elsewhere and is dropped here. */
+export async function renewHeldLeases(run: HeldJobs): Promise<void> {
+  const mine = [...run.held.values()].filter((h) => h.state !== "finishing" && h.state !== "abandoned" && h.state !== "released");
+  if (mine.length === 0) return;
+  let kept: Set<string>;
+  try {
+    // A renewal that hits a busy pool or a restarting server is retried until the next one is due, not skipped.
+    const leases = { leaseMs: run.leaseMs, claimLeaseMs: run.claimLeaseMs };
+    kept = new Set(await withRetries(() => renewLeases(run.db.prisma, run.workerId, mine.map((h) => attemptOf(h.row)), leases), run.claimLeaseMs / 3));
+  } catch (error) {
+    run.warn(`lease renewal failed: ${(error as Error).message}`);
+    return;
+  }
+  for (const held of mine) {
+    // Only jobs still in the same state: one that moved to finishing meanwhile was settled by its own guarded write.
+    if (kept.has(held.row.id) || run.held.get(held.row.id) !== held || held.state === "finishing") continue;
+    const queued = run.queue.indexOf(held.row);
+    if (queued >= 0) run.queue.splice(queued, 1);
+    run.loseHeld(held, `lost the lease on job ${held.row.id} (${held.row.type}); another worker recovered it`);
+  }
+}
+
+/** Returns expired jobs (of any worker) to the queue; resolves how many became PENDING. Never throws. */
+export async function recoverExpired(run: HeldJobs): Promise<number> {
+  try {
+    const recovered = await withRetries(() => recoverExpiredLeases(run.db.prisma));
+    for (const job of recovered) run.counters.add(job.type, job.status === "FAILED" ? "failed" : "recovered");
+    if (recovered.length > 0) {
+      run.waker.wake();
+      await notifyJobWorkers(run.db.prisma).catch(() => undefined);
+    }
+    return recovered.filter((j) => j.status === "PENDING").length;
+  } catch (error) {
+    run.warn(`lease recovery failed: ${(error as Error).message}`);
+    return 0;
+  }
+}
