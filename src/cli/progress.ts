@@ -70,6 +70,7 @@ export function createRunProgress(ctx: CliContext, options: { json: boolean }): 
 export function wrapLines(text: string, width: number): string {
   return text
     .split("\n")
-    .map((line) => wrapText(line, width))
+    // An unindented notice continues under a 2-space hang, so where it ends is visible.
+    .map((line) => wrapText(line, width, /^\S/.test(line) ? { hang: "  " } : {}))
     .join("\n");
 }
