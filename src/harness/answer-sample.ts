@@ -24,11 +24,12 @@ export function createErrorSampler(limit = ERROR_SAMPLE): (outcome: DeliveryOutc
       kept.set(error, error);
       return outcome;
     }
-    // "HTTP 503: {...}" → "HTTP 503 (answer body not kept: ...)", one string per head.
+    // "HTTP 503: {...}" → "HTTP 503: (text not kept: ...)", one string per head; the head and
+    // its colon stay, since a transport error's code is read from them (classify-setup.ts).
     const head = error.slice(0, Math.max(0, error.indexOf(":"))) || error.slice(0, 40);
     let short = shortened.get(head);
     if (short === undefined) {
-      short = `${head} (text not kept: past the first ${limit} distinct errors of this run)`;
+      short = `${head}: (text not kept: past the first ${limit} distinct errors of this run)`;
       shortened.set(head, short);
     }
     outcome.error = short;

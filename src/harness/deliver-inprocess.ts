@@ -64,9 +64,9 @@ export function createInProcessEngine(options: InProcessEngineOptions): Delivery
       // Past what the pool can carry, a delivery could only wait for a
       // connection, holding its Request, parsed body and query state meanwhile,
       // and those past pg's 5 s acquire timeout were answered 503. So at most
-      // `inFlightCap` are called at the barrier; each answer starts the next. A queued delivery's
-      // release is still the barrier instant, so its latency includes the
-      // wait, exactly as when it waited in the pool's own queue.
+      // `inFlightCap` are called at the barrier; each answer starts the next.
+      // A queued delivery's release is still the barrier instant, so its
+      // latency includes the wait, as when it waited in the pool's own queue.
       const cap = Math.min(deliveries.length, inFlightCap());
       const requests = deliveries.slice(0, cap).map(buildRequest);
       await options.observer?.begin();

@@ -62,7 +62,9 @@ describe("error sampler", () => {
     expect(sample(outcome("HTTP 500: a")).error).toBe("HTTP 500: a");
     expect(sample(outcome("HTTP 500: b")).error).toBe("HTTP 500: b");
     expect(sample(outcome("HTTP 500: a")).error).toBe("HTTP 500: a");
-    expect(sample(outcome("HTTP 500: c")).error).toMatch(/^HTTP 500 \(text not kept/);
+    expect(sample(outcome("HTTP 500: c")).error).toMatch(/^HTTP 500: \(text not kept/);
+    // A transport error keeps its code where classify-setup reads it.
+    expect(sample(outcome("ECONNRESET: read ECONNRESET 7")).error).toMatch(/^ECONNRESET: \(text not kept/);
     expect(sample(outcome(null)).error).toBeNull();
   });
 });
