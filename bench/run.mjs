@@ -7,7 +7,7 @@ import fs from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const dir = fileURLToPath(new URL(".", import.meta.url));
-const all = ["ingest", "serve", "race", "drain"].filter((name) => fs.existsSync(`${dir}/${name}.mjs`));
+const all = ["ingest", "serve", "race", "drain", "memory"].filter((name) => fs.existsSync(`${dir}/${name}.mjs`));
 const args = process.argv.slice(2);
 const firstFlag = args.findIndex((a) => a.startsWith("-"));
 const wanted = firstFlag < 0 ? args : args.slice(0, firstFlag);

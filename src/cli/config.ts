@@ -27,7 +27,7 @@ export function register(program: Command, ctx: CliContext): Command {
     )
     .option("--config <file>", "the config file (default: dedupe.config.{ts,mts,mjs,js,json} in the current directory)")
     .option("--strict", "exit 2 when a unique index is missing (default: warn)", false)
-    .option("--json", "print the result as one JSON object", false)
+    .option("-j, --json", "print the result as one JSON object", false)
     .addHelpText(
       "after",
       `

@@ -9,6 +9,8 @@ export interface CliContext {
   stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   shutdown: Shutdown;
+  /** Set once the run uses the embedded PostgreSQL: its data directory (to explain a failure after it was deleted). */
+  embeddedDataDir?: string;
 }
 
 export function createCliContext(): CliContext {

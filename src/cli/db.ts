@@ -29,7 +29,7 @@ export function register(program: Command, ctx: CliContext): Command {
   db.command("stop")
     .description("Stop the embedded PostgreSQL, including one left running by a killed command.")
     .option("--force", "stop it even while the dedupe-cli process that started it still runs", false)
-    .option("--json", "print one JSON object on stdout", false)
+    .option("-j, --json", "print one JSON object on stdout", false)
     .addHelpText("after", DB_HELP)
     .action(async (raw) => {
       const opts = parseOptions(stopOptionsSchema, raw);

@@ -1,12 +1,14 @@
 // drain-jobs output: a progress bar on a terminal, plain progress lines
 // otherwise, and the per-type summary table.
-import Table from "cli-table3";
 import { jobsPerSecond, type DrainProgress, type DrainSummary } from "../jobs/summary.js";
+import { renderTextTable, wrapText } from "./table.js";
+
+type JobCounts = DrainSummary["totals"];
 
 type Stream = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 
 /** Returns an onProgress callback and a finish() that clears the bar. */
-export function createProgressReporter(stream: Stream, options: { tty: boolean; lineEveryMs?: number }) {
+export function createProgressReporter(stream: Stream, options: { tty: boolean; width?: number; lineEveryMs?: number }) {
   let lastLine = 0;
   let drawn = false;
   const describe = (p: DrainProgress) => {
@@ -23,7 +25,9 @@ export function createProgressReporter(stream: Stream, options: { tty: boolean; 
         const ratio = total > 0 ? Math.min(1, done / total) : 0;
         const filled = Math.round(ratio * width);
         const bar = total > 0 ? `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${done}/${total} ` : "";
-        stream.write(`\r\x1b[2K${bar}${text}`);
+        // One line, never wider than the terminal: a wrapped line cannot be redrawn in place.
+        const line = `${bar}${text}`;
+        stream.write(`\r\x1b[2K${line.slice(0, Math.max(20, (options.width ?? stream.columns ?? 80) - 1))}`);
         drawn = true;
       } else if (p.elapsedMs - lastLine >= (options.lineEveryMs ?? 5_000)) {
         lastLine = p.elapsedMs;
@@ -36,32 +40,40 @@ export function createProgressReporter(stream: Stream, options: { tty: boolean; 
   };
 }
 
-export function renderSummaryTable(summary: DrainSummary, color: boolean): string {
-  const table = new Table({
-    head: ["type", "claimed", "succeeded", "retried", "failed", "released", "recovered", "remaining", "jobs/s"],
-    style: color ? undefined : { head: [], border: [] },
-  });
-  const types = new Set([...Object.keys(summary.byType), ...Object.keys(summary.remaining)]);
-  for (const type of [...types].sort()) {
-    const c = summary.byType[type];
-    table.push([
-      type,
-      c?.claimed ?? 0,
-      c?.succeeded ?? 0,
-      c?.retried ?? 0,
-      c?.failed ?? 0,
-      c?.released ?? 0,
-      c?.recovered ?? 0,
-      summary.remaining[type] ?? 0,
-      c ? jobsPerSecond(c, summary.elapsedMs) : 0,
-    ]);
-  }
+/**
+ * The per-type summary on the shared renderer (src/cli/table.ts), so it fits
+ * the terminal like every other table: short headers, and the released and
+ * recovered columns only when a job was released or recovered (they are
+ * almost always 0, and two more columns push 80 columns into the stacked
+ * layout). --json always carries every count.
+ */
+export function renderSummaryTable(summary: DrainSummary, options: { color: boolean; width: number }): string {
   const t = summary.totals;
+  const showReleased = t.released > 0;
+  const showRecovered = t.recovered > 0;
+  const head = ["type", "claimed", "ok", "retried", "failed", ...(showReleased ? ["released"] : []), ...(showRecovered ? ["recovered"] : []), "left", "jobs/s"];
+  const row = (type: string, c: Partial<JobCounts> | undefined, left: number, rate: number) => [
+    type,
+    String(c?.claimed ?? 0),
+    String(c?.succeeded ?? 0),
+    String(c?.retried ?? 0),
+    String(c?.failed ?? 0),
+    ...(showReleased ? [String(c?.released ?? 0)] : []),
+    ...(showRecovered ? [String(c?.recovered ?? 0)] : []),
+    String(left),
+    String(rate),
+  ];
+  const types = new Set([...Object.keys(summary.byType), ...Object.keys(summary.remaining)]);
+  const rows = [...types].sort().map((type) => {
+    const c = summary.byType[type];
+    return row(type, c, summary.remaining[type] ?? 0, c ? jobsPerSecond(c, summary.elapsedMs) : 0);
+  });
   const remaining = Object.values(summary.remaining).reduce((a, b) => a + b, 0);
-  table.push(["total", t.claimed, t.succeeded, t.retried, t.failed, t.released, t.recovered, remaining, summary.jobsPerSecond]);
+  rows.push(row("total", t, remaining, summary.jobsPerSecond));
   const lost = t.lost > 0 ? `; ${t.lost} outcome(s) discarded after a lost lease` : "";
   const abandoned = t.abandoned > 0 ? `; ${t.abandoned} left running past the shutdown timeout` : "";
-  return `${table.toString()}\nworker ${summary.workerId}, ${summary.mode}, stopped: ${summary.stoppedBy}, ${(summary.elapsedMs / 1000).toFixed(2)} s${lost}${abandoned}\n`;
+  const footer = `worker ${summary.workerId}, ${summary.mode}, stopped: ${summary.stoppedBy}, ${(summary.elapsedMs / 1000).toFixed(2)} s${lost}${abandoned}`;
+  return `${renderTextTable({ head, rows, width: options.width, color: options.color })}\n${wrapText(footer, options.width, { hang: "  " })}\n`;
 }
 
 /**

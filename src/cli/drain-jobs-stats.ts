@@ -2,11 +2,11 @@
 // Jobs per type and status, the oldest due job's age, failures grouped by
 // their last error, and workers holding jobs whose lease has expired (dead
 // or stuck: any drain-jobs recovers those). Read-only.
-import Table from "cli-table3";
 import type { Command } from "commander";
 import { z } from "zod";
 import { countJobsByTypeAndStatus, listFailureGroups, listLeaseHolders, type FailureGroup, type HolderLeases, type JobTypeStatusCounts } from "../db/job-stats-sql.js";
-import type { CliContext } from "./context.js";
+import { outputWidth, type CliContext } from "./context.js";
+import { renderTextTable, wrapText } from "./table.js";
 import { addDatabaseOptions, databaseOptionsSchema, intFlag, openDatabaseSession, parseOptions } from "./options.js";
 
 const optionsSchema = databaseOptionsSchema.extend({
@@ -30,7 +30,7 @@ export function registerStats(parent: Command, ctx: CliContext): Command {
       .description("Show the job queue: jobs per type and status, the oldest due job's age, failures by last error, and workers holding jobs past their lease. Read-only."),
   )
     .option("--failures <n>", "how many failure groups (type + last error) to list", "10")
-    .option("--json", "print one JSON object on stdout", false)
+    .option("-j, --json", "print one JSON object on stdout", false)
     .addHelpText("after", "\nExamples:\n  $ dedupe-cli drain-jobs stats\n  $ dedupe-cli drain-jobs stats --json --failures 50")
     .action(async (raw) => {
       const opts = parseOptions(optionsSchema, raw);
@@ -41,7 +41,7 @@ export function registerStats(parent: Command, ctx: CliContext): Command {
         listLeaseHolders(db.prisma),
       ]);
       const stats = summariseStats(byType, failures, holders);
-      ctx.stdout.write(opts.json ? `${JSON.stringify(stats)}\n` : renderStats(stats));
+      ctx.stdout.write(opts.json ? `${JSON.stringify(stats)}\n` : renderStats(stats, outputWidth(ctx)));
     });
 }
 
@@ -68,14 +68,13 @@ function formatAge(ms: number | null): string {
 
 const clip = (text: string, width: number) => (text.length > width ? `${text.slice(0, width - 3)}...` : text);
 
-/** Fits 80 columns: type names are the widest cells (30 characters). */
-function renderStats(stats: JobStats): string {
-  const plain = { head: [], border: [] };
-  const table = new Table({ head: ["type", "pend", "due", "run", "ok", "failed", "oldest"], style: plain });
-  for (const t of stats.byType) table.push([t.type, t.pending, t.due, t.running, t.succeeded, t.failed, formatAge(t.oldestDueMs)]);
+/** On the shared renderer: fits the terminal, type names (up to 30 characters) never split. */
+function renderStats(stats: JobStats, width: number): string {
+  const rows = stats.byType.map((t) => [t.type, String(t.pending), String(t.due), String(t.running), String(t.succeeded), String(t.failed), formatAge(t.oldestDueMs)]);
   const s = stats.totals;
-  table.push(["total", s.pending, s.due, s.running, s.succeeded, s.failed, formatAge(s.oldestDueMs)]);
-  const out = [stats.byType.length ? table.toString() : "no jobs"];
+  rows.push(["total", String(s.pending), String(s.due), String(s.running), String(s.succeeded), String(s.failed), formatAge(s.oldestDueMs)]);
+  const table = renderTextTable({ head: ["type", "pend", "due", "run", "ok", "failed", "oldest"], rows, width });
+  const out = [stats.byType.length ? table : "no jobs"];
 
   if (stats.holders.length > 0) {
     out.push(`\njobs held by workers (RUNNING): ${stats.expiredLeases} with an expired lease${stats.expiredLeases > 0 ? "\n(any running drain-jobs recovers those)" : ""}`);
@@ -86,7 +85,7 @@ function renderStats(stats: JobStats): string {
   }
   if (stats.failures.length > 0) {
     out.push("\nfailed jobs by last error:");
-    for (const f of stats.failures) out.push(`  ${f.type} x${f.count}:\n    ${clip(f.lastError.split("\n")[0]!, 76)}`);
+    for (const f of stats.failures) out.push(`  ${f.type} x${f.count}:\n${wrapText(`    ${clip(f.lastError.split("\n")[0]!, 300)}`, width)}`);
   }
   return `${out.join("\n")}\n`;
 }

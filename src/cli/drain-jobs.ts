@@ -10,7 +10,7 @@ import { BackgroundJobType } from "../generated/prisma/enums.js";
 import { loadHandlersModule } from "../jobs/registry.js";
 import { drainJobs } from "../jobs/runner.js";
 import type { JobHandlerMap } from "../jobs/types.js";
-import { useColor, type CliContext } from "./context.js";
+import { outputWidth, useColor, type CliContext } from "./context.js";
 import { createProgressReporter, renderHandlerErrors, renderSummaryTable } from "./drain-jobs-report.js";
 import { registerStats } from "./drain-jobs-stats.js";
 import { durationFlag } from "./duration.js";
@@ -73,7 +73,7 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--backoff-max <duration>", "cap on any retry delay", "15m")
     .option("--handlers <module>", "ES module exporting handlers by job type; they override the built-ins")
     .option("--worker-id <id>", "name recorded in lockedBy (default host:pid:random)")
-    .option("--json", "print one JSON summary on stdout and nothing else", false)
+    .option("-j, --json", "print one JSON summary on stdout and nothing else", false)
     .addHelpText(
       "after",
       `
@@ -113,7 +113,7 @@ async function runDrainJobs(ctx: CliContext, opts: DrainJobsCliOptions, handlers
   ctx.shutdown.handleGracefully();
 
   const showProgress = !opts.json;
-  const reporter = createProgressReporter(ctx.stderr, { tty: Boolean(ctx.stderr.isTTY) && !ctx.env.ci });
+  const reporter = createProgressReporter(ctx.stderr, { tty: Boolean(ctx.stderr.isTTY) && !ctx.env.ci, width: outputWidth(ctx) });
   // A handler that calls process.exit() ends the run with no summary: say what happens to the held jobs.
   let held = 0;
   const onExit = () => {
@@ -154,7 +154,7 @@ async function runDrainJobs(ctx: CliContext, opts: DrainJobsCliOptions, handlers
   if (opts.json) {
     ctx.stdout.write(`${JSON.stringify(summary)}\n`);
   } else {
-    ctx.stdout.write(renderSummaryTable(summary, useColor(ctx)));
+    ctx.stdout.write(renderSummaryTable(summary, { color: useColor(ctx), width: outputWidth(ctx) }));
     ctx.stderr.write(renderHandlerErrors(summary));
   }
   if (summary.totals.failed > 0) {

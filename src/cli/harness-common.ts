@@ -15,6 +15,7 @@ import { durationFlag } from "./duration.js";
 import { describeSmallRace, openDatabaseSession } from "./options.js";
 import { isEmbeddedServerRunning } from "../db/embedded.js";
 import { isTransactionPooler } from "../db/pooler.js";
+import { openPoolConnections } from "../db/connection-budget.js";
 import { classifyEngineOverload, classifySetupFailure } from "../harness/classify-setup.js";
 
 /** The flags addOutputOptions declares, by their option key. */
@@ -202,8 +203,8 @@ export async function openHarnessSession(
   const warm = Math.min(pool.warm, poolSize);
   if (warm > 0) {
     // Open the connections now, so no delivery in the race waits for a connect.
-    const clients = await Promise.all(Array.from({ length: warm }, () => session.db.pool.connect()));
-    for (const client of clients) client.release();
+    // A few handshakes at a time (openPoolConnections): hundreds at once time out on a busy machine.
+    await openPoolConnections(session.db.pool, warm, session.database.url);
   }
   return { db: session.db, createClients: session.database.source === "embedded" && !foreignSchema, poolSize };
 }

@@ -1,8 +1,10 @@
 // Registers the commands. Only the module of the command being run is
 // imported, so `dedupe-cli migrate` does not load the HTTP server or the
 // harness. Top-level --help lists every command from this table.
+import path from "node:path";
 import { Command, CommanderError } from "commander";
-import { UsageError } from "../errors.js";
+import fs from "node:fs";
+import { ConfigError, DedupeCliError, UsageError } from "../errors.js";
 import { createCliContext, outputWidth, type CliContext } from "./context.js";
 import { configureHelpConventions, wrapHelpOutput } from "./help.js";
 
@@ -73,14 +75,35 @@ In a clone of dedupe-cli run it as \`npx dedupe-cli <command>\` (or node bin/ded
   ctx.shutdown.install(ctx.stderr);
   try {
     await program.parseAsync(argv);
+    // Succeeded from the server's open files: say so, since the data is gone now.
+    if (ctx.embeddedDataDir && !fs.existsSync(path.join(ctx.embeddedDataDir, "PG_VERSION"))) {
+      ctx.stderr.write(`warning: the embedded PostgreSQL's data directory ${ctx.embeddedDataDir} was deleted while this command ran; it finished from the server's open files, and that data is gone now.\n`);
+    }
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.exitCode === 0 || error.code === "commander.helpDisplayed" || error.code === "commander.version") return;
       // Commander already printed its message.
       throw Object.assign(new UsageError(error.message), { reported: true });
     }
-    throw error;
+    throw explainLostDataDir(ctx, error);
   } finally {
     await ctx.shutdown.runCleanups();
   }
+}
+
+/**
+ * An embedded database whose directory was deleted under a running command
+ * (`rm -rf .dedupe` in another terminal) fails in whatever statement comes
+ * next, with a driver or Prisma error that says nothing useful. When the
+ * directory is gone, that is the cause, and the run's own error is replaced
+ * by one that says so (exit 2: the environment, not the receiver).
+ */
+function explainLostDataDir(ctx: CliContext, error: unknown): unknown {
+  const dir = ctx.embeddedDataDir;
+  if (!dir || fs.existsSync(path.join(dir, "PG_VERSION"))) return error;
+  const verdict = error instanceof DedupeCliError && error.kind === "invariant" ? " (the verdict above is void)" : "";
+  return new ConfigError(`The embedded PostgreSQL's data directory ${dir} was deleted while this command was using it${verdict}; nothing this run read after that can be trusted.`, {
+    hint: "Run the command again (a new embedded database is created in its place), and do not delete .dedupe while a command runs; `dedupe-cli db stop` stops the server first. Or use --database-url.",
+    cause: error,
+  });
 }

@@ -1,5 +1,6 @@
 // Options shared by commands, and validation of commander's raw values with
 // zod before any I/O, so that a bad flag fails with exit 2 and nothing written.
+import path from "node:path";
 import type { Command } from "commander";
 import { z } from "zod";
 import { ConfigError, UsageError } from "../errors.js";
@@ -115,6 +116,7 @@ export async function openDatabaseSession(
     onInfo: info,
   });
   ctx.shutdown.addCleanup(() => database.release());
+  if (database.source === "embedded") ctx.embeddedDataDir = path.join(ctx.env.home, "pg");
   if (database.source === "url") info(`database: ${redactUrl(database.url)}`);
   let poolSize = opts.poolSize ?? 20;
   // Small pools (status, clients) fit anywhere; reading the limits costs a connection.

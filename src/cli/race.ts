@@ -113,6 +113,7 @@ Exit codes: 0 every invariant held, 1 one was violated (the deliveries that witn
       concurrencyCap: inProcess ? session.poolSize : undefined,
       timeoutMs: opts.timeout,
       onProgress: progress.line,
+      meter: progress.meter,
       signal: ctx.shutdown.signal,
     }).finally(() => progress.finish());
     if (opts.reportDir) {

@@ -84,6 +84,7 @@ Exit codes: 0 every check held, 1 one was violated, 2 usage, configuration or se
       createClients: session.createClients,
       timeoutMs: opts.timeout,
       onProgress: progress.line,
+      meter: progress.meter,
       signal: ctx.shutdown.signal,
     }).finally(() => progress.finish());
     await writeHarnessOutput(ctx, opts, result);

@@ -115,24 +115,47 @@ export function fitPoolSize(budget: ConnectionBudget, want: { poolSize: number; 
   };
 }
 
+/** Connections opened at once while warming a pool (see openPoolConnections). */
+const WARM_CONCURRENCY = 16;
+
 /**
- * Opens `n` pool connections at once and hands them back. When PostgreSQL
- * refuses one (a limit reached since the budget was read), every connection
- * already opened is released before the ConfigError, so closing the pool
- * cannot wait forever on a connection nobody will return.
+ * Opens `n` pool connections and hands them back, at most WARM_CONCURRENCY
+ * handshakes at a time: 500 SCRAM handshakes started together on a busy
+ * 2-core machine each took longer than the pool's 5 s connect timeout, and
+ * the run died with pg's bare "timeout expired". When PostgreSQL refuses one
+ * (a limit reached since the budget was read), every connection already
+ * opened is released before the ConfigError, so closing the pool cannot wait
+ * forever on a connection nobody will return.
  */
 export async function openPoolConnections(pool: pg.Pool, n: number, url: string): Promise<void> {
-  const settled = await Promise.allSettled(Array.from({ length: n }, () => pool.connect()));
-  for (const s of settled) if (s.status === "fulfilled") s.value.release();
-  const refused = settled.findIndex((s) => s.status === "rejected");
-  if (refused < 0) return;
-  const error = (settled[refused] as PromiseRejectedResult).reason as { code?: string; message?: string };
-  const opened = settled.filter((s) => s.status === "fulfilled").length;
-  if (error.code === "53300" || error.code === "53000") {
-    throw new ConfigError(`PostgreSQL at ${redactUrl(url)} refused connection ${opened + 1} of ${n}: ${error.message}.`, {
+  const held: pg.PoolClient[] = [];
+  let failure: { code?: string; message?: string } | undefined;
+  let next = 0;
+  const worker = async () => {
+    while (next < n && !failure) {
+      next++;
+      try {
+        held.push(await pool.connect());
+      } catch (error) {
+        failure ??= error as { code?: string; message?: string };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(WARM_CONCURRENCY, n) }, worker));
+  for (const c of held) c.release();
+  if (!failure) return;
+  const opened = held.length;
+  if (failure.code === "53300" || failure.code === "53000") {
+    throw new ConfigError(`PostgreSQL at ${redactUrl(url)} refused connection ${opened + 1} of ${n}: ${failure.message}.`, {
       hint: "Fix: lower --pool-size, stop other clients of the database, or raise the limit (ALTER ROLE <role> CONNECTION LIMIT <n>, or max_connections).",
-      cause: error,
+      cause: failure,
     });
   }
-  throw describeConnectionFailure(url, error);
+  if (/timeout/i.test(failure.message ?? "")) {
+    throw new ConfigError(`PostgreSQL at ${redactUrl(url)} did not finish opening connection ${opened + 1} of ${n} within 5 s: the server (or this machine) is too busy to open that many.`, {
+      hint: "Fix: lower --pool-size (or --n), or retry when the machine is less loaded.",
+      cause: failure,
+    });
+  }
+  throw describeConnectionFailure(url, failure);
 }

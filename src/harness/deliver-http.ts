@@ -6,7 +6,9 @@
 import pLimit from "p-limit";
 import { HttpConnection } from "./http-connection.js";
 import { failedDelivery, readAnswer, type AnswerReader } from "./response.js";
+import { createErrorSampler } from "./answer-sample.js";
 import { computePeakOverlap, computeReleaseSpread } from "./stats.js";
+import type { DeliveryMeter } from "./delivery-meter.js";
 import type { DatabaseObserver, DeliveryEngine, DeliveryOutcome, PreparedDelivery } from "./types.js";
 
 export interface HttpEngineOptions {
@@ -18,6 +20,8 @@ export interface HttpEngineOptions {
   observer?: DatabaseObserver;
   /** How 2xx bodies read (default: dedupe-cli's own `{ deduped }`). */
   answer?: AnswerReader;
+  /** Counts sent/answered as they happen (the CLI's progress line). */
+  meter?: DeliveryMeter;
 }
 
 export function createHttpEngine(options: HttpEngineOptions = {}): DeliveryEngine {
@@ -25,6 +29,8 @@ export function createHttpEngine(options: HttpEngineOptions = {}): DeliveryEngin
   const connectLimit = pLimit(options.connectConcurrency ?? 128);
   const idle = new Map<string, HttpConnection[]>();
   const open = new Set<HttpConnection>();
+  const meter = options.meter;
+  let sample = createErrorSampler();
 
   async function acquire(origin: URL): Promise<HttpConnection> {
     const list = idle.get(origin.origin) ?? [];
@@ -47,12 +53,15 @@ export function createHttpEngine(options: HttpEngineOptions = {}): DeliveryEngin
     try {
       connection = await acquire(delivery.url);
       releasedAt = performance.now();
+      if (meter) meter.sent++;
       const { response } = connection.send(delivery, false);
       const answer = await response;
-      return readAnswer(delivery.slot, releasedAt, answer.at, answer.status, answer.body, options.answer);
+      return sample(readAnswer(delivery.slot, releasedAt, answer.at, answer.status, answer.body, options.answer));
     } catch (error) {
-      return failedDelivery(delivery.slot, releasedAt, performance.now(), error);
+      if (meter && !connection) meter.sent++;
+      return sample(failedDelivery(delivery.slot, releasedAt, performance.now(), error));
     } finally {
+      if (meter) meter.answered++;
       if (connection) putBack(connection);
     }
   }
@@ -60,6 +69,7 @@ export function createHttpEngine(options: HttpEngineOptions = {}): DeliveryEngin
   return {
     mode: "http",
     async race(deliveries, raceOptions = {}) {
+      sample = createErrorSampler();
       const connections = new Array<HttpConnection>(deliveries.length);
       const armed: Array<{ release: () => void; response: Promise<{ status: number; body: string; at: number }> } | Error> = [];
       // 1. Open and warm every connection (TCP handshake done, Nagle off).
@@ -116,15 +126,18 @@ export function createHttpEngine(options: HttpEngineOptions = {}): DeliveryEngin
         const a = armed[i];
         if (a && !(a instanceof Error)) a.release();
       }
+      if (meter) meter.sent += deliveries.length;
       const outcomes = await Promise.all(
         deliveries.map(async (d, i): Promise<DeliveryOutcome> => {
           const a = armed[i];
-          if (!a || a instanceof Error) return failedDelivery(d.slot, releasedAt[i]!, releasedAt[i]!, a ?? new Error("not armed"));
           try {
+            if (!a || a instanceof Error) return sample(failedDelivery(d.slot, releasedAt[i]!, releasedAt[i]!, a ?? new Error("not armed")));
             const answer = await a.response;
-            return readAnswer(d.slot, releasedAt[i]!, answer.at, answer.status, answer.body, options.answer);
+            return sample(readAnswer(d.slot, releasedAt[i]!, answer.at, answer.status, answer.body, options.answer));
           } catch (error) {
-            return failedDelivery(d.slot, releasedAt[i]!, performance.now(), error);
+            return sample(failedDelivery(d.slot, releasedAt[i]!, performance.now(), error));
+          } finally {
+            if (meter) meter.answered++;
           }
         }),
       );
@@ -142,6 +155,7 @@ export function createHttpEngine(options: HttpEngineOptions = {}): DeliveryEngin
       };
     },
     async send(deliveries, concurrency) {
+      sample = createErrorSampler();
       const limit = pLimit(concurrency);
       return Promise.all(deliveries.map((d) => limit(() => sendOne(d))));
     },

@@ -6,6 +6,7 @@ import { readDatabaseClock, readStatementWindows } from "../db/verify-sql.js";
 import { createHttpEngine } from "./deliver-http.js";
 import { createInProcessEngine } from "./deliver-inprocess.js";
 import type { AnswerReader } from "./response.js";
+import type { DeliveryMeter } from "./delivery-meter.js";
 import { loadTestSigningKeys, type TestSigningKeys } from "./signing.js";
 import { computePeakWindowOverlap } from "./stats.js";
 import type { DatabaseObserver, DeliveryEngine, EngineTarget } from "./types.js";
@@ -23,7 +24,7 @@ export interface OpenedEngine {
   close(): Promise<void>;
 }
 
-export async function createEngine(target: EngineTarget, db: DbHandle, options: { strategy?: ConflictStrategy; timeoutMs?: number; answer?: AnswerReader }): Promise<OpenedEngine> {
+export async function createEngine(target: EngineTarget, db: DbHandle, options: { strategy?: ConflictStrategy; timeoutMs?: number; answer?: AnswerReader; meter?: DeliveryMeter }): Promise<OpenedEngine> {
   const signer = loadTestSigningKeys();
   if (target.kind === "in-process") {
     const { createWebhookHandler } = await import("../providers/router.js");
@@ -35,10 +36,10 @@ export async function createEngine(target: EngineTarget, db: DbHandle, options: 
       // Rejections are what the invariants report, per slot; no log line per delivery.
       onEvent: () => undefined,
     });
-    const engine = createInProcessEngine({ handler, pool: db.pool, observer: createDatabaseObserver(db), answer: options.answer });
+    const engine = createInProcessEngine({ handler, pool: db.pool, observer: createDatabaseObserver(db), answer: options.answer, meter: options.meter });
     return { engine, signer, description: describeTarget(target), close: () => engine.close() };
   }
-  const engine = createHttpEngine({ timeoutMs: options.timeoutMs, observer: createDatabaseObserver(db), answer: options.answer });
+  const engine = createHttpEngine({ timeoutMs: options.timeoutMs, observer: createDatabaseObserver(db), answer: options.answer, meter: options.meter });
   return { engine, signer, description: describeTarget(target), close: () => engine.close() };
 }
 

@@ -9,6 +9,7 @@ import { ConfigError } from "../errors.js";
 import { formatIssuePath } from "../providers/common.js";
 import { parseProviderName } from "../providers/registry.js";
 import type { ProviderName } from "../providers/types.js";
+import { findJsonError } from "./json-position.js";
 import { describeUnsupported, type UnsupportedFile } from "./unsupported.js";
 
 const fixtureMetaSchema = z.looseObject({
@@ -114,31 +115,44 @@ function providerFromPath(file: string): ProviderName | undefined {
 }
 
 function loadFixtureFile(file: string, forced: ProviderName | undefined): Fixture {
+  // Checked first: these say what the file is, which "cannot tell the provider" would not.
+  if (file.endsWith(".meta.json")) {
+    const body = file.replace(/\.meta\.json$/, ".json");
+    throw new ConfigError(`${file} is a fixture's metadata sidecar (.meta.json: headers, query, expected status), not a request body.`, {
+      hint: `Pass the body it describes instead: ${path.relative(process.cwd(), body) || body} (its .meta.json beside it is read automatically).`,
+    });
+  }
+  const rawBody = fs.readFileSync(file);
+  const body = parseJsonFile(rawBody.toString("utf8"), file, "Fixture");
   const provider = forced ?? providerFromPath(file);
   if (!provider) {
     throw new ConfigError(`Cannot tell which provider ${file} is for.`, {
       hint: "Put it in a folder named after the provider (fixtures/ghl/...), or pass --provider.",
     });
   }
-  const rawBody = fs.readFileSync(file);
-  let body: unknown;
-  try {
-    body = JSON.parse(rawBody.toString("utf8"));
-  } catch (error) {
-    throw new ConfigError(`Fixture ${file} is not valid JSON: ${(error as Error).message}`);
-  }
   return { path: file, provider, rawBody, body, meta: loadMeta(file) };
+}
+
+/** JSON.parse, or a ConfigError naming the file, the line and column, and what was expected there. */
+function parseJsonFile(text: string, file: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    const at = findJsonError(text);
+    const near = at ? text.slice(at.offset, at.offset + 20).split("\n")[0]! : "";
+    const where = at
+      ? ` at line ${at.line}, column ${at.column}: expected ${at.expected}, found ${near ? JSON.stringify(near) : "the end of the file"}`
+      : `: ${(error as Error).message.split("\n")[0]}`;
+    throw new ConfigError(`${what} ${file} is not valid JSON${where}.`, {
+      hint: "A fixture is one webhook request body as the provider sent it (JSON); see fixtures/README.md.",
+    });
+  }
 }
 
 function loadMeta(file: string): FixtureMeta {
   const metaPath = file.replace(/\.json$/, ".meta.json");
   if (!fs.existsSync(metaPath)) return {};
-  let raw: unknown;
-  try {
-    raw = JSON.parse(fs.readFileSync(metaPath, "utf8"));
-  } catch (error) {
-    throw new ConfigError(`Fixture metadata ${metaPath} is not valid JSON: ${(error as Error).message}`);
-  }
+  const raw = parseJsonFile(fs.readFileSync(metaPath, "utf8"), metaPath, "Fixture metadata");
   const result = fixtureMetaSchema.safeParse(raw);
   if (!result.success) {
     const issue = result.error.issues[0]!;

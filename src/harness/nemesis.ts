@@ -54,12 +54,9 @@ export async function provokeCrashWindow(ctx: CrashWindowContext, prepared: Prep
   }
   const removed = await ctx.mapping.deleteJobs(ctx.db, [messageId]);
   // Loud on purpose: this step deletes rows (this run's own) in the user's database.
+  // One line: the CLI wraps it to the terminal (hard breaks wrapped again leave orphan words).
   ctx.onProgress(
-    [
-      `crash-window ${result.name}: DELETED ${removed} job row(s) of message`,
-      `  ${messageId} (created by this run) to simulate a crash between`,
-      "  insert and enqueue; one more duplicate must restore them (--no-crash-window skips)",
-    ].join("\n"),
+    `crash-window ${result.name}: DELETED ${removed} job row(s) of message ${messageId} (created by this run) to simulate a crash between insert and enqueue; one more duplicate must restore them (--no-crash-window skips)`,
   );
   const [outcome] = await ctx.engine.send([{ ...prepared.delivery, slot: result.deliveries }], 1);
   const after = (await settleCase(ctx.db, ctx.mapping, prepared, ctx.settle)).value;

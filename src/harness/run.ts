@@ -6,6 +6,7 @@ import { loadFixtures, loadFixturesKeepGoing, type Fixture } from "./fixtures.js
 import { createDefaultMapping } from "./mapping-default.js";
 import type { ReceiverMapping } from "./mapping.js";
 import type { UnsupportedFile } from "./unsupported.js";
+import type { DeliveryMeter } from "./delivery-meter.js";
 import { buildHarnessResult } from "./result.js";
 import { HTTP_SETTLE, IN_PROCESS_SETTLE, type SettleOptions } from "./settle.js";
 import type { ConflictStrategy } from "../core/messages.js";
@@ -36,6 +37,8 @@ export interface HarnessRunOptions {
   /** Settle window and timeout before a case is judged (default: one read in-process, 100 ms over HTTP). */
   settle?: SettleOptions;
   onProgress?: (line: string) => void;
+  /** Sent/answered counts the engine keeps while it delivers (the CLI's live progress line). */
+  meter?: DeliveryMeter;
   signal?: AbortSignal;
 }
 
@@ -66,7 +69,7 @@ export async function runHarness(
   const { fixtures, unsupported } = loading.keepGoing
     ? loadFixturesKeepGoing(options.paths, { provider: options.provider })
     : { fixtures: loadFixtures(options.paths, { provider: options.provider }), unsupported: [] };
-  const engine = await createEngine(target, options.db, { strategy: options.strategy, timeoutMs: options.timeoutMs, answer: mapping.readAnswer });
+  const engine = await createEngine(target, options.db, { strategy: options.strategy, timeoutMs: options.timeoutMs, answer: mapping.readAnswer, meter: options.meter });
   let cases: CaseResult[];
   try {
     const settle = options.settle ?? (target.kind === "http" ? HTTP_SETTLE : IN_PROCESS_SETTLE);

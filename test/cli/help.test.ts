@@ -49,6 +49,15 @@ describe("help details", () => {
     expect(race.stdout).toMatch(/-j, --json/);
   });
 
+  it("every --json has -j as its short form (drain-jobs and drain-jobs stats too)", { timeout: 240_000 }, async () => {
+    for (const args of [["drain-jobs"], ["drain-jobs", "stats"], ["race"], ["replay"], ["verify"], ["status"], ["migrate"], ["capture"], ["clients", "list"], ["config", "check"], ["db", "stop"]]) {
+      const r = await runBin([...args, "--help"], { env });
+      expect(r.stdout, args.join(" ")).toMatch(/--json/);
+      expect(r.stdout, args.join(" ")).not.toMatch(/^ {2}--json/m);
+      expect(r.stdout, args.join(" ")).toMatch(/-j, --json/);
+    }
+  });
+
   it("-n and -j work as the short forms", async () => {
     const r = await runBin(["race", "-n", "1", "-j"], { env });
     expect(r.code).toBe(2);

@@ -1,7 +1,7 @@
 // Output fits the terminal: at COLUMNS=80 no line of race, replay, verify
 // (its failure table included), clients list or status is wider than 80
 // unless it is one token too long to break, and no token is split
-// ("aiDrafts", "(FAIL)", job type names stay whole). Each case's verdict is
+// ("aiDrafts", "(FAIL)", job type names stay whole), drain-jobs's tables too. Each case's verdict is
 // printed once (the report), not again on stderr.
 import { beforeAll, describe, expect, it } from "vitest";
 import { runBin } from "../helpers/cli.js";
@@ -51,6 +51,25 @@ describe("at 80 columns", () => {
     }
     const clients = await run(["clients", "list"]);
     expectWhole(clients.stdout, ["l1C08ntBrFjLS0elLIYU", "https://dedi.emailbison.com"]);
+  });
+
+  it("drain-jobs and drain-jobs stats: the summary tables fit, job type names whole; -j is --json", { timeout: 240_000 }, async () => {
+    // A race leaves jobs behind (EMAIL_INBOUND_POST_PROCESS and LEAD_SCORING_POST_PROCESS) for the drain to run.
+    expect((await run(["race", "-n", "10", "--no-crash-window", "--late", "none"])).code).toBe(0);
+    const drain = await run(["drain-jobs"]);
+    expect(drain.code, drain.stderr).toBe(0);
+    expectFits(drain.stdout);
+    expectWhole(drain.stdout, ["EMAIL_INBOUND_POST_PROCESS", "LEAD_SCORING_POST_PROCESS", "jobs/s"]);
+    expect(drain.stdout).toMatch(/│ total +│ \d+ +│/);
+    const stats = await run(["drain-jobs", "stats"]);
+    expect(stats.code).toBe(0);
+    expectFits(stats.stdout);
+    expectWhole(stats.stdout, ["EMAIL_INBOUND_POST_PROCESS", "LEAD_SCORING_POST_PROCESS"]);
+    const json = await run(["drain-jobs", "-j"]);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toHaveProperty("totals");
+    const statsJson = await run(["drain-jobs", "stats", "-j"]);
+    expect(JSON.parse(statsJson.stdout)).toHaveProperty("byType");
   });
 
   it("a wide terminal gets the boxed table (the layout follows the width)", async () => {
