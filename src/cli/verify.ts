@@ -33,7 +33,8 @@ const optionsSchema = databaseOptionsSchema
   .extend({
     paths: z.array(z.string().min(1)).default([]),
     n: raceSizeFlag().default(50),
-    rounds: intFlag(1, 10_000).default(3),
+    rounds: intFlag(1, 10_000).optional(),
+    budget: durationFlag(100, 3_600_000).optional(),
     migrate: z.boolean().default(false),
     strategy: z.enum(CONFLICT_STRATEGIES).optional(),
     drain: z.boolean().default(true),
@@ -42,7 +43,15 @@ const optionsSchema = databaseOptionsSchema
     handlers: z.string().min(1).optional(),
     poolSize: intFlag(1, 5_000).optional(),
   })
-  .refine((o) => o.drain || !o.handlers, { message: "has nothing to run with --no-drain (your own workers run the jobs)", path: ["handlers"] });
+  .refine((o) => o.drain || !o.handlers, { message: "has nothing to run with --no-drain (your own workers run the jobs)", path: ["handlers"] })
+  // As in race: --rounds is a fixed count, --budget "as many as fit"; together they contradict.
+  .refine((o) => o.rounds === undefined || o.budget === undefined, {
+    path: ["budget"],
+    message: "cannot be combined with --rounds (--rounds runs exactly that many race rounds; --budget runs them until the time is spent): give one",
+  });
+
+/** Race rounds per fixture when neither --rounds nor --budget is given: keeps verify on the built-in receiver under a minute on 2 cores. */
+const DEFAULT_VERIFY_ROUNDS = 3;
 
 export type VerifyCliOptions = z.infer<typeof optionsSchema>;
 
@@ -57,7 +66,8 @@ export function register(program: Command, ctx: CliContext): Command {
         "duplicate enqueues nothing (no new Message or BackgroundJob rows; every answer deduped or ignored).",
     )
     .option("-n, --n <n>", "deliveries per race round", "50")
-    .option("--rounds <r>", "race rounds per fixture, each with a fresh unique id", "3")
+    .option("--rounds <r>", `race rounds per fixture, each with a fresh unique id (default: ${DEFAULT_VERIFY_ROUNDS})`)
+    .option("--budget <duration>", "race rounds per fixture until this time is spent, stopping at the first failed round, as race --budget (refused with --rounds)")
     .option("--strategy <s>", `in-process only: ${CONFLICT_STRATEGIES.join(", ")} (check-then-create is the negative control)`)
     .option("--migrate", "apply pending migrations to --database-url first (the embedded database is always migrated)", false)
     .option("--no-drain", "do not run jobs here: wait (up to --drain-timeout) for your app's own workers to finish them")
@@ -122,7 +132,8 @@ async function runVerifyCommand(
     db: session.db,
     paths: opts.paths.length > 0 ? opts.paths : [BUILTIN_FIXTURES_DIR],
     n: opts.n,
-    rounds: opts.rounds,
+    rounds: opts.rounds ?? DEFAULT_VERIFY_ROUNDS,
+    budgetMs: opts.budget,
     target,
     strategy: opts.strategy,
     drain: drainHere ? { kind: "in-process", concurrency: opts.drainConcurrency, handlers } : { kind: "external", timeoutMs: opts.drainTimeout },

@@ -7,7 +7,8 @@ import pLimit from "p-limit";
 import type pg from "pg";
 import type { FetchHandler } from "../providers/types.js";
 import { failedDelivery, readAnswer, type AnswerReader } from "./response.js";
-import { computeReleaseSpread } from "./stats.js";
+import { splitWaves } from "./schedule.js";
+import { computeWaveSpread } from "./stats.js";
 import type { DatabaseObserver, DeliveryEngine, DeliveryOutcome, PreparedDelivery, RaceObservation } from "./types.js";
 
 export interface InProcessEngineOptions {
@@ -46,16 +47,22 @@ export function createInProcessEngine(options: InProcessEngineOptions): Delivery
       await options.observer?.begin();
       inUse.resetPeak();
       const pending: Promise<DeliveryOutcome>[] = new Array(deliveries.length);
-      // The barrier: nothing above awaits between building and calling.
-      for (let i = 0; i < deliveries.length; i++) {
-        pending[i] = invoke(deliveries[i]!, requests[i]!, performance.now());
+      // The barrier: nothing above awaits between building and calling (a
+      // round in waves awaits only between waves).
+      const waveSizes = splitWaves(deliveries.length, raceOptions.release ?? { kind: "all" });
+      let i = 0;
+      for (const [wave, size] of waveSizes.entries()) {
+        if (wave > 0) await new Promise((r) => setTimeout(r, raceOptions.release?.kind === "waves" ? raceOptions.release.gapMs : 0));
+        for (const end = i + size; i < end; i++) pending[i] = invoke(deliveries[i]!, requests[i]!, performance.now());
       }
       const outcomes = await Promise.all(pending);
       const poolPeak = inUse.peak();
       const database = await options.observer?.end();
       const observation: RaceObservation = {
         outcomes,
-        releaseSpreadMs: computeReleaseSpread(outcomes),
+        releaseSpreadMs: computeWaveSpread(outcomes, waveSizes),
+        release: raceOptions.release ?? { kind: "all" },
+        waveSizes,
         // Statements outstanding at once on the pool: issued together and
         // waiting on the database together.
         peakConcurrency: poolPeak,

@@ -10,10 +10,13 @@ import path from "node:path";
 import type { CaseResult, HarnessResult } from "./types.js";
 
 export interface ReportDirContext {
+  command: "race" | "replay" | "verify";
   /** Flags that re-create the run's target and database (--target/--url, --config, --database-url placeholder). */
   rerunFlags: string[];
   n: number;
-  rounds: number;
+  /** A fixed round count, or (race) the time budget per fixture the rounds ran under. */
+  rounds?: number;
+  budgetMs?: number;
   lateMs: number[];
 }
 
@@ -30,8 +33,10 @@ function describeCase(c: CaseResult, ctx: ReportDirContext) {
     failed: c.invariants.filter((i) => i.status === "fail"),
     schedule: {
       round: c.round,
-      rounds: ctx.rounds,
-      n: ctx.n,
+      rounds: ctx.rounds ?? null,
+      budgetMs: ctx.budgetMs ?? null,
+      n: c.deliveries,
+      release: c.release ?? { kind: "all" },
       lateMs: ctx.lateMs,
       releaseSpreadMs: c.releaseSpreadMs,
       releaseOffsetsMs: c.outcomes.map((o) => Number((o.releasedAt - first).toFixed(3))),
@@ -41,7 +46,7 @@ function describeCase(c: CaseResult, ctx: ReportDirContext) {
     rows: { storedId: c.uniqueValue, messages: c.messageRowIds ?? [], leads: c.leadIds ?? [], jobs: c.jobStates ?? [] },
     invariants: c.invariants,
     notes: c.notes,
-    rerun: ["dedupe-cli", "race", "--fixture", c.fixture, "--n", String(ctx.n), "--rounds", String(ctx.rounds), ...ctx.rerunFlags].map(quote).join(" "),
+    rerun: ["dedupe-cli", "race", "--fixture", c.fixture, "--n", String(ctx.n), ...(ctx.budgetMs !== undefined ? ["--budget", `${ctx.budgetMs}ms`] : ["--rounds", String(ctx.rounds ?? 1)]), ...ctx.rerunFlags].map(quote).join(" "),
   };
 }
 

@@ -47,6 +47,21 @@ export function computeReleaseSpread(outcomes: readonly DeliveryOutcome[]): numb
 }
 
 /**
+ * The largest release spread within one wave; waves are consecutive runs of
+ * outcomes (in delivery order) of the given sizes. The gap between waves is
+ * the schedule's, not a synchronisation failure, so it is not judged.
+ */
+export function computeWaveSpread(outcomes: readonly DeliveryOutcome[], waveSizes: readonly number[]): number {
+  let start = 0;
+  let worst = 0;
+  for (const size of waveSizes) {
+    worst = Math.max(worst, computeReleaseSpread(outcomes.slice(start, start + size)));
+    start += size;
+  }
+  return worst;
+}
+
+/**
  * The most [releasedAt, respondedAt] intervals that overlap at one instant:
  * a sweep over start/end events. An end at the same instant as a start is
  * processed first, so back-to-back requests do not count as concurrent.

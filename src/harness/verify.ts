@@ -179,8 +179,11 @@ export async function verifyCase(input: VerifyCaseInput): Promise<CaseResult> {
     // race on: the zero-row invariants above are the whole verdict.
     notes.push("ignored event: race quality not judged (nothing to contend on)");
   } else if (input.race) {
+    // A round in waves is judged per wave: each wave must be released at
+    // once and overlap itself; the gap between waves is the schedule's.
+    const waves = input.race.waveSizes ?? [outcomes.length];
     const quality = assessRaceQuality({
-      n: outcomes.length,
+      n: waves.length > 1 ? Math.max(...waves) : outcomes.length,
       spreadMs: input.race.releaseSpreadMs,
       p50Ms: latency.p50,
       peakConcurrency: input.race.peakConcurrency,
@@ -190,7 +193,7 @@ export async function verifyCase(input: VerifyCaseInput): Promise<CaseResult> {
     invariants.push({
       name: "race-quality",
       expected: `spread <= ${quality.maxSpreadMs.toFixed(2)} ms, concurrency >= ${quality.requiredConcurrency}`,
-      observed: `spread ${input.race.releaseSpreadMs.toFixed(3)} ms, concurrency ${input.race.peakConcurrency} (${input.race.concurrencySource}${input.race.databaseOverlap !== undefined ? `; ${input.race.databaseOverlap} statements at once in pg_stat_activity` : ""})`,
+      observed: `spread ${input.race.releaseSpreadMs.toFixed(3)} ms${waves.length > 1 ? ` (within a wave of ${waves.length})` : ""}, concurrency ${input.race.peakConcurrency} (${input.race.concurrencySource}${input.race.databaseOverlap !== undefined ? `; ${input.race.databaseOverlap} statements at once in pg_stat_activity` : ""})`,
       status: quality.ok ? "pass" : "inconclusive",
     });
     for (const reason of quality.reasons) notes.push(`inconclusive: ${reason}`);
@@ -220,5 +223,6 @@ export async function verifyCase(input: VerifyCaseInput): Promise<CaseResult> {
     jobStates: snap.jobStates,
     leadIds: snap.leadIds,
     settledMs: settled.settledMs,
+    release: input.race?.release,
   };
 }

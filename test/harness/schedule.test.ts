@@ -1,0 +1,96 @@
+// Round schedules: a fixed --rounds stays the classic identical burst; a
+// --budget varies the release, grows N and stops at the first caught round.
+import { describe, expect, it } from "vitest";
+import { describeRounds, planRound, shouldRunRound, splitWaves, summariseRounds } from "../../src/harness/schedule.js";
+import { assessRaceQuality, computeWaveSpread } from "../../src/harness/stats.js";
+import type { CaseResult, DeliveryOutcome } from "../../src/harness/types.js";
+
+const budget = { kind: "budget", budgetMs: 3_000 } as const;
+const fixed = { kind: "fixed", rounds: 3 } as const;
+
+describe("round plans", () => {
+  it("--rounds: every round N deliveries, all at once", () => {
+    expect([1, 2, 3].map((r) => planRound(fixed, r, 50))).toEqual(Array(3).fill({ n: 50, release: { kind: "all" } }));
+  });
+
+  it("--budget: all-at-once and waves alternate, N doubles every two rounds up to 4 x --n", () => {
+    const plans = [1, 2, 3, 4, 5, 6, 7].map((r) => planRound(budget, r, 50));
+    expect(plans.map((p) => p.n)).toEqual([50, 50, 100, 100, 200, 200, 200]);
+    expect(plans.map((p) => p.release.kind)).toEqual(["all", "waves", "all", "waves", "all", "waves", "all"]);
+    // A large --n is never grown past the ceiling, nor shrunk below itself.
+    expect(planRound(budget, 9, 600).n).toBe(1_000);
+    expect(planRound(budget, 9, 2_000).n).toBe(2_000);
+  });
+
+  it("waves split the slots evenly, in order", () => {
+    expect(splitWaves(50, { kind: "all" })).toEqual([50]);
+    expect(splitWaves(50, { kind: "waves", waves: 4, gapMs: 3 })).toEqual([12, 13, 12, 13]);
+    expect(splitWaves(3, { kind: "waves", waves: 4, gapMs: 3 })).toEqual([1, 1, 1]);
+  });
+});
+
+describe("when a budget stops", () => {
+  const state = { elapsedMs: 0, lastRoundMs: 400, lastN: 50, nextN: 50, failed: false };
+  it("runs the first round whatever the budget, and more while the next is predicted to fit", () => {
+    expect(shouldRunRound({ kind: "budget", budgetMs: 100 }, 1, { ...state, elapsedMs: 10_000 })).toBe(true);
+    expect(shouldRunRound(budget, 2, { ...state, elapsedMs: 2_500 })).toBe(true);
+    // The next round doubles N: predicted 800 ms, which no longer fits.
+    expect(shouldRunRound(budget, 3, { ...state, elapsedMs: 2_500, nextN: 100 })).toBe(false);
+  });
+
+  it("stops at the first failed round (negative control: a fixed count does not)", () => {
+    expect(shouldRunRound(budget, 2, { ...state, failed: true })).toBe(false);
+    expect(shouldRunRound(fixed, 2, { ...state, failed: true })).toBe(true);
+    expect(shouldRunRound(fixed, 4, state)).toBe(false);
+  });
+});
+
+const outcome = (slot: number, releasedAt: number): DeliveryOutcome => ({
+  slot,
+  releasedAt,
+  respondedAt: releasedAt + 20,
+  status: 200,
+  deduped: true,
+  ignored: false,
+  messageId: null,
+  error: null,
+  transportError: false,
+});
+
+describe("a round in waves is judged per wave", () => {
+  // Two waves of two, 3 ms apart; each released within 0.1 ms.
+  const outcomes = [outcome(0, 0), outcome(1, 0.1), outcome(2, 3), outcome(3, 3.1)];
+  it("the gap between waves is not a spread", () => {
+    expect(computeWaveSpread(outcomes, [2, 2])).toBeCloseTo(0.1);
+    expect(computeWaveSpread(outcomes, [4])).toBeCloseTo(3.1);
+  });
+
+  it("negative control: a wave itself released slowly is still a poor race", () => {
+    const slow = [outcome(0, 0), outcome(1, 9), outcome(2, 12), outcome(3, 12.1)];
+    const spread = computeWaveSpread(slow, [2, 2]);
+    expect(assessRaceQuality({ n: 2, spreadMs: spread, p50Ms: 20, peakConcurrency: 2, absoluteSpreadMs: 5 }).ok).toBe(false);
+    expect(assessRaceQuality({ n: 2, spreadMs: computeWaveSpread(outcomes, [2, 2]), p50Ms: 20, peakConcurrency: 2, absoluteSpreadMs: 5 }).ok).toBe(true);
+  });
+});
+
+describe("rounds summary", () => {
+  const round = (n: number, failed: string[]): CaseResult =>
+    ({
+      name: `emailbison/lead_replied.json#${n}`,
+      verdict: failed.length > 0 ? "fail" : "pass",
+      invariants: [{ name: "no-5xx", status: failed.includes("no-5xx") ? "fail" : "pass" }, { name: "one-message-row", status: failed.includes("one-message-row") ? "fail" : "pass" }],
+    }) as CaseResult;
+
+  it('says "caught in k of n rounds" with the invariants that fired', () => {
+    const rounds = [round(1, []), round(2, ["no-5xx"]), round(3, ["no-5xx", "one-message-row"])];
+    const s = summariseRounds("x", fixed, rounds, [50, 50, 50], true, 1234);
+    expect(s).toMatchObject({ fixture: "emailbison/lead_replied.json", rounds: 3, caught: 2, byInvariant: { "no-5xx": 2, "one-message-row": 1 }, stoppedEarly: false });
+    expect(describeRounds(s)).toBe("emailbison/lead_replied.json: caught in 2 of 3 rounds (no-5xx 2, one-message-row 1)");
+  });
+
+  it("names the budget, the grown N and an early stop", () => {
+    const s = summariseRounds("x", budget, [round(1, []), round(2, []), round(3, ["no-5xx"])], [50, 50, 100], true, 1_500);
+    expect(describeRounds(s)).toBe("emailbison/lead_replied.json: caught in 1 of 3 rounds (no-5xx 1), N 50..100, 1.5 s of a 3 s budget, stopped at the first catch");
+    expect(describeRounds(summariseRounds("x", budget, [round(1, [])], [50], false, 900))).toBe("emailbison/lead_replied.json: passed 1 of 1 rounds, 0.9 s of a 3 s budget");
+  });
+});
