@@ -10,12 +10,14 @@ import { createRunProgress } from "./progress.js";
 import { addDatabaseOptions, databaseOptionsSchema, intFlag, parseOptions, raceSizeFlag } from "./options.js";
 import {
   addOutputOptions,
+  buildRerunFlags,
   checkFixturePaths,
   harnessOutputSchema,
   MAX_POOL,
   openHarnessSession,
   resolveRaceRun,
   racePoolSize,
+  reportWritten,
   writeHarnessOutput,
 } from "./harness-common.js";
 
@@ -141,14 +143,9 @@ Exit codes: 0 every invariant held, 1 one was violated (the deliveries that witn
     }).finally(() => progress.finish());
     if (opts.reportDir) {
       const { writeReportDir } = await import("../harness/report-dir.js");
-      const rerunFlags = [
-        ...(opts.target ? ["--target", opts.target] : opts.url ? ["--url", opts.url] : []),
-        ...(opts.config ? ["--config", opts.config] : []),
-        ...(opts.strategy ? ["--strategy", opts.strategy] : []),
-        ...(opts.databaseUrl ? ["--database-url", "$DATABASE_URL"] : []),
-      ];
-      const files = await writeReportDir(opts.reportDir, result, { command: "race", rerunFlags, n: opts.n, rounds, budgetMs, lateMs: opts.late });
-      if (files.length > 0) ctx.stderr.write(`report: ${files.length} failed case(s) written to ${opts.reportDir}\n`);
+      const schedule = { command: "race" as const, n: opts.n, rounds, budgetMs, lateMs: opts.late };
+      const files = await writeReportDir(opts.reportDir, result, { rerunFlags: buildRerunFlags(opts), schedule });
+      reportWritten(ctx, files, opts.reportDir);
     }
     await writeHarnessOutput(ctx, opts, result);
   });

@@ -139,6 +139,8 @@ export interface RoundsSummary {
   ns: number[];
   /** The budget stopped at the first failed round. */
   stoppedEarly: boolean;
+  /** Budget rounds left out of the verdict: still too poorly synchronised after their re-races. */
+  poorlySynchronised: number;
   elapsedMs: number;
 }
 

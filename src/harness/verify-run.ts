@@ -80,6 +80,8 @@ export interface VerifyOptions extends Omit<HarnessRunOptions, "provider"> {
   /** In-process: the pool size, which caps the concurrency a race can reach. */
   concurrencyCap?: number;
   onDrainProgress?: (progress: DrainProgress) => void;
+  /** Every delivery of a stage's cases (the stage results keep none), for --report-dir. */
+  onOutcomes?: (stage: VerifyStageName, cases: readonly CaseResult[]) => void;
 }
 
 export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
@@ -104,7 +106,8 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
   // first found them: the drain checks exactly these messages' jobs, nothing
   // else the database may hold.
   const touched = new Map<string, { name: string; fixture: string }>();
-  const remember = (result: HarnessResult) => {
+  const remember = (result: HarnessResult, stage: VerifyStageName) => {
+    options.onOutcomes?.(stage, result.cases);
     for (const c of result.cases) {
       for (const id of c.messageRowIds ?? []) if (!touched.has(id)) touched.set(id, { name: c.name, fixture: c.fixture });
     }
@@ -131,7 +134,7 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
   await run(1, "replay", "every fixture delivered, then delivered again", async () => {
     const result = await runReplay({ ...common, times: 2, concurrency: 1, freshIds: false, onProgress: (l) => progress(`  replay ${l}`) });
     throwIfSetupFailure(result.cases); // nothing reached the receiver's logic: exit 2, not a verdict
-    remember(result);
+    remember(result, "replay");
     return fromHarness("replay", result, {
       fixtures: result.cases.length,
       deliveries: sum(result.cases.map((c) => c.deliveries)),
@@ -150,7 +153,7 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
       onProgress: (l) => progress(`  race ${l}`),
     });
     throwIfEngineOverload(result.mode, result.cases); // our own pool ran dry: exit 3, not the receiver's failure
-    remember(result);
+    remember(result, "race");
     const spreads = result.cases.map((c) => c.releaseSpreadMs ?? 0);
     const concurrency = result.cases.filter((c) => c.kind === "message").map((c) => c.peakConcurrency ?? 0);
     const stage = fromHarness("race", result, {
@@ -311,6 +314,7 @@ async function lateDuplicateStage(
   // Replay's bytes again (the fixtures as they are, so each names a message
   // the replay stage stored and whose jobs have now run): one delivery each.
   const result = await runReplay({ ...common, times: 1, concurrency: 1, freshIds: false, onProgress: (l) => progress(`  late ${l}`) });
+  options.onOutcomes?.("late-duplicates", result.cases);
   const jobsAfter = (await mapping.countJobs(options.db, ids)).reduce((s, j) => s + j.n, 0);
   const newMessages = new Set(result.cases.flatMap((c) => c.messageRowIds ?? []).filter((id) => !touched.has(id))).size;
   const stage = fromHarness("late-duplicates", result, {

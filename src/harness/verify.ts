@@ -10,7 +10,7 @@ import { evaluateCase } from "./invariants.js";
 import { IN_PROCESS_SETTLE, waitUntilSettled, type Settled, type SettleOptions } from "./settle.js";
 import { checkLeadIdentity, compareJobStates } from "./state-invariants.js";
 import type { ExpectedJobs, ReceiverMapping, StoredIdLookup } from "./mapping.js";
-import { ABSOLUTE_SPREAD_MS, assessRaceQuality, combineVerdicts, countStatuses, summariseLatency } from "./stats.js";
+import { absoluteSpreadBound, assessRaceQuality, combineVerdicts, countStatuses, summariseLatency } from "./stats.js";
 import type { CaseResult, DeliveryOutcome, InvariantResult, RaceObservation } from "./types.js";
 
 export type { IdForm } from "./types.js";
@@ -182,13 +182,14 @@ export async function verifyCase(input: VerifyCaseInput): Promise<CaseResult> {
     // A round in waves is judged per wave: each wave must be released at
     // once and overlap itself; the gap between waves is the schedule's.
     const waves = input.race.waveSizes ?? [outcomes.length];
+    const judgedN = waves.length > 1 ? Math.max(...waves) : outcomes.length;
     const quality = assessRaceQuality({
-      n: waves.length > 1 ? Math.max(...waves) : outcomes.length,
+      n: judgedN,
       spreadMs: input.race.releaseSpreadMs,
       p50Ms: latency.p50,
       peakConcurrency: input.race.peakConcurrency,
       concurrencyCap: input.race.concurrencyCap,
-      absoluteSpreadMs: ABSOLUTE_SPREAD_MS[input.race.concurrencySource === "http-overlap" ? "http" : "in-process"],
+      absoluteSpreadMs: absoluteSpreadBound(input.race.concurrencySource === "http-overlap" ? "http" : "in-process", judgedN),
     });
     invariants.push({
       name: "race-quality",

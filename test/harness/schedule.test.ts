@@ -13,13 +13,13 @@ describe("round plans", () => {
     expect([1, 2, 3].map((r) => planRound(fixed, r, 50))).toEqual(Array(3).fill({ n: 50, release: { kind: "all" } }));
   });
 
-  it("--budget: all-at-once and waves alternate, N doubles every two rounds up to 4 x --n", () => {
+  it("--budget: the classic burst, then the widest round, then both in waves, then in between", () => {
     const plans = [1, 2, 3, 4, 5, 6, 7].map((r) => planRound(budget, r, 50));
-    expect(plans.map((p) => p.n)).toEqual([50, 50, 100, 100, 200, 200, 200]);
-    expect(plans.map((p) => p.release.kind)).toEqual(["all", "waves", "all", "waves", "all", "waves", "all"]);
+    expect(plans.map((p) => p.n)).toEqual([50, 200, 50, 200, 100, 100, 50]);
+    expect(plans.map((p) => p.release.kind)).toEqual(["all", "all", "waves", "waves", "all", "waves", "all"]);
     // A large --n is never grown past the ceiling, nor shrunk below itself.
-    expect(planRound(budget, 9, 600).n).toBe(1_000);
-    expect(planRound(budget, 9, 2_000).n).toBe(2_000);
+    expect(planRound(budget, 2, 600).n).toBe(1_000);
+    expect(planRound(budget, 2, 2_000).n).toBe(2_000);
   });
 
   it("waves split the slots evenly, in order", () => {
@@ -30,12 +30,11 @@ describe("round plans", () => {
 });
 
 describe("when a budget stops", () => {
-  const state = { elapsedMs: 0, lastRoundMs: 400, lastN: 50, nextN: 50, failed: false };
-  it("runs the first round whatever the budget, and more while the next is predicted to fit", () => {
-    expect(shouldRunRound({ kind: "budget", budgetMs: 100 }, 1, { ...state, elapsedMs: 10_000 })).toBe(true);
-    expect(shouldRunRound(budget, 2, { ...state, elapsedMs: 2_500 })).toBe(true);
-    // The next round doubles N: predicted 800 ms, which no longer fits.
-    expect(shouldRunRound(budget, 3, { ...state, elapsedMs: 2_500, nextN: 100 })).toBe(false);
+  const state = { elapsedMs: 0, failed: false };
+  it("always runs the burst and the widest round (all at once and in waves), then more while time is left", () => {
+    expect(shouldRunRound({ kind: "budget", budgetMs: 100 }, 4, { ...state, elapsedMs: 10_000 })).toBe(true);
+    expect(shouldRunRound(budget, 5, { ...state, elapsedMs: 2_999 })).toBe(true);
+    expect(shouldRunRound(budget, 5, { ...state, elapsedMs: 3_000 })).toBe(false);
   });
 
   it("stops at the first failed round (negative control: a fixed count does not)", () => {
@@ -84,13 +83,15 @@ describe("rounds summary", () => {
   it('says "caught in k of n rounds" with the invariants that fired', () => {
     const rounds = [round(1, []), round(2, ["no-5xx"]), round(3, ["no-5xx", "one-message-row"])];
     const s = summariseRounds("x", fixed, rounds, [50, 50, 50], true, 1234);
-    expect(s).toMatchObject({ fixture: "emailbison/lead_replied.json", rounds: 3, caught: 2, byInvariant: { "no-5xx": 2, "one-message-row": 1 }, stoppedEarly: false });
+    expect(s).toMatchObject({ fixture: "emailbison/lead_replied.json", rounds: 3, caught: 2, byInvariant: { "no-5xx": 2, "one-message-row": 1 }, stoppedEarly: false, poorlySynchronised: 0 });
     expect(describeRounds(s)).toBe("emailbison/lead_replied.json: caught in 2 of 3 rounds (no-5xx 2, one-message-row 1)");
   });
 
   it("names the budget, the grown N and an early stop", () => {
     const s = summariseRounds("x", budget, [round(1, []), round(2, []), round(3, ["no-5xx"])], [50, 50, 100], true, 1_500);
     expect(describeRounds(s)).toBe("emailbison/lead_replied.json: caught in 1 of 3 rounds (no-5xx 1), N 50..100, 1.5 s of a 3 s budget, stopped at the first catch");
-    expect(describeRounds(summariseRounds("x", budget, [round(1, [])], [50], false, 900))).toBe("emailbison/lead_replied.json: passed 1 of 1 rounds, 0.9 s of a 3 s budget");
+    expect(describeRounds(summariseRounds("x", budget, [round(1, [])], [50], false, 900, 2))).toBe(
+      "emailbison/lead_replied.json: passed 1 of 1 rounds, 0.9 s of a 3 s budget; 2 more too poorly synchronised to judge, left out",
+    );
   });
 });
