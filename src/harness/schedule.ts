@@ -90,7 +90,7 @@ export function summariseRounds(
   ns: number[],
   failedBeforeLate: boolean,
   elapsedMs: number,
-  poorlySynchronised = 0,
+  leftOut = 0,
 ): RoundsSummary {
   const byInvariant: Record<string, number> = {};
   const failed = rounds.filter((r) => r.verdict === "fail");
@@ -104,7 +104,7 @@ export function summariseRounds(
     byInvariant,
     ns,
     stoppedEarly: schedule.kind === "budget" && failedBeforeLate,
-    poorlySynchronised,
+    leftOut,
     elapsedMs: Math.round(elapsedMs),
   };
 }
@@ -115,7 +115,7 @@ export function describeRounds(s: RoundsSummary): string {
   const grown = s.ns.some((n) => n !== s.ns[0]) ? `, N ${s.ns[0]}..${Math.max(...s.ns)}` : "";
   const budget = s.budgetMs !== undefined ? `, ${(s.elapsedMs / 1000).toFixed(1)} s of a ${formatSeconds(s.budgetMs)} budget${s.stoppedEarly ? ", stopped at the first catch" : ""}` : "";
   const verdict = s.caught === 0 ? `passed ${s.rounds} of ${s.rounds} rounds` : `caught in ${s.caught} of ${s.rounds} rounds (${invariants})`;
-  const poor = s.poorlySynchronised > 0 ? `; ${s.poorlySynchronised} more too poorly synchronised to judge, left out` : "";
+  const poor = s.leftOut > 0 ? `; ${s.leftOut} more left out (too poorly synchronised, or shedding load past --n)` : "";
   return `${s.fixture}: ${verdict}${grown}${budget}${poor}`;
 }
 

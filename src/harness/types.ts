@@ -139,8 +139,8 @@ export interface RoundsSummary {
   ns: number[];
   /** The budget stopped at the first failed round. */
   stoppedEarly: boolean;
-  /** Budget rounds left out of the verdict: still too poorly synchronised after their re-races. */
-  poorlySynchronised: number;
+  /** Budget rounds left out of the verdict: still too poorly synchronised after their re-races, or grown past --n and answered only 503s wrong. */
+  leftOut: number;
   elapsedMs: number;
 }
 

@@ -83,7 +83,7 @@ describe("rounds summary", () => {
   it('says "caught in k of n rounds" with the invariants that fired', () => {
     const rounds = [round(1, []), round(2, ["no-5xx"]), round(3, ["no-5xx", "one-message-row"])];
     const s = summariseRounds("x", fixed, rounds, [50, 50, 50], true, 1234);
-    expect(s).toMatchObject({ fixture: "emailbison/lead_replied.json", rounds: 3, caught: 2, byInvariant: { "no-5xx": 2, "one-message-row": 1 }, stoppedEarly: false, poorlySynchronised: 0 });
+    expect(s).toMatchObject({ fixture: "emailbison/lead_replied.json", rounds: 3, caught: 2, byInvariant: { "no-5xx": 2, "one-message-row": 1 }, stoppedEarly: false, leftOut: 0 });
     expect(describeRounds(s)).toBe("emailbison/lead_replied.json: caught in 2 of 3 rounds (no-5xx 2, one-message-row 1)");
   });
 
@@ -91,7 +91,7 @@ describe("rounds summary", () => {
     const s = summariseRounds("x", budget, [round(1, []), round(2, []), round(3, ["no-5xx"])], [50, 50, 100], true, 1_500);
     expect(describeRounds(s)).toBe("emailbison/lead_replied.json: caught in 1 of 3 rounds (no-5xx 1), N 50..100, 1.5 s of a 3 s budget, stopped at the first catch");
     expect(describeRounds(summariseRounds("x", budget, [round(1, [])], [50], false, 900, 2))).toBe(
-      "emailbison/lead_replied.json: passed 1 of 1 rounds, 0.9 s of a 3 s budget; 2 more too poorly synchronised to judge, left out",
+      "emailbison/lead_replied.json: passed 1 of 1 rounds, 0.9 s of a 3 s budget; 2 more left out (too poorly synchronised, or shedding load past --n)",
     );
   });
 });
