@@ -95,3 +95,28 @@ describe("rounds summary", () => {
     );
   });
 });
+
+describe("the in-process engine releases waves in order", () => {
+  it("each wave's deliveries start together, after the previous wave's; all at once is one wave", async () => {
+    const { createInProcessEngine } = await import("../../src/harness/deliver-inprocess.js");
+    const started: number[] = [];
+    const engine = createInProcessEngine({
+      handler: async () => {
+        started.push(performance.now());
+        await new Promise((r) => setTimeout(r, 5));
+        return new Response(JSON.stringify({ success: true, deduped: true, messageId: null }), { status: 200 });
+      },
+    });
+    const deliveries = Array.from({ length: 8 }, (_, slot) => ({ slot, url: new URL("http://x.internal/api/webhooks/emailbison"), headers: {}, body: Buffer.from("{}") }));
+    const waves = await engine.race(deliveries, { release: { kind: "waves", waves: 4, gapMs: 3 } });
+    expect(waves.waveSizes).toEqual([2, 2, 2, 2]);
+    expect(waves.release).toEqual({ kind: "waves", waves: 4, gapMs: 3 });
+    const released = waves.outcomes.map((o) => o.releasedAt);
+    // Ordering, not timing: no delivery of wave k+1 is released before the last of wave k.
+    for (let w = 1; w < 4; w++) expect(Math.min(...released.slice(w * 2, w * 2 + 2))).toBeGreaterThanOrEqual(Math.max(...released.slice(w * 2 - 2, w * 2)));
+    const all = await engine.race(deliveries);
+    expect(all.waveSizes).toEqual([8]);
+    expect(all.release).toEqual({ kind: "all" });
+    await engine.close();
+  });
+});
