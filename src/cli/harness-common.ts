@@ -274,3 +274,18 @@ export async function resolveRaceRun(
   await validateOutputPaths(opts);
   return { mapping, target };
 }
+
+/** Flags a --report-dir re-run command needs to reach the same receiver and database (the URL stays a variable). */
+export function buildRerunFlags(opts: { target?: string; url?: string; config?: string; strategy?: string; databaseUrl?: string }): string[] {
+  return [
+    ...(opts.target ? ["--target", opts.target] : opts.url ? ["--url", opts.url] : []),
+    ...(opts.config ? ["--config", opts.config] : []),
+    ...(opts.strategy ? ["--strategy", opts.strategy] : []),
+    ...(opts.databaseUrl ? ["--database-url", "$DATABASE_URL"] : []),
+  ];
+}
+
+/** One stderr line when --report-dir wrote something (a passing run writes nothing). */
+export function reportWritten(ctx: CliContext, files: readonly string[], dir: string): void {
+  if (files.length > 0) ctx.stderr.write(`report: ${files.length} failed case(s) written to ${dir}\n`);
+}

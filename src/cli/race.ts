@@ -4,39 +4,66 @@ import { z } from "zod";
 import { CONFLICT_STRATEGIES } from "../core/messages.js";
 import { PROVIDER_NAMES } from "../providers/types.js";
 import type { CliContext } from "./context.js";
+import { BUDGET_MAX_N_FACTOR, WAVES } from "../harness/schedule.js";
 import { durationFlag, lateScheduleFlag } from "./duration.js";
 import { createRunProgress } from "./progress.js";
 import { addDatabaseOptions, databaseOptionsSchema, intFlag, parseOptions, raceSizeFlag } from "./options.js";
 import {
   addOutputOptions,
+  buildRerunFlags,
   checkFixturePaths,
   harnessOutputSchema,
   MAX_POOL,
   openHarnessSession,
   resolveRaceRun,
   racePoolSize,
+  reportWritten,
   writeHarnessOutput,
 } from "./harness-common.js";
 
-const HTTP_DEFAULT_ROUNDS = 3;
+/**
+ * Over HTTP, by default, rounds run until this much time per fixture is
+ * spent (the first four always run; the first failed round ends it). The
+ * receiver's own scheduling (one event loop parsing N requests) can
+ * serialise a round enough that a racy receiver answers every delivery
+ * correctly, and a narrow window (a 20 ms lease) opens in only some rounds:
+ * measured against the lease-lock test receiver, 20 of 20 default runs
+ * caught it (15 in round 1, 5 only in the N=200 rounds 2 and 4). A passing
+ * race costs its four rounds, about 2 s more than the old fixed 3 rounds on
+ * a quiet machine. In-process the barrier reaches the database directly: 1 round.
+ */
+export const HTTP_DEFAULT_BUDGET_MS = 3_000;
 
-const optionsSchema = databaseOptionsSchema.merge(harnessOutputSchema).extend({
-  n: raceSizeFlag().default(50),
-  rounds: intFlag(1, 10_000).optional(),
-  fixture: z.string().min(1).optional(),
-  allFixtures: z.boolean().default(false),
-  provider: z.enum(PROVIDER_NAMES).optional(),
-  strategy: z.enum(CONFLICT_STRATEGIES).optional(),
-  migrate: z.boolean().default(false),
-  asIs: z.boolean().default(false),
-  warmup: z.boolean().default(true),
-  poolSize: intFlag(1, 5_000).optional(),
-  crashWindow: z.boolean().default(true),
-  late: lateScheduleFlag.default([1000]),
-  settle: durationFlag(0, 60_000).optional(),
-  settleTimeout: durationFlag(1, 600_000).default(10_000),
-  reportDir: z.string().min(1).optional(),
-});
+const optionsSchema = databaseOptionsSchema
+  .merge(harnessOutputSchema)
+  .extend({
+    n: raceSizeFlag().default(50),
+    rounds: intFlag(1, 10_000).optional(),
+    budget: durationFlag(100, 3_600_000).optional(),
+    fixture: z.string().min(1).optional(),
+    allFixtures: z.boolean().default(false),
+    provider: z.enum(PROVIDER_NAMES).optional(),
+    strategy: z.enum(CONFLICT_STRATEGIES).optional(),
+    migrate: z.boolean().default(false),
+    asIs: z.boolean().default(false),
+    warmup: z.boolean().default(true),
+    poolSize: intFlag(1, 5_000).optional(),
+    crashWindow: z.boolean().default(true),
+    late: lateScheduleFlag.default([1000]),
+    settle: durationFlag(0, 60_000).optional(),
+    settleTimeout: durationFlag(1, 600_000).default(10_000),
+    reportDir: z.string().min(1).optional(),
+  })
+  // --rounds is a fixed, reproducible count; --budget is "as many as fit":
+  // together they contradict each other, so neither silently wins.
+  .refine((o) => o.rounds === undefined || o.budget === undefined, {
+    path: ["budget"],
+    message: "cannot be combined with --rounds (--rounds runs exactly that many rounds; --budget runs rounds until the time is spent): give one",
+  })
+  .refine((o) => !o.asIs || o.budget === undefined, {
+    path: ["budget"],
+    message: "cannot be combined with --as-is (every round would race the same stored id, so only the first is a race)",
+  });
 
 export function register(program: Command, ctx: CliContext): Command {
   const cmd = program
@@ -50,7 +77,8 @@ export function register(program: Command, ctx: CliContext): Command {
         "or fewer than half the deliveries in flight at once) is inconclusive (exit 3), never a pass.",
     )
     .option("-n, --n <n>", "deliveries per round", "50")
-    .option("--rounds <r>", "independent rounds, each with a fresh unique id (default: 1 in-process, 3 with --target)")
+    .option("--rounds <r>", "exactly this many rounds, each with a fresh unique id, N deliveries released at once (default: 1 in-process; over HTTP see --budget)")
+    .option("--budget <duration>", `rounds per fixture until this time is spent, stopping at the first failed round; rounds alternate all-at-once and ${WAVES.waves} waves ${WAVES.gapMs} ms apart, N doubles every 2 rounds up to ${BUDGET_MAX_N_FACTOR} x --n (default: ${HTTP_DEFAULT_BUDGET_MS / 1000}s with --target; refused with --rounds)`)
     .option("--fixture <path>", "fixture file (default: the built-in EmailBison LEAD_REPLIED)")
     .option("--all-fixtures", "race every built-in fixture (or every fixture under --fixture <dir>)", false)
     .option("--provider <name>", `provider of the fixture (default: its folder name): ${PROVIDER_NAMES.join(", ")}`)
@@ -73,6 +101,7 @@ Examples:
   $ dedupe-cli race --strategy check-then-create             # negative control: must exit 1
   $ dedupe-cli race --all-fixtures --rounds 3 --json > race.json
   $ dedupe-cli race --n 50 --target http://127.0.0.1:3000 --database-url "$DATABASE_URL"
+  $ dedupe-cli race --budget 10s --target http://127.0.0.1:3000 --database-url "$DATABASE_URL"
 
 Exit codes: 0 every invariant held, 1 one was violated (the deliveries that witnessed it are named), 2 usage, configuration or setup error (e.g. nothing listening at --target, every delivery answered 401/404; the receiver's logic was never reached), 3 inconclusive (race too poorly synchronised, or interrupted).`,
   );
@@ -87,18 +116,16 @@ Exit codes: 0 every invariant held, 1 one was violated (the deliveries that witn
     const { runRace } = await import("../harness/race.js");
     const { BUILTIN_FIXTURES_DIR, DEFAULT_RACE_FIXTURE } = await import("../harness/deliveries.js");
     const progress = createRunProgress(ctx, { json: opts.json });
+    // Neither flag: a budget over HTTP, one round in-process.
+    const budgetMs = opts.budget ?? (opts.rounds === undefined && !inProcess && !opts.asIs ? HTTP_DEFAULT_BUDGET_MS : undefined);
+    const rounds = opts.rounds ?? (inProcess || opts.asIs ? 1 : undefined);
     const result = await runRace({
       db: session.db,
       paths: [opts.fixture ?? (opts.allFixtures ? BUILTIN_FIXTURES_DIR : DEFAULT_RACE_FIXTURE)],
       provider: opts.provider,
       n: opts.n,
-      // Over HTTP the receiver's own scheduling (one event loop parsing N
-      // requests) can serialise a single round enough that a racy receiver
-      // answers every delivery correctly: measured against
-      // `serve --strategy check-then-create` at N=50 on 2 busy cores, about 1
-      // round in 6 slipped through. Three independent rounds by default make
-      // a miss rare; in-process the barrier reaches the database directly.
-      rounds: opts.rounds ?? (inProcess ? 1 : HTTP_DEFAULT_ROUNDS),
+      rounds,
+      budgetMs,
       target,
       strategy: opts.strategy,
       asIs: opts.asIs,
@@ -118,14 +145,9 @@ Exit codes: 0 every invariant held, 1 one was violated (the deliveries that witn
     }).finally(() => progress.finish());
     if (opts.reportDir) {
       const { writeReportDir } = await import("../harness/report-dir.js");
-      const rerunFlags = [
-        ...(opts.target ? ["--target", opts.target] : opts.url ? ["--url", opts.url] : []),
-        ...(opts.config ? ["--config", opts.config] : []),
-        ...(opts.strategy ? ["--strategy", opts.strategy] : []),
-        ...(opts.databaseUrl ? ["--database-url", "$DATABASE_URL"] : []),
-      ];
-      const files = await writeReportDir(opts.reportDir, result, { rerunFlags, n: opts.n, rounds: opts.rounds ?? (inProcess ? 1 : HTTP_DEFAULT_ROUNDS), lateMs: opts.late });
-      if (files.length > 0) ctx.stderr.write(`report: ${files.length} failed case(s) written to ${opts.reportDir}\n`);
+      const schedule = { command: "race" as const, n: opts.n, rounds, budgetMs, lateMs: opts.late };
+      const files = await writeReportDir(opts.reportDir, result, { rerunFlags: buildRerunFlags(opts), schedule });
+      reportWritten(ctx, files, opts.reportDir);
     }
     await writeHarnessOutput(ctx, opts, result);
   });

@@ -8,12 +8,14 @@ import { createRunProgress } from "./progress.js";
 import { addDatabaseOptions, databaseOptionsSchema, intFlag, parseOptions } from "./options.js";
 import {
   addOutputOptions,
+  buildRerunFlags,
   checkFixturePaths,
   harnessOutputSchema,
   loadReceiverMapping,
   openHarnessSession,
   refuseTargetWithoutDatabase,
   rejectStrategyOverHttp,
+  reportWritten,
   resolveTarget,
   validateOutputPaths,
   writeHarnessOutput,
@@ -27,6 +29,7 @@ const optionsSchema = databaseOptionsSchema.merge(harnessOutputSchema).extend({
   strategy: z.enum(CONFLICT_STRATEGIES).optional(),
   migrate: z.boolean().default(false),
   freshIds: z.boolean().default(false),
+  reportDir: z.string().min(1).optional(),
 });
 
 export function register(program: Command, ctx: CliContext): Command {
@@ -44,7 +47,8 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--concurrency <c>", "deliveries of one fixture in flight at once", "1")
     .option("--strategy <s>", `in-process only: ${CONFLICT_STRATEGIES.join(", ")}`)
     .option("--migrate", "apply pending migrations to --database-url first (the embedded database is always migrated)", false)
-    .option("--fresh-ids", "re-key each fixture with a fresh unique id (for re-runs on the same database)", false);
+    .option("--fresh-ids", "re-key each fixture with a fresh unique id (for re-runs on the same database)", false)
+    .option("--report-dir <dir>", "per failed case: schedule, deliveries, answers, offending rows and a re-run command, as JSON");
   addOutputOptions(cmd);
   cmd.addHelpText(
     "after",
@@ -87,6 +91,12 @@ Exit codes: 0 every check held, 1 one was violated, 2 usage, configuration or se
       meter: progress.meter,
       signal: ctx.shutdown.signal,
     }).finally(() => progress.finish());
+    if (opts.reportDir) {
+      const { writeReportDir } = await import("../harness/report-dir.js");
+      const schedule = { command: "replay" as const, times: opts.times, concurrency: opts.concurrency, freshIds: opts.freshIds };
+      const rerunFlags = [...(opts.provider ? ["--provider", opts.provider] : []), ...buildRerunFlags(opts)];
+      reportWritten(ctx, await writeReportDir(opts.reportDir, result, { rerunFlags, schedule }), opts.reportDir);
+    }
     await writeHarnessOutput(ctx, opts, result);
   });
 }

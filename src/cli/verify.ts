@@ -13,6 +13,7 @@ import { wrapLines } from "./progress.js";
 import { durationFlag } from "./duration.js";
 import {
   addOutputOptions,
+  buildRerunFlags,
   checkFixturePaths,
   describeInconclusiveHint,
   describeInterruption,
@@ -22,10 +23,12 @@ import {
   openHarnessSession,
   resolveRaceRun,
   racePoolSize,
+  reportWritten,
   resolveTarget,
 } from "./harness-common.js";
 import { addDatabaseOptions, databaseOptionsSchema, intFlag, parseOptions, raceSizeFlag } from "./options.js";
 import type { ReceiverMapping } from "../harness/mapping.js";
+import type { CaseResult } from "../harness/types.js";
 
 const optionsSchema = databaseOptionsSchema
   // verify has no --url (it covers every provider) and no --history (it drops per-delivery outcomes).
@@ -33,7 +36,8 @@ const optionsSchema = databaseOptionsSchema
   .extend({
     paths: z.array(z.string().min(1)).default([]),
     n: raceSizeFlag().default(50),
-    rounds: intFlag(1, 10_000).default(3),
+    rounds: intFlag(1, 10_000).optional(),
+    budget: durationFlag(100, 3_600_000).optional(),
     migrate: z.boolean().default(false),
     strategy: z.enum(CONFLICT_STRATEGIES).optional(),
     drain: z.boolean().default(true),
@@ -41,8 +45,17 @@ const optionsSchema = databaseOptionsSchema
     drainConcurrency: intFlag(1, 1_000).default(10),
     handlers: z.string().min(1).optional(),
     poolSize: intFlag(1, 5_000).optional(),
+    reportDir: z.string().min(1).optional(),
   })
-  .refine((o) => o.drain || !o.handlers, { message: "has nothing to run with --no-drain (your own workers run the jobs)", path: ["handlers"] });
+  .refine((o) => o.drain || !o.handlers, { message: "has nothing to run with --no-drain (your own workers run the jobs)", path: ["handlers"] })
+  // As in race: --rounds is a fixed count, --budget "as many as fit"; together they contradict.
+  .refine((o) => o.rounds === undefined || o.budget === undefined, {
+    path: ["budget"],
+    message: "cannot be combined with --rounds (--rounds runs exactly that many race rounds; --budget runs them until the time is spent): give one",
+  });
+
+/** Race rounds per fixture when neither --rounds nor --budget is given: keeps verify on the built-in receiver under a minute on 2 cores. */
+const DEFAULT_VERIFY_ROUNDS = 3;
 
 export type VerifyCliOptions = z.infer<typeof optionsSchema>;
 
@@ -57,14 +70,16 @@ export function register(program: Command, ctx: CliContext): Command {
         "duplicate enqueues nothing (no new Message or BackgroundJob rows; every answer deduped or ignored).",
     )
     .option("-n, --n <n>", "deliveries per race round", "50")
-    .option("--rounds <r>", "race rounds per fixture, each with a fresh unique id", "3")
+    .option("--rounds <r>", `race rounds per fixture, each with a fresh unique id (default: ${DEFAULT_VERIFY_ROUNDS})`)
+    .option("--budget <duration>", "race rounds per fixture until this time is spent, stopping at the first failed round, as race --budget (refused with --rounds)")
     .option("--strategy <s>", `in-process only: ${CONFLICT_STRATEGIES.join(", ")} (check-then-create is the negative control)`)
     .option("--migrate", "apply pending migrations to --database-url first (the embedded database is always migrated)", false)
     .option("--no-drain", "do not run jobs here: wait (up to --drain-timeout) for your app's own workers to finish them")
     .option("--drain-timeout <duration>", "--no-drain: how long to wait for your workers", "60s")
     .option("--drain-concurrency <n>", "jobs run at once by the in-process drain", "10")
     .option("--handlers <module>", "ES module of job handlers for the drain; they override the built-ins (see drain-jobs --help)")
-    .option("--pool-size <n>", `in-process DB pool size (default: min(n + 10, ${MAX_POOL}))`);
+    .option("--pool-size <n>", `in-process DB pool size (default: min(n + 10, ${MAX_POOL}))`)
+    .option("--report-dir <dir>", "per failed case (replay, race, late-duplicates): deliveries, answers, offending rows and a re-run command, as JSON");
   addOutputOptions(cmd, {
     omit: ["url", "history"],
     describe: {
@@ -118,11 +133,13 @@ async function runVerifyCommand(
     reporter.finish(); // a drain progress bar must not swallow the line
     ctx.stderr.write(`${wrapLines(line, outputWidth(ctx))}\n`);
   };
+  const outcomes = new Map<string, CaseResult["outcomes"]>();
   const result = await runVerify({
     db: session.db,
     paths: opts.paths.length > 0 ? opts.paths : [BUILTIN_FIXTURES_DIR],
     n: opts.n,
-    rounds: opts.rounds,
+    rounds: opts.rounds ?? DEFAULT_VERIFY_ROUNDS,
+    budgetMs: opts.budget,
     target,
     strategy: opts.strategy,
     drain: drainHere ? { kind: "in-process", concurrency: opts.drainConcurrency, handlers } : { kind: "external", timeoutMs: opts.drainTimeout },
@@ -134,9 +151,20 @@ async function runVerifyCommand(
     timeoutMs: opts.timeout,
     onProgress: progress,
     onDrainProgress: reporter.onProgress,
+    onOutcomes: opts.reportDir ? (stage, cases) => cases.forEach((c) => outcomes.set(`${stage}\0${c.name}`, c.outcomes)) : undefined,
     signal: ctx.shutdown.signal,
   }).finally(() => reporter.finish());
 
+  if (opts.reportDir) {
+    const { writeFailedCases } = await import("../harness/report-dir.js");
+    const failed = result.stages.flatMap((stage) =>
+      stage.cases
+        .filter((c) => c.verdict === "fail")
+        .map((c) => ({ stage: stage.name, case: { ...c.details, ...c }, outcomes: outcomes.get(`${stage.name}\0${c.name}`) ?? [] })),
+    );
+    const schedule = { command: "verify" as const, n: opts.n, rounds: opts.budget === undefined ? (opts.rounds ?? DEFAULT_VERIFY_ROUNDS) : undefined, budgetMs: opts.budget };
+    reportWritten(ctx, await writeFailedCases(opts.reportDir, failed, { rerunFlags: buildRerunFlags(opts), schedule }), opts.reportDir);
+  }
   const { listProblems, renderVerifyTable, verifyToJson, writeVerifyJunit } = await import("../harness/verify-report.js");
   if (opts.json) ctx.stdout.write(verifyToJson(result));
   else ctx.stdout.write(renderVerifyTable(result, { color: useColor(ctx), width: outputWidth(ctx) }));

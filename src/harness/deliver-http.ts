@@ -7,8 +7,9 @@ import pLimit from "p-limit";
 import { HttpConnection } from "./http-connection.js";
 import { failedDelivery, readAnswer, type AnswerReader } from "./response.js";
 import { createErrorSampler } from "./answer-sample.js";
-import { computePeakOverlap, computeReleaseSpread } from "./stats.js";
 import type { DeliveryMeter } from "./delivery-meter.js";
+import { splitWaves } from "./schedule.js";
+import { computePeakOverlap, computeWaveSpread } from "./stats.js";
 import type { DatabaseObserver, DeliveryEngine, DeliveryOutcome, PreparedDelivery } from "./types.js";
 
 export interface HttpEngineOptions {
@@ -23,6 +24,8 @@ export interface HttpEngineOptions {
   /** Counts sent/answered as they happen (the CLI's progress line). */
   meter?: DeliveryMeter;
 }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function createHttpEngine(options: HttpEngineOptions = {}): DeliveryEngine {
   const timeoutMs = options.timeoutMs ?? 30_000;
@@ -119,12 +122,18 @@ export function createHttpEngine(options: HttpEngineOptions = {}): DeliveryEngin
       //    release is the only thing between it and N complete requests.
       await new Promise((r) => setTimeout(r, 20 + deliveries.length * 0.05));
       await options.observer?.begin();
-      // 4. The release: one synchronous loop, nothing awaited in between.
+      // 4. The release: one synchronous loop per wave, nothing awaited
+      //    inside a wave (all at once is a single wave).
+      const waveSizes = splitWaves(deliveries.length, raceOptions.release ?? { kind: "all" });
       const releasedAt = new Array<number>(deliveries.length);
-      for (let i = 0; i < deliveries.length; i++) {
-        releasedAt[i] = performance.now();
-        const a = armed[i];
-        if (a && !(a instanceof Error)) a.release();
+      let i = 0;
+      for (const [wave, size] of waveSizes.entries()) {
+        if (wave > 0) await sleep(raceOptions.release?.kind === "waves" ? raceOptions.release.gapMs : 0);
+        for (const end = i + size; i < end; i++) {
+          releasedAt[i] = performance.now();
+          const a = armed[i];
+          if (a && !(a instanceof Error)) a.release();
+        }
       }
       if (meter) meter.sent += deliveries.length;
       const outcomes = await Promise.all(
@@ -148,7 +157,9 @@ export function createHttpEngine(options: HttpEngineOptions = {}): DeliveryEngin
       }
       return {
         outcomes,
-        releaseSpreadMs: computeReleaseSpread(outcomes),
+        releaseSpreadMs: computeWaveSpread(outcomes, waveSizes),
+        release: raceOptions.release ?? { kind: "all" },
+        waveSizes,
         peakConcurrency: computePeakOverlap(outcomes),
         concurrencySource: "http-overlap",
         databaseOverlap: database?.peak,

@@ -8,8 +8,9 @@ import type pg from "pg";
 import type { FetchHandler } from "../providers/types.js";
 import { failedDelivery, readAnswer, type AnswerReader } from "./response.js";
 import { createErrorSampler } from "./answer-sample.js";
-import { computeReleaseSpread } from "./stats.js";
 import type { DeliveryMeter } from "./delivery-meter.js";
+import { splitWaves } from "./schedule.js";
+import { computeWaveSpread } from "./stats.js";
 import type { DatabaseObserver, DeliveryEngine, DeliveryOutcome, PreparedDelivery, RaceObservation } from "./types.js";
 
 export interface InProcessEngineOptions {
@@ -65,36 +66,55 @@ export function createInProcessEngine(options: InProcessEngineOptions): Delivery
       // connection, holding its Request, parsed body and query state meanwhile,
       // and those past pg's 5 s acquire timeout were answered 503. So at most
       // `inFlightCap` are called at the barrier; each answer starts the next.
-      // A queued delivery's release is still the barrier instant, so its
+      // A queued delivery's release is still its wave's instant, so its
       // latency includes the wait, as when it waited in the pool's own queue.
       const cap = Math.min(deliveries.length, inFlightCap());
-      const requests = deliveries.slice(0, cap).map(buildRequest);
+      const waveSizes = splitWaves(deliveries.length, raceOptions.release ?? { kind: "all" });
+      // Requests built ahead for the calls each wave starts at its release (at most `cap` a wave).
+      const prebuilt = new Map<number, Request>();
+      for (let w = 0, offset = 0; w < waveSizes.length; offset += waveSizes[w]!, w++) {
+        for (let k = offset; k < offset + Math.min(waveSizes[w]!, cap); k++) prebuilt.set(k, buildRequest(deliveries[k]!));
+      }
       await options.observer?.begin();
       inUse.resetPeak();
       const pending: Promise<DeliveryOutcome>[] = new Array(deliveries.length);
-      let next = cap;
       const releasedAt = new Array<number>(deliveries.length);
-      const startNext = (): Promise<DeliveryOutcome> | undefined => {
-        if (next >= deliveries.length) return undefined;
-        const i = next++;
-        pending[i] = invoke(deliveries[i]!, buildRequest(deliveries[i]!), releasedAt[i]!);
-        return pending[i];
+      const queued: number[] = [];
+      let inFlight = 0;
+      const start = (i: number) => {
+        inFlight++;
+        const request = prebuilt.get(i) ?? buildRequest(deliveries[i]!);
+        prebuilt.delete(i);
+        pending[i] = invoke(deliveries[i]!, request, releasedAt[i]!).then((outcome) => {
+          inFlight--;
+          const next = queued.shift();
+          if (next !== undefined) start(next);
+          return outcome;
+        });
       };
-      const chain = (outcome: DeliveryOutcome): DeliveryOutcome => {
-        void startNext()?.then(chain);
-        return outcome;
-      };
-      // The barrier: nothing above awaits between building and calling.
-      for (let i = 0; i < cap; i++) pending[i] = invoke(deliveries[i]!, requests[i]!, performance.now()).then(chain);
-      releasedAt.fill(performance.now(), cap);
-      requests.length = 0;
+      // The barrier: nothing above awaits between building and calling (a
+      // round in waves awaits only between waves). A delivery past the cap is
+      // released with its wave and starts when a call ends.
+      let i = 0;
+      for (const [wave, size] of waveSizes.entries()) {
+        if (wave > 0) await new Promise((r) => setTimeout(r, raceOptions.release?.kind === "waves" ? raceOptions.release.gapMs : 0));
+        for (const end = i + size; i < end; i++) {
+          releasedAt[i] = performance.now();
+          if (inFlight < cap) start(i);
+          else queued.push(i);
+        }
+      }
+      // Index order: every delivery before i has ended by then, and each end
+      // starts the oldest queued one, so pending[i] exists when it is awaited.
       const outcomes: DeliveryOutcome[] = [];
-      for (let i = 0; i < deliveries.length; i++) outcomes.push(await pending[i]!);
+      for (let k = 0; k < deliveries.length; k++) outcomes.push(await pending[k]!);
       const poolPeak = inUse.peak();
       const database = await options.observer?.end();
       const observation: RaceObservation = {
         outcomes,
-        releaseSpreadMs: computeReleaseSpread(outcomes),
+        releaseSpreadMs: computeWaveSpread(outcomes, waveSizes),
+        release: raceOptions.release ?? { kind: "all" },
+        waveSizes,
         // Statements outstanding at once on the pool: issued together and
         // waiting on the database together.
         peakConcurrency: poolPeak,

@@ -4,7 +4,8 @@
 import fs from "node:fs/promises";
 import { renderTextTable, wrapText } from "../cli/table.js";
 import type { CaseResult, HarnessResult, InvariantResult } from "./types.js";
-import { ABSOLUTE_SPREAD_MS } from "./stats.js";
+import { describeRelease, describeRounds } from "./schedule.js";
+import { ABSOLUTE_SPREAD_MS, SPREAD_BOUND_PER_N } from "./stats.js";
 
 const MAX_WITNESSES_SHOWN = 12;
 /** How describeDerivedKey (deliveries.ts) starts its note. */
@@ -30,7 +31,8 @@ export function renderTable(result: HarnessResult, options: { color?: boolean; w
   const out: string[] = [];
   const collapse = result.cases.length > 8;
   for (const c of result.cases) {
-    const spread = c.releaseSpreadMs === null ? "" : `, spread ${c.releaseSpreadMs.toFixed(2)} ms, concurrency ${c.peakConcurrency}`;
+    const waves = c.release?.kind === "waves" ? `, ${describeRelease(c.release)}` : "";
+    const spread = c.releaseSpreadMs === null ? "" : `${waves}, spread ${c.releaseSpreadMs.toFixed(2)} ms, concurrency ${c.peakConcurrency}`;
     if (c.kind === "unsupported") {
       out.push(`UNSUPPORTED  ${c.name}`);
       out.push(formatNote(c.invariants[0]?.observed ?? "", layout.width, "reason:"));
@@ -57,7 +59,10 @@ export function renderTable(result: HarnessResult, options: { color?: boolean; w
     ["status codes", Object.entries(result.statusCounts).map(([k, v]) => `${k}: ${v}`).join("  ")],
   );
   const spreads = result.cases.map((c) => c.releaseSpreadMs).filter((s): s is number => s !== null);
-  if (spreads.length > 0) summary.push(["release spread ms", `max ${Math.max(...spreads).toFixed(3)}  (threshold ${result.thresholds.maxSpreadRatio} x p50, at most ${result.mode === "http" ? ABSOLUTE_SPREAD_MS.http : ABSOLUTE_SPREAD_MS["in-process"]} ms)`]);
+  if (spreads.length > 0) summary.push(["release spread ms", `max ${Math.max(...spreads).toFixed(3)}  (threshold ${result.thresholds.maxSpreadRatio} x p50, at most ${result.mode === "http" ? `${ABSOLUTE_SPREAD_MS.http} ms per ${SPREAD_BOUND_PER_N}` : `${ABSOLUTE_SPREAD_MS["in-process"]} ms`})`]);
+  // "caught in 3 of 5 rounds (no-5xx 3)": how often a window opened, per fixture.
+  const rounds = (result.rounds ?? []).filter((r) => r.rounds > 1 || r.schedule === "budget");
+  if (rounds.length > 0) summary.push(["rounds", rounds.map(describeRounds).join("\n")]);
   const errors = listFirstErrorAnswers(result.cases);
   if (errors.length > 0) summary.push(["first error answers", errors.join("\n")]);
   const violated = Object.entries(result.violations);

@@ -3,6 +3,7 @@
 // and response instants of one run are directly comparable.
 import type { JobState } from "../db/verify-state-sql.js";
 import type { DeliveryPlan, ProviderName } from "../providers/types.js";
+import type { Release } from "./schedule.js";
 import type { DeliveryOutcome } from "./shapes.js";
 
 /** Where deliveries go: the built-in router in this process, or an HTTP receiver. */
@@ -22,8 +23,12 @@ export type { DeliveryOutcome, IdForm } from "./shapes.js";
 /** Result of one synchronised release of N deliveries. */
 export interface RaceObservation {
   outcomes: DeliveryOutcome[];
-  /** First to last release (ms). */
+  /** First to last release (ms); for a round released in waves, the largest spread within one wave. */
   releaseSpreadMs: number;
+  /** How the deliveries were released (all at once unless the schedule said waves). */
+  release?: Release;
+  /** Deliveries per wave (one entry when all at once). */
+  waveSizes?: number[];
   /** Most deliveries observed in flight at once (see concurrencySource). */
   peakConcurrency: number;
   concurrencySource: "db-pool" | "http-overlap";
@@ -54,6 +59,8 @@ export interface RaceOptions {
   warmup?: readonly PreparedDelivery[];
   /** Runs after the warm-up and before the release (the harness takes its "before" snapshot here). */
   beforeRelease?: () => Promise<void>;
+  /** All at once (default) or in small staggered waves, each wave itself released at once. */
+  release?: Release;
 }
 
 /** Sends prepared deliveries somewhere: an in-process handler or an HTTP receiver. */
@@ -114,6 +121,27 @@ export interface CaseResult {
   leadIds?: string[];
   /** How long the rows took to hold still after the last answer. */
   settledMs?: number;
+  /** Races: how the round was released (a spread is judged within one wave). */
+  release?: Release;
+}
+
+/** One fixture's rounds in a race: how often, and by what, a window was caught. */
+export interface RoundsSummary {
+  fixture: string;
+  schedule: "fixed" | "budget";
+  /** The time budget per fixture (budget schedules). */
+  budgetMs?: number;
+  rounds: number;
+  caught: number;
+  /** Invariant name -> rounds it failed in. */
+  byInvariant: Record<string, number>;
+  /** Rounds' N, in order (a budget grows it). */
+  ns: number[];
+  /** The budget stopped at the first failed round. */
+  stoppedEarly: boolean;
+  /** Budget rounds left out of the verdict: still too poorly synchronised after their re-races, or grown past --n and answered only 503s wrong. */
+  leftOut: number;
+  elapsedMs: number;
 }
 
 export interface HarnessResult {
@@ -130,4 +158,6 @@ export interface HarnessResult {
   statusCounts: Record<string, number>;
   durationMs: number;
   thresholds: { maxSpreadRatio: number; minConcurrencyRatio: number };
+  /** Race only: per fixture, rounds run and rounds caught ("caught in 7 of 19 rounds"). */
+  rounds?: RoundsSummary[];
 }

@@ -25,7 +25,7 @@ export function renderVerifyTable(result: VerifyResult, options: { color?: boole
     out.push(renderTextTable({ ...layout, head: ["stage", "case", "invariant", "expected", "observed"], rows: detail }));
     if (problems.length > 40) out.push(`... and ${problems.length - 40} more (see --json or --junit)`);
   }
-  const how = `${result.mode} (${result.target})${result.strategy ? `, strategy ${result.strategy}` : ""}, N=${result.n} x ${result.rounds} round(s), drain ${result.drain}`;
+  const how = `${result.mode} (${result.target})${result.strategy ? `, strategy ${result.strategy}` : ""}, N=${result.n} x ${result.budgetMs !== undefined ? `rounds within ${result.budgetMs} ms` : `${result.rounds} round(s)`}, drain ${result.drain}`;
   out.push(wrapText(`verify: ${VERDICT_WORD[result.verdict]} in ${(result.durationMs / 1000).toFixed(1)} s; ${how}`, layout.width));
   return `${out.join("\n")}\n`;
 }

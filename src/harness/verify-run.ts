@@ -12,6 +12,7 @@ import { describeStrategy, describeTarget, type EngineTarget } from "./engine.js
 import { createDefaultMapping } from "./mapping-default.js";
 import type { ReceiverMapping } from "./mapping.js";
 import { runRace } from "./race.js";
+import { describeRounds } from "./schedule.js";
 import type { HarnessRunOptions } from "./run.js";
 import { runReplay } from "./replay.js";
 import { throwIfEngineOverload, throwIfSetupFailure } from "./classify-setup.js";
@@ -52,7 +53,9 @@ export interface VerifyResult {
   target: string;
   strategy: string | null;
   n: number;
-  rounds: number;
+  /** Race rounds per fixture (a fixed count; absent under a budget). */
+  rounds?: number;
+  budgetMs?: number;
   paths: string[];
   drain: "in-process" | "external";
   stages: StageResult[];
@@ -69,13 +72,16 @@ export type VerifyDrain =
   | { kind: "external"; timeoutMs: number; pollMs?: number };
 
 export interface VerifyOptions extends Omit<HarnessRunOptions, "provider"> {
-  /** Deliveries per race round, and rounds per fixture. */
+  /** Deliveries per race round, and rounds per fixture (or, with budgetMs, rounds until the time per fixture is spent). */
   n: number;
   rounds: number;
+  budgetMs?: number;
   drain?: VerifyDrain;
   /** In-process: the pool size, which caps the concurrency a race can reach. */
   concurrencyCap?: number;
   onDrainProgress?: (progress: DrainProgress) => void;
+  /** Every delivery of a stage's cases (the stage results keep none), for --report-dir. */
+  onOutcomes?: (stage: VerifyStageName, cases: readonly CaseResult[]) => void;
 }
 
 export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
@@ -100,7 +106,8 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
   // first found them: the drain checks exactly these messages' jobs, nothing
   // else the database may hold.
   const touched = new Map<string, { name: string; fixture: string }>();
-  const remember = (result: HarnessResult) => {
+  const remember = (result: HarnessResult, stage: VerifyStageName) => {
+    options.onOutcomes?.(stage, result.cases);
     for (const c of result.cases) {
       for (const id of c.messageRowIds ?? []) if (!touched.has(id)) touched.set(id, { name: c.name, fixture: c.fixture });
     }
@@ -127,7 +134,7 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
   await run(1, "replay", "every fixture delivered, then delivered again", async () => {
     const result = await runReplay({ ...common, times: 2, concurrency: 1, freshIds: false, onProgress: (l) => progress(`  replay ${l}`) });
     throwIfSetupFailure(result.cases); // nothing reached the receiver's logic: exit 2, not a verdict
-    remember(result);
+    remember(result, "replay");
     return fromHarness("replay", result, {
       fixtures: result.cases.length,
       deliveries: sum(result.cases.map((c) => c.deliveries)),
@@ -135,25 +142,30 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
     });
   });
 
-  await run(2, "race", `N=${options.n} identical deliveries released together, ${options.rounds} round(s) per fixture`, async () => {
+  const rounds = options.budgetMs !== undefined ? `rounds until ${options.budgetMs} ms per fixture are spent` : `${options.rounds} round(s) per fixture`;
+  await run(2, "race", `N=${options.n} identical deliveries released together, ${rounds}`, async () => {
     const result = await runRace({
       ...common,
       n: options.n,
       rounds: options.rounds,
+      budgetMs: options.budgetMs,
       concurrencyCap: target.kind === "in-process" ? options.concurrencyCap : undefined,
       onProgress: (l) => progress(`  race ${l}`),
     });
     throwIfEngineOverload(result.mode, result.cases); // our own pool ran dry: exit 3, not the receiver's failure
-    remember(result);
+    remember(result, "race");
     const spreads = result.cases.map((c) => c.releaseSpreadMs ?? 0);
     const concurrency = result.cases.filter((c) => c.kind === "message").map((c) => c.peakConcurrency ?? 0);
-    return fromHarness("race", result, {
+    const stage = fromHarness("race", result, {
       cases: result.cases.length,
       deliveries: sum(result.cases.map((c) => c.deliveries)),
       "max spread ms": round2(Math.max(0, ...spreads)),
       "min concurrency": concurrency.length > 0 ? Math.min(...concurrency) : 0,
       "p50 ms": result.latency.p50,
     });
+    // Under a budget, how often each fixture was caught ("caught in 2 of 5 rounds").
+    if (options.budgetMs !== undefined) stage.notes.push(...(result.rounds ?? []).map(describeRounds));
+    return stage;
   });
 
   await run(3, "drain", drain.kind === "in-process" ? "running the jobs the run enqueued (built-in handlers unless --handlers)" : "waiting for your workers to finish the jobs the run enqueued", async () => {
@@ -172,7 +184,7 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
     target: describeTarget(target),
     strategy: describeStrategy(target, options.strategy),
     n: options.n,
-    rounds: options.rounds,
+    ...(options.budgetMs !== undefined ? { budgetMs: options.budgetMs } : { rounds: options.rounds }),
     paths: options.paths,
     drain: drain.kind,
     stages,
@@ -302,6 +314,7 @@ async function lateDuplicateStage(
   // Replay's bytes again (the fixtures as they are, so each names a message
   // the replay stage stored and whose jobs have now run): one delivery each.
   const result = await runReplay({ ...common, times: 1, concurrency: 1, freshIds: false, onProgress: (l) => progress(`  late ${l}`) });
+  options.onOutcomes?.("late-duplicates", result.cases);
   const jobsAfter = (await mapping.countJobs(options.db, ids)).reduce((s, j) => s + j.n, 0);
   const newMessages = new Set(result.cases.flatMap((c) => c.messageRowIds ?? []).filter((id) => !touched.has(id))).size;
   const stage = fromHarness("late-duplicates", result, {

@@ -10,7 +10,7 @@ import { evaluateCase } from "./invariants.js";
 import { IN_PROCESS_SETTLE, waitUntilSettled, type Settled, type SettleOptions } from "./settle.js";
 import { checkLeadIdentity, compareJobStates } from "./state-invariants.js";
 import type { ExpectedJobs, ReceiverMapping, StoredIdLookup } from "./mapping.js";
-import { ABSOLUTE_SPREAD_MS, assessRaceQuality, combineVerdicts, countStatuses, summariseLatency } from "./stats.js";
+import { absoluteSpreadBound, assessRaceQuality, combineVerdicts, countStatuses, summariseLatency } from "./stats.js";
 import type { CaseResult, DeliveryOutcome, InvariantResult, RaceObservation } from "./types.js";
 
 export type { IdForm } from "./types.js";
@@ -179,18 +179,22 @@ export async function verifyCase(input: VerifyCaseInput): Promise<CaseResult> {
     // race on: the zero-row invariants above are the whole verdict.
     notes.push("ignored event: race quality not judged (nothing to contend on)");
   } else if (input.race) {
+    // A round in waves is judged per wave: each wave must be released at
+    // once and overlap itself; the gap between waves is the schedule's.
+    const waves = input.race.waveSizes ?? [outcomes.length];
+    const judgedN = waves.length > 1 ? Math.max(...waves) : outcomes.length;
     const quality = assessRaceQuality({
-      n: outcomes.length,
+      n: judgedN,
       spreadMs: input.race.releaseSpreadMs,
       p50Ms: latency.p50,
       peakConcurrency: input.race.peakConcurrency,
       concurrencyCap: input.race.concurrencyCap,
-      absoluteSpreadMs: ABSOLUTE_SPREAD_MS[input.race.concurrencySource === "http-overlap" ? "http" : "in-process"],
+      absoluteSpreadMs: absoluteSpreadBound(input.race.concurrencySource === "http-overlap" ? "http" : "in-process", judgedN),
     });
     invariants.push({
       name: "race-quality",
       expected: `spread <= ${quality.maxSpreadMs.toFixed(2)} ms, concurrency >= ${quality.requiredConcurrency}`,
-      observed: `spread ${input.race.releaseSpreadMs.toFixed(3)} ms, concurrency ${input.race.peakConcurrency} (${input.race.concurrencySource}${input.race.databaseOverlap !== undefined ? `; ${input.race.databaseOverlap} statements at once in pg_stat_activity` : ""})`,
+      observed: `spread ${input.race.releaseSpreadMs.toFixed(3)} ms${waves.length > 1 ? ` (within a wave of ${waves.length})` : ""}, concurrency ${input.race.peakConcurrency} (${input.race.concurrencySource}${input.race.databaseOverlap !== undefined ? `; ${input.race.databaseOverlap} statements at once in pg_stat_activity` : ""})`,
       status: quality.ok ? "pass" : "inconclusive",
     });
     for (const reason of quality.reasons) notes.push(`inconclusive: ${reason}`);
@@ -220,5 +224,6 @@ export async function verifyCase(input: VerifyCaseInput): Promise<CaseResult> {
     jobStates: snap.jobStates,
     leadIds: snap.leadIds,
     settledMs: settled.settledMs,
+    release: input.race?.release,
   };
 }

@@ -27,6 +27,7 @@ interface RaceJson {
   verdict: string;
   violations: Record<string, number>;
   cases: Array<{ verdict: string; releaseSpreadMs: number; peakConcurrency: number; invariants: Array<{ name: string; status: string; witnesses?: number[] }> }>;
+  rounds?: Array<{ schedule: string; rounds: number; caught: number; stoppedEarly: boolean }>;
 }
 
 const race = (args: string[]) => runBinJson<RaceJson>(["race", "--database-url", db.database.url, "--json", ...args], { env });
@@ -135,12 +136,13 @@ describe("race over HTTP (last-byte release)", () => {
     }
   });
 
-  it("negative control over HTTP: `serve --strategy check-then-create` fails (exit 1) with the default rounds", async () => {
+  it("negative control over HTTP: `serve --strategy check-then-create` fails (exit 1) under the default budget, which stops at the catch", async () => {
     const serve = await startServe(db.database.url, ["--strategy", "check-then-create"]);
     try {
       const r = await race(["--n", "50", "--target", serve.url]);
       expect(r.code, r.stderr).toBe(1);
-      expect(r.json!.cases).toHaveLength(3);
+      expect(r.json!.rounds![0]).toMatchObject({ schedule: "budget", stoppedEarly: true, caught: 1 });
+      expect(r.json!.cases).toHaveLength(r.json!.rounds![0]!.rounds);
       expect(failedInvariants(r.json)).toContain("no-5xx");
     } finally {
       await serve.stop();
