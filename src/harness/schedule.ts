@@ -6,10 +6,11 @@
 // "lease-lock": 8 of 20 three-round runs at N=50, 10 of 10 at N=200), so a
 // budget always reaches the widest round. Waves catch what only a slightly
 // later duplicate meets (a window that opens after the first commit).
-import type { CaseResult, RoundsSummary } from "./types.js";
+import type { CaseResult, Release, RoundsSummary } from "./types.js";
+
+export type { Release };
 
 /** How one round's deliveries are released. */
-export type Release = { kind: "all" } | { kind: "waves"; waves: number; gapMs: number };
 
 export type RoundSchedule =
   /** Exactly `rounds` rounds, N each, all released at once (reproducible; every round runs). */

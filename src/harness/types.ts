@@ -3,8 +3,10 @@
 // and response instants of one run are directly comparable.
 import type { JobState } from "../db/verify-state-sql.js";
 import type { DeliveryPlan, ProviderName } from "../providers/types.js";
-import type { Release } from "./schedule.js";
 import type { DeliveryOutcome } from "./shapes.js";
+
+/** How a round's deliveries leave: all at once, or in waves a few ms apart (defined here so types.ts and schedule.ts do not import each other). */
+export type Release = { kind: "all" } | { kind: "waves"; waves: number; gapMs: number };
 
 /** Where deliveries go: the built-in router in this process, or an HTTP receiver. */
 export type EngineTarget = { kind: "in-process" } | { kind: "http"; baseUrl?: string; url?: string };
