@@ -97,7 +97,7 @@ export async function runRace(options: RunRaceOptions): Promise<HarnessResult> {
           if (result.verdict !== "inconclusive" || attempt === maxAttempts || options.signal?.aborted) break;
           progress(`inconclusive ${result.name}  spread ${observed.releaseSpreadMs.toFixed(2)} ms: racing again with a fresh id (attempt ${attempt + 1})`);
         }
-        if (schedule.kind === "budget" && plan.n > options.n && isOnlyShedLoad(result)) {
+        if (schedule.kind === "budget" && plan.n > options.n && isOnlyShedLoad(result, prepared.expectedStatus)) {
           // The receiver shed load (503) in a round grown past --n: a
           // correct receiver may do that at 4 x N, so the answers of such a
           // round are not held against it; its rows still are (any other
@@ -155,10 +155,20 @@ function isOnlyPoorlySynchronised(result: CaseResult): boolean {
 /** Invariants a 503 (load shed, Retry-After) fails by itself: what the answers said, not what was written. */
 const ANSWER_INVARIANTS = new Set(["status", "no-5xx", "first-delivery-once", "duplicates-deduped", "answers-name-the-row"]);
 
-/** Failed only on answers, and every 5xx was a 503: the receiver was shedding load, not losing a race. */
-function isOnlyShedLoad(result: CaseResult): boolean {
+/**
+ * Failed only on answers, every 5xx was a 503, and the other answers agree
+ * with each other: the receiver was shedding load, not losing a race. Two
+ * "first" answers, two message ids, or an unexpected status among the
+ * answers that did get through are a race whatever else was shed, and keep
+ * the round in the verdict.
+ */
+export function isOnlyShedLoad(result: CaseResult, expectedStatus: number): boolean {
   const fiveXx = result.outcomes.filter((o) => o.status !== null && o.status >= 500);
   if (fiveXx.length === 0 || fiveXx.some((o) => o.status !== 503)) return false;
+  const through = result.outcomes.filter((o) => o.status !== 503);
+  if (through.some((o) => o.transportError || o.status !== expectedStatus)) return false;
+  if (through.filter((o) => o.deduped === false && !o.ignored).length > 1) return false;
+  if (new Set(through.map((o) => o.messageId).filter((id) => id !== null)).size > 1) return false;
   const failed = result.invariants.filter((i) => i.status === "fail");
   return failed.length > 0 && failed.every((i) => ANSWER_INVARIANTS.has(i.name));
 }
