@@ -22,14 +22,13 @@
 //   rearm-on-duplicate     ingests correctly, but a duplicate "upserts" the
 //                          message's jobs back to PENDING and unlocks them
 //                          (a finished job runs again)
-import http from "node:http";
 import { buildJobDedupeKey, enqueueBackgroundJob, ingestMessage, insertMessage } from "../../src/core/index.js";
 import { openDb } from "../../src/db/client.js";
 import { upsertLead } from "../../src/db/sql.js";
 import { createClientResolver } from "../../src/providers/clients.js";
 import { toIngestInput } from "../../src/providers/common.js";
 import { planDeliveryFor, providerForPath } from "../../src/providers/registry.js";
-import { listenReceiver, type RacyReceiver } from "./racy-receiver.js";
+import { createJsonServer, listenReceiver, type RacyReceiver } from "./racy-receiver.js";
 
 export const ESCAPING_BUGS = ["lead-find-then-create", "crash-lost-job", "crash-swallowed", "lease-lock", "ttl-lock"] as const;
 export const CORRECT_BUT_DIFFERENT = ["jobs-type-message", "jobs-after-answer", "answer-received"] as const;
@@ -142,18 +141,6 @@ export async function startEscapingReceiver(
     }
   };
 
-  const server = http.createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    let status: number;
-    let answer: unknown;
-    try {
-      [status, answer] = await handle(JSON.parse(Buffer.concat(chunks).toString("utf8")), new URL(req.url ?? "/", "http://escaping.local"));
-    } catch (error) {
-      [status, answer] = [500, { error: String((error as Error).message ?? error).slice(0, 200) }];
-    }
-    res.writeHead(status, { "content-type": "application/json" });
-    res.end(JSON.stringify(answer));
-  });
+  const server = createJsonServer(handle);
   return listenReceiver(server, db, poolSize, () => Promise.allSettled([...pending]));
 }

@@ -68,6 +68,23 @@ export async function startRacyReceiver(databaseUrl: string, mode: RacyMode, poo
   return listenReceiver(server, db, poolSize);
 }
 
+/** A JSON-in, JSON-out node:http server around `handle`; a throw answers 500 with the message, as a framework would. */
+export function createJsonServer(handle: (body: unknown, url: URL) => Promise<[number, unknown]>): http.Server {
+  return http.createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    let status: number;
+    let answer: unknown;
+    try {
+      [status, answer] = await handle(JSON.parse(Buffer.concat(chunks).toString("utf8")), new URL(req.url ?? "/", "http://receiver.local"));
+    } catch (error) {
+      [status, answer] = [500, { error: String((error as Error).message ?? error).slice(0, 200) }];
+    }
+    res.writeHead(status, { "content-type": "application/json" });
+    res.end(JSON.stringify(answer));
+  });
+}
+
 /** Listens on a free port with a warmed pool; close() stops the server, waits for `beforeDbClose`, then closes the pool. */
 export async function listenReceiver(server: http.Server, db: DbHandle, poolSize: number, beforeDbClose?: () => Promise<unknown>): Promise<RacyReceiver> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -4,14 +4,13 @@
 //                     separate them, so not re-ensuring is correct
 //   two-transactions  message committed, then jobs in a second transaction:
 //                     a crash between the two loses the jobs for good
-import http from "node:http";
 import { buildJobDedupeKey, enqueueBackgroundJob, insertMessage } from "../../src/core/index.js";
 import { openDb, type Db } from "../../src/db/client.js";
 import { upsertLead } from "../../src/db/sql.js";
 import { createClientResolver } from "../../src/providers/clients.js";
 import { toIngestInput } from "../../src/providers/common.js";
 import { planDeliveryFor, providerForPath } from "../../src/providers/registry.js";
-import { listenReceiver, type RacyReceiver } from "./racy-receiver.js";
+import { createJsonServer, listenReceiver, type RacyReceiver } from "./racy-receiver.js";
 
 export type TransactionMode = "one-transaction" | "two-transactions";
 
@@ -52,18 +51,6 @@ export async function startTransactionReceiver(databaseUrl: string, mode: Transa
     return [200, { success: true, deduped: m.deduped, messageId: m.messageId }];
   };
 
-  const server = http.createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    let status: number;
-    let answer: unknown;
-    try {
-      [status, answer] = await handle(JSON.parse(Buffer.concat(chunks).toString("utf8")), new URL(req.url ?? "/", "http://tx.local"));
-    } catch (error) {
-      [status, answer] = [500, { error: String((error as Error).message ?? error).slice(0, 200) }];
-    }
-    res.writeHead(status, { "content-type": "application/json" });
-    res.end(JSON.stringify(answer));
-  });
+  const server = createJsonServer(handle);
   return listenReceiver(server, db, poolSize);
 }
