@@ -49,6 +49,7 @@ const optionsSchema = databaseOptionsSchema
     warmup: z.boolean().default(true),
     poolSize: intFlag(1, 5_000).optional(),
     crashWindow: z.boolean().default(true),
+    stall: z.boolean().default(true),
     late: lateScheduleFlag.default([1000]),
     settle: durationFlag(0, 60_000).optional(),
     settleTimeout: durationFlag(1, 600_000).default(10_000),
@@ -88,6 +89,7 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--no-warmup", "skip warming the receiver (deliveries naming an unknown client, answered 404) before each round")
     .option("--pool-size <n>", `in-process DB pool size (default: min(n + 10, ${MAX_POOL}))`)
     .option("--no-crash-window", "skip the crash-window step (after each passed round: DELETE that round's message's jobs, send one more duplicate, require the jobs back)")
+    .option("--no-stall", "under a budget, do not hold the messages table's writes for 100 ms in rounds 3-5 of each 6 (a slow database, provoked)")
     .option("--late <offsets>", 'one more duplicate of every round at each offset after the last round, e.g. "1s,5s"; "none" skips', "1s")
     .option("--settle <duration>", "rows must hold still this long before a case is judged (default: 0 in-process, 100ms over HTTP)")
     .option("--settle-timeout <duration>", "stop waiting for rows to hold still (the case is then inconclusive)", "10s")
@@ -131,6 +133,7 @@ Exit codes: 0 every invariant held, 1 one was violated (the deliveries that witn
       asIs: opts.asIs,
       warmup: opts.warmup,
       crashWindow: opts.crashWindow,
+      stall: opts.stall,
       lateMs: opts.late,
       settle: opts.settle === undefined ? undefined : { windowMs: opts.settle, timeoutMs: opts.settleTimeout },
       idForm: opts.rawIds ? "raw" : "auto",

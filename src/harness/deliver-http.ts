@@ -122,6 +122,7 @@ export function createHttpEngine(options: HttpEngineOptions = {}): DeliveryEngin
       //    release is the only thing between it and N complete requests.
       await new Promise((r) => setTimeout(r, 20 + deliveries.length * 0.05));
       await options.observer?.begin();
+      raceOptions.onRelease?.();
       // 4. The release: one synchronous loop per wave, nothing awaited
       //    inside a wave (all at once is a single wave).
       const waveSizes = splitWaves(deliveries.length, raceOptions.release ?? { kind: "all" });

@@ -76,6 +76,7 @@ export function createInProcessEngine(options: InProcessEngineOptions): Delivery
         for (let k = offset; k < offset + Math.min(waveSizes[w]!, cap); k++) prebuilt.set(k, buildRequest(deliveries[k]!));
       }
       await options.observer?.begin();
+      raceOptions.onRelease?.();
       inUse.resetPeak();
       const pending: Promise<DeliveryOutcome>[] = new Array(deliveries.length);
       const releasedAt = new Array<number>(deliveries.length);

@@ -3,6 +3,7 @@
 // payload so no round can dedupe against earlier data.
 import { countMappedTotals, type MappedTotals } from "../db/verify-mapping-sql.js";
 import type { DbHandle } from "../db/client.js";
+import { stallWrites, type WriteStall } from "../db/stall-sql.js";
 import { ConfigError } from "../errors.js";
 import { ensureClientsFor, prepareCase, type PreparedCase } from "./deliveries.js";
 import { deliverLateDuplicates, formatOffset, type RoundForLate } from "./late.js";
@@ -34,6 +35,8 @@ export interface RunRaceOptions extends HarnessRunOptions {
   crashWindow?: boolean;
   /** Offsets (ms after a fixture's last round) at which one more duplicate of every round is delivered (default none). */
   lateMs?: number[];
+  /** Under a budget, hold the messages table's writes for STALL_MS from the release in some rounds (default true). */
+  stall?: boolean;
 }
 
 export async function runRace(options: RunRaceOptions): Promise<HarnessResult> {
@@ -57,7 +60,7 @@ export async function runRace(options: RunRaceOptions): Promise<HarnessResult> {
       const timing = { elapsedMs: 0, failed: false };
       const poor: RoundForLate[] = [];
       for (let round = 1; ; round++) {
-        const plan = planRound(schedule, round, options.n);
+        const plan = planRound(schedule, round, options.n, { stall: options.stall });
         timing.elapsedMs = performance.now() - fixtureStart;
         if (!shouldRunRound(schedule, round, timing) || options.signal?.aborted) break;
         // A round too poorly synchronised to judge (a GC pause or scheduler
@@ -73,16 +76,22 @@ export async function runRace(options: RunRaceOptions): Promise<HarnessResult> {
           const warmup = options.warmup === false || !warmupDelivery ? undefined : deliveries.map((d) => ({ ...warmupDelivery, slot: d.slot }));
           const beforeWarmup = warmup ? await countMappedTotals(options.db.prisma, mapping.schema) : undefined;
           let before: BeforeSnapshot | undefined;
-          const { outcomes, ...observed } = await engine.engine.race(deliveries, {
-            warmup,
-            release: plan.release,
-            beforeRelease: async () => {
-              // A warm-up must write nothing: one that does is itself a race
-              // (and can hide one, by creating the lead the race would contend on).
-              if (beforeWarmup) await checkWarmupWroteNothing(options.db, mapping, beforeWarmup, fixture.path);
-              before = await takeBeforeSnapshot(options.db, mapping, prepared);
-            },
-          });
+          let stall: WriteStall | undefined;
+          const { outcomes, ...observed } = await engine.engine
+            .race(deliveries, {
+              warmup,
+              release: plan.release,
+              beforeRelease: async () => {
+                // A warm-up must write nothing: one that does is itself a race
+                // (and can hide one, by creating the lead the race would contend on).
+                if (beforeWarmup) await checkWarmupWroteNothing(options.db, mapping, beforeWarmup, fixture.path);
+                before = await takeBeforeSnapshot(options.db, mapping, prepared);
+                if (plan.stallMs > 0) stall = await stallWrites(options.db.pool, mapping.schema.messages.table);
+              },
+              onRelease: () => stall?.endAfter(plan.stallMs),
+            })
+            // Never judge (or leave) a stalled table: the lock ends with the race at the latest.
+            .finally(() => stall?.end());
           if (!before) throw new Error("the engine released the race without taking the before snapshot");
           result = await verifyCase({
             db: options.db,
@@ -91,7 +100,7 @@ export async function runRace(options: RunRaceOptions): Promise<HarnessResult> {
             before,
             outcomes,
             race: { ...observed, concurrencyCap: target.kind === "in-process" ? options.concurrencyCap : undefined },
-            notes: prepared.notes,
+            notes: plan.stallMs > 0 ? [...prepared.notes, `writes to ${mapping.schema.messages.table} stalled ${plan.stallMs} ms from the release (a slow database, provoked; --no-stall skips)`] : prepared.notes,
             settle,
           });
           if (result.verdict !== "inconclusive" || attempt === maxAttempts || options.signal?.aborted) break;
@@ -120,7 +129,7 @@ export async function runRace(options: RunRaceOptions): Promise<HarnessResult> {
         fixtureRounds.push({ prepared, result });
         timing.failed ||= result.verdict === "fail";
         progress(
-          `${result.verdict.padEnd(12)} ${result.name}  N=${plan.n} ${describeRelease(plan.release)}, spread ${(result.releaseSpreadMs ?? 0).toFixed(2)} ms, concurrency ${result.peakConcurrency}, p50 ${result.latency.p50} ms`,
+          `${result.verdict.padEnd(12)} ${result.name}  N=${plan.n} ${describeRelease(plan.release)}${plan.stallMs > 0 ? `, writes stalled ${plan.stallMs} ms` : ""}, spread ${(result.releaseSpreadMs ?? 0).toFixed(2)} ms, concurrency ${result.peakConcurrency}, p50 ${result.latency.p50} ms`,
         );
       }
       // Nothing could be judged: the fixture's verdict is the last poor round's (inconclusive).

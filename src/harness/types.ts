@@ -61,6 +61,8 @@ export interface RaceOptions {
   warmup?: readonly PreparedDelivery[];
   /** Runs after the warm-up and before the release (the harness takes its "before" snapshot here). */
   beforeRelease?: () => Promise<void>;
+  /** Called synchronously at the release instant (the first wave's), before any delivery leaves. */
+  onRelease?: () => void;
   /** All at once (default) or in small staggered waves, each wave itself released at once. */
   release?: Release;
 }

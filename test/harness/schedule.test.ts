@@ -1,7 +1,7 @@
 // Round schedules: a fixed --rounds stays the classic identical burst; a
 // --budget varies the release, grows N and stops at the first caught round.
 import { describe, expect, it } from "vitest";
-import { describeRounds, planRound, shouldRunRound, splitWaves, summariseRounds } from "../../src/harness/schedule.js";
+import { describeRounds, planRound, STALL_MS, shouldRunRound, splitWaves, summariseRounds } from "../../src/harness/schedule.js";
 import { assessRaceQuality, computeWaveSpread } from "../../src/harness/stats.js";
 import type { CaseResult, DeliveryOutcome } from "../../src/harness/types.js";
 
@@ -10,13 +10,16 @@ const fixed = { kind: "fixed", rounds: 3 } as const;
 
 describe("round plans", () => {
   it("--rounds: every round N deliveries, all at once", () => {
-    expect([1, 2, 3].map((r) => planRound(fixed, r, 50))).toEqual(Array(3).fill({ n: 50, release: { kind: "all" } }));
+    expect([1, 2, 3].map((r) => planRound(fixed, r, 50))).toEqual(Array(3).fill({ n: 50, release: { kind: "all" }, stallMs: 0 }));
   });
 
   it("--budget: the classic burst, then the widest round, then both in waves, then in between", () => {
     const plans = [1, 2, 3, 4, 5, 6, 7].map((r) => planRound(budget, r, 50));
     expect(plans.map((p) => p.n)).toEqual([50, 200, 50, 200, 100, 100, 50]);
     expect(plans.map((p) => p.release.kind)).toEqual(["all", "all", "waves", "waves", "all", "waves", "all"]);
+    // Rounds 3-5 of each 6 stall the messages table's writes; --no-stall none.
+    expect(plans.map((p) => p.stallMs)).toEqual([0, 0, STALL_MS, STALL_MS, STALL_MS, 0, 0]);
+    expect([1, 2, 3, 4, 5, 6].map((r) => planRound(budget, r, 50, { stall: false }).stallMs)).toEqual([0, 0, 0, 0, 0, 0]);
     // A large --n is never grown past the ceiling, nor shrunk below itself.
     expect(planRound(budget, 2, 600).n).toBe(1_000);
     expect(planRound(budget, 2, 2_000).n).toBe(2_000);

@@ -1,0 +1,50 @@
+// A write stall on one table: an EXCLUSIVE lock (reads go on, writes wait)
+// held in a transaction of its own, released after a set time. The harness
+// uses it on the receiver's messages table during some budget rounds, so an
+// insert outlasts any short lease or lock a receiver wraps around a
+// check-then-create (see STALL_MS in src/harness/schedule.ts).
+import type pg from "pg";
+import { Prisma } from "../generated/prisma/client.js";
+import { quoteTable } from "./verify-mapping-sql.js";
+
+export interface WriteStall {
+  /** Releases the lock `ms` from now. */
+  endAfter(ms: number): void;
+  /** Releases the lock now (a scheduled release is cancelled); safe to call twice. */
+  end(): Promise<void>;
+}
+
+/**
+ * Takes the lock, waiting at most `lockTimeoutMs` for writers already in
+ * progress (then it throws, and nothing is held).
+ */
+export async function stallWrites(pool: pg.Pool, table: string, lockTimeoutMs = 2_000): Promise<WriteStall> {
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    const timeout = Prisma.sql`SELECT set_config('lock_timeout', ${`${Math.round(lockTimeoutMs)}ms`}, true)`;
+    await client.query(timeout.text, timeout.values);
+    const lock = Prisma.sql`LOCK TABLE ${quoteTable(table)} IN EXCLUSIVE MODE`;
+    await client.query(lock.text, lock.values);
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    client.release();
+    throw error;
+  }
+  let ended: Promise<void> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const end = () =>
+    (ended ??= client.query("COMMIT").then(
+      () => client.release(),
+      (error: Error) => client.release(error),
+    ));
+  return {
+    endAfter(ms) {
+      timer = setTimeout(() => void end(), ms);
+    },
+    async end() {
+      clearTimeout(timer);
+      await end();
+    },
+  };
+}
