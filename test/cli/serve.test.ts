@@ -143,7 +143,9 @@ describe("dedupe-cli serve", () => {
     await clearMessages(db.prisma);
     const fixture = loadFixture("emailbison/lead_replied.json");
     const inFlight = Array.from({ length: 20 }, () => post(served, fixture));
-    await new Promise((r) => setTimeout(r, 5));
+    // SIGTERM once the server is answering: a fixed 5 ms was, on a loaded CI
+    // machine, before it had accepted any of the 20 (all refused).
+    await Promise.race(inFlight.map((p) => p.catch(() => undefined)));
     served.child.kill("SIGTERM");
     const results = await Promise.allSettled(inFlight);
     const statuses = results.map((r) => (r.status === "fulfilled" ? r.value.status : "refused"));
