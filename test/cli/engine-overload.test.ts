@@ -30,7 +30,8 @@ describe("in-process pool exhaustion", () => {
   });
 
   it("negative control: a racy strategy on an ample pool is still exit 1", async () => {
-    const r = await runBin(["race", "-n", "30", "--strategy", "check-then-create", "--database-url", db.database.url], { env });
+    // Three rounds: one in-process round of 30 missed the race once on the PostgreSQL 15 CI pass.
+    const r = await runBin(["race", "-n", "30", "--rounds", "3", "--strategy", "check-then-create", "--database-url", db.database.url], { env });
     expect(r.code).toBe(1);
   });
 });
