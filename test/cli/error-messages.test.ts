@@ -33,7 +33,7 @@ describe("errors that say what to fix", () => {
     expect(r.stderr).not.toMatch(/Invalid (input|option)/);
   });
 
-  it("a server asking for a password the URL lacks: says so, no SASL internals", async () => {
+  it("a server asking for a password the URL lacks: says so, no SASL internals", async (ctx) => {
     const database: TestDatabase = await createTestDatabase();
     cleanup.push(() => database.drop());
     const role = `dedupe_nopw_${process.pid}`;
@@ -50,6 +50,12 @@ describe("errors that say what to fix", () => {
     const url = new URL(database.url);
     url.username = role;
     url.password = "";
+    // A server whose pg_hba.conf trusts local connections (CI's PostgreSQL 15)
+    // never asks for the password: there is nothing to report there.
+    const probe = new pg.Client({ connectionString: url.toString() });
+    const trusted = await probe.connect().then(() => true, () => false);
+    await probe.end().catch(() => undefined);
+    if (trusted) return ctx.skip("this server trusts the role without a password (pg_hba trust)");
     const r = await runBin(["status", "--database-url", url.toString()], { env: { ...env, PGPASSWORD: undefined } });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/asks for a password and the database URL has none/);
