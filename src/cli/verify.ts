@@ -38,6 +38,7 @@ const optionsSchema = databaseOptionsSchema
     n: raceSizeFlag().default(50),
     rounds: intFlag(1, 10_000).optional(),
     budget: durationFlag(100, 3_600_000).optional(),
+    stall: z.boolean().default(true),
     migrate: z.boolean().default(false),
     strategy: z.enum(CONFLICT_STRATEGIES).optional(),
     drain: z.boolean().default(true),
@@ -70,8 +71,9 @@ export function register(program: Command, ctx: CliContext): Command {
         "duplicate enqueues nothing (no new Message or BackgroundJob rows; every answer deduped or ignored).",
     )
     .option("-n, --n <n>", "deliveries per race round", "50")
-    .option("--rounds <r>", `race rounds per fixture, each with a fresh unique id (default: ${DEFAULT_VERIFY_ROUNDS})`)
+    .option("--rounds <r>", `identical race rounds per fixture, each with a fresh unique id (default: ${DEFAULT_VERIFY_ROUNDS}, the last with the messages table's writes held 100 ms)`)
     .option("--budget <duration>", "race rounds per fixture until this time is spent, stopping at the first failed round, as race --budget (refused with --rounds)")
+    .option("--no-stall", "do not hold the messages table's writes for 100 ms in the last default race round, nor in a budget's stalled rounds (as race --no-stall)")
     .option("--strategy <s>", `in-process only: ${CONFLICT_STRATEGIES.join(", ")} (check-then-create is the negative control)`)
     .option("--migrate", "apply pending migrations to --database-url first (the embedded database is always migrated)", false)
     .option("--no-drain", "do not run jobs here: wait (up to --drain-timeout) for your app's own workers to finish them")
@@ -140,6 +142,9 @@ async function runVerifyCommand(
     n: opts.n,
     rounds: opts.rounds ?? DEFAULT_VERIFY_ROUNDS,
     budgetMs: opts.budget,
+    // The default schedule ends on a stalled round; --rounds N means N identical rounds.
+    stallLastRound: opts.rounds === undefined && opts.budget === undefined,
+    stall: opts.stall,
     target,
     strategy: opts.strategy,
     drain: drainHere ? { kind: "in-process", concurrency: opts.drainConcurrency, handlers } : { kind: "external", timeoutMs: opts.drainTimeout },

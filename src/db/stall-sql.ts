@@ -48,3 +48,25 @@ export async function stallWrites(pool: pg.Pool, table: string, lockTimeoutMs = 
     },
   };
 }
+
+/** Why the lock was refused, in the server's words, or undefined for any other error. */
+const REFUSALS: Record<string, string> = {
+  "55P03": "another transaction held a conflicting lock for 2 s",
+  "42501": "the database role may not lock it (LOCK ... IN EXCLUSIVE MODE needs UPDATE, DELETE or TRUNCATE on the table)",
+};
+
+/**
+ * As stallWrites, but a lock the server refuses (busy for too long, or not
+ * permitted to this role) is not an error: the round runs unstalled and the
+ * report says why. Any other failure (a lost connection) still throws.
+ */
+export async function tryStallWrites(pool: pg.Pool, table: string): Promise<{ stall: WriteStall } | { refused: string }> {
+  try {
+    return { stall: await stallWrites(pool, table) };
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    const refused = typeof code === "string" ? REFUSALS[code] : undefined;
+    if (refused === undefined) throw error;
+    return { refused: `${refused}: ${(error as Error).message}` };
+  }
+}

@@ -13,8 +13,12 @@ export type { Release };
 /** How one round's deliveries are released. */
 
 export type RoundSchedule =
-  /** Exactly `rounds` rounds, N each, all released at once (reproducible; every round runs). */
-  | { kind: "fixed"; rounds: number }
+  /**
+   * Exactly `rounds` rounds, N each, all released at once (reproducible;
+   * every round runs). `stallLast`: the last round's writes are stalled
+   * (the default schedule when neither --rounds nor --budget is given).
+   */
+  | { kind: "fixed"; rounds: number; stallLast?: boolean }
   /** Rounds until `budgetMs` is spent, stopping at the first failed round. */
   | { kind: "budget"; budgetMs: number };
 
@@ -64,7 +68,10 @@ export const BUDGET_MIN_ROUNDS = 4;
  * always. Budget: BUDGET_CYCLE, N capped at BUDGET_MAX_N (never below --n).
  */
 export function planRound(schedule: RoundSchedule, round: number, n: number, options: { stall?: boolean } = {}): RoundPlan {
-  if (schedule.kind === "fixed") return { n, release: { kind: "all" }, stallMs: 0 };
+  if (schedule.kind === "fixed") {
+    const stalled = schedule.stallLast === true && round === schedule.rounds && options.stall !== false;
+    return { n, release: { kind: "all" }, stallMs: stalled ? STALL_MS : 0 };
+  }
   const [factor, release, stall] = BUDGET_CYCLE[(round - 1) % BUDGET_CYCLE.length]!;
   const grown = Math.max(n, Math.min(n * factor, BUDGET_MAX_N));
   return { n: grown, release: release === "all" ? { kind: "all" } : { ...WAVES }, stallMs: stall && options.stall !== false ? STALL_MS : 0 };

@@ -76,6 +76,10 @@ export interface VerifyOptions extends Omit<HarnessRunOptions, "provider"> {
   n: number;
   rounds: number;
   budgetMs?: number;
+  /** The last race round holds the messages table's writes (verify's default schedule; see RunRaceOptions.stallLastRound). */
+  stallLastRound?: boolean;
+  /** false: no race round holds the messages table's writes (--no-stall). */
+  stall?: boolean;
   drain?: VerifyDrain;
   /** In-process: the pool size, which caps the concurrency a race can reach. */
   concurrencyCap?: number;
@@ -142,13 +146,18 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyResult> {
     });
   });
 
-  const rounds = options.budgetMs !== undefined ? `rounds until ${options.budgetMs} ms per fixture are spent` : `${options.rounds} round(s) per fixture`;
+  const rounds =
+    options.budgetMs !== undefined
+      ? `rounds until ${options.budgetMs} ms per fixture are spent`
+      : `${options.rounds} round(s) per fixture${options.stallLastRound && options.stall !== false ? ", the last with the messages table's writes held 100 ms" : ""}`;
   await run(2, "race", `N=${options.n} identical deliveries released together, ${rounds}`, async () => {
     const result = await runRace({
       ...common,
       n: options.n,
       rounds: options.rounds,
       budgetMs: options.budgetMs,
+      stallLastRound: options.stallLastRound,
+      stall: options.stall,
       concurrencyCap: target.kind === "in-process" ? options.concurrencyCap : undefined,
       onProgress: (l) => progress(`  race ${l}`),
     });

@@ -47,11 +47,16 @@ describe("in-process", () => {
     const r = await race(["--n", "30", "--budget", "30s", "--strategy", "check-then-create"]);
     expect(r.code, r.stderr).toBe(1);
     const [summary] = r.json!.rounds!;
-    // A 30 s budget, yet one round: the first catch is the verdict.
-    expect(summary).toMatchObject({ schedule: "budget", budgetMs: 30_000, rounds: 1, caught: 1, stoppedEarly: true });
+    // A 30 s budget, yet it stops at the first catch, which is the verdict.
+    // Round 1 usually catches; on a loaded machine its burst can be
+    // serialised, and round 3, the first stalled one, always catches.
+    expect(summary).toMatchObject({ schedule: "budget", budgetMs: 30_000, caught: 1, stoppedEarly: true });
+    expect(summary!.rounds).toBeLessThanOrEqual(3);
     expect(summary!.byInvariant["no-5xx"]).toBe(1);
-    expect(r.json!.cases).toHaveLength(1);
-    expect(r.stderr).toMatch(/caught in 1 of 1 rounds \(.*no-5xx 1/);
+    expect(r.json!.cases).toHaveLength(summary!.rounds);
+    expect(r.json!.cases.at(-1)!.verdict).toBe("fail");
+    expect(r.json!.cases.slice(0, -1).every((c) => c.verdict === "pass")).toBe(true);
+    expect(r.stderr).toMatch(new RegExp(`caught in 1 of ${summary!.rounds} rounds \\(.*no-5xx 1`));
   });
 
   it("negative control: a correct receiver passes every round, and the budget reaches the widest N", async () => {

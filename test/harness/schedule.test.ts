@@ -13,6 +13,13 @@ describe("round plans", () => {
     expect([1, 2, 3].map((r) => planRound(fixed, r, 50))).toEqual(Array(3).fill({ n: 50, release: { kind: "all" }, stallMs: 0 }));
   });
 
+  it("the default fixed schedule stalls its last round only; --no-stall none", () => {
+    const byDefault = { ...fixed, stallLast: true } as const;
+    expect([1, 2, 3].map((r) => planRound(byDefault, r, 50).stallMs)).toEqual([0, 0, STALL_MS]);
+    expect(planRound({ kind: "fixed", rounds: 1, stallLast: true }, 1, 50)).toEqual({ n: 50, release: { kind: "all" }, stallMs: STALL_MS });
+    expect([1, 2, 3].map((r) => planRound(byDefault, r, 50, { stall: false }).stallMs)).toEqual([0, 0, 0]);
+  });
+
   it("--budget: the classic burst, then the widest round, then both in waves, then in between", () => {
     const plans = [1, 2, 3, 4, 5, 6, 7].map((r) => planRound(budget, r, 50));
     expect(plans.map((p) => p.n)).toEqual([50, 200, 50, 200, 100, 100, 50]);
