@@ -3,9 +3,11 @@
 // uses it on the receiver's messages table during some budget rounds, so an
 // insert outlasts any short lease or lock a receiver wraps around a
 // check-then-create (see STALL_MS in src/harness/schedule.ts).
-import type pg from "pg";
+import pg from "pg";
 import { Prisma } from "../generated/prisma/client.js";
 import { quoteTable } from "./verify-mapping-sql.js";
+
+const { Client: pgClient } = pg;
 
 export interface WriteStall {
   /** Releases the lock `ms` from now. */
@@ -16,10 +18,19 @@ export interface WriteStall {
 
 /**
  * Takes the lock, waiting at most `lockTimeoutMs` for writers already in
- * progress (then it throws, and nothing is held).
+ * progress (then it throws, and nothing is held). The lock is held on a
+ * connection of its own, never one of `pool`'s: in-process the pool is the
+ * receiver's, and a stall holding one of its connections took a delivery's
+ * place (with --pool-size 1 the observer waited for it and the run timed out).
  */
 export async function stallWrites(pool: pg.Pool, table: string, lockTimeoutMs = 2_000): Promise<WriteStall> {
-  const client = await pool.connect();
+  const client = new pgClient((pool as unknown as { options: pg.ClientConfig }).options);
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw error;
+  }
   try {
     await client.query("BEGIN");
     const timeout = Prisma.sql`SELECT set_config('lock_timeout', ${`${Math.round(lockTimeoutMs)}ms`}, true)`;
@@ -27,17 +38,17 @@ export async function stallWrites(pool: pg.Pool, table: string, lockTimeoutMs = 
     const lock = Prisma.sql`LOCK TABLE ${quoteTable(table)} IN EXCLUSIVE MODE`;
     await client.query(lock.text, lock.values);
   } catch (error) {
-    await client.query("ROLLBACK").catch(() => undefined);
-    client.release();
+    await client.end().catch(() => undefined);
     throw error;
   }
   let ended: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
   const end = () =>
-    (ended ??= client.query("COMMIT").then(
-      () => client.release(),
-      (error: Error) => client.release(error),
-    ));
+    (ended ??= client
+      .query("COMMIT")
+      .catch(() => undefined) // the lock goes with the connection anyway
+      .then(() => client.end())
+      .catch(() => undefined));
   return {
     endAfter(ms) {
       timer = setTimeout(() => void end(), ms);
@@ -53,6 +64,7 @@ export async function stallWrites(pool: pg.Pool, table: string, lockTimeoutMs = 
 const REFUSALS: Record<string, string> = {
   "55P03": "another transaction held a conflicting lock for 2 s",
   "42501": "the database role may not lock it (LOCK ... IN EXCLUSIVE MODE needs UPDATE, DELETE or TRUNCATE on the table)",
+  "53300": "the server has no connection to spare for it (the stall holds one of its own)",
 };
 
 /**

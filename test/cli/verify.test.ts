@@ -95,6 +95,21 @@ describe("verify in-process", () => {
     expect(fs.readFileSync(junit, "utf8")).toMatch(/<failure message="expected 0; observed \d+/);
   });
 
+  it("--budget: check-then-create is caught (exit 1, how often per fixture); a correct receiver passes every round", async () => {
+    const fixture = "fixtures/emailbison/lead_replied.json";
+    const racy = await verify(["--n", "20", "--budget", "100ms", fixture, "--strategy", "check-then-create", "--json"]);
+    expect(racy.code, racy.stderr).toBe(1);
+    expect(stage(racy.json, "race").verdict).toBe("fail");
+    expect(failed(racy.json, "race")).toContain("no-5xx");
+    expect(racy.stderr).toMatch(/caught\s+in\s+1\s+of\s+[1-3]\s+rounds/);
+    const correct = await verify(["--n", "20", "--budget", "100ms", fixture, "--json"]);
+    expect(correct.code, correct.stderr).toBe(0);
+    expectAllPassed(correct.json);
+    // The budget's first four rounds always run, the widest at 4 x N.
+    expect(stage(correct.json, "race").cases.length).toBeGreaterThanOrEqual(4);
+    expect(correct.stderr).toMatch(/passed\s+([4-9]|\d{2,})\s+of\s+\1\s+rounds/);
+  });
+
   it("bad flags exit 2 before anything is written", async () => {
     const before = await countRows(db.prisma);
     const junit = path.join(tmp, "never.xml");
@@ -190,6 +205,10 @@ describe("verify on the embedded default", () => {
       for (const s of r.json!.stages) expect(s.durationMs, s.name).toBeGreaterThan(0);
       expect(r.json!.durationMs).toBeGreaterThanOrEqual(r.json!.stages.reduce((sum, s) => sum + s.durationMs, 0));
       expect(r.stderr).toMatch(/verify \[2\/4\] race: PASS in \d+\.\d s/);
+      // The default schedule's last round holds the messages table's writes; the first two do not.
+      expect(r.stderr).toMatch(/3\s+round\(s\)\s+per\s+fixture,\s+the\s+last\s+with\s+the\s+messages\s+table's\s+writes\s+held\s+100\s+ms/);
+      expect(r.stderr).toMatch(/#3\s+N=50\s+all\s+at\s+once,\s+writes\s+stalled\s+100\s+ms/);
+      expect(r.stderr).not.toMatch(/#[12]\s+N=50\s+all\s+at\s+once,\s+writes\s+stalled/);
     } finally {
       fs.rmSync(home, { recursive: true, force: true });
     }
