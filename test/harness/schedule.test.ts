@@ -3,7 +3,8 @@
 import { describe, expect, it } from "vitest";
 import { describeRounds, planRound, STALL_MS, shouldRunRound, splitWaves, summariseRounds } from "../../src/harness/schedule.js";
 import { assessRaceQuality, computeWaveSpread } from "../../src/harness/stats.js";
-import type { CaseResult, DeliveryOutcome } from "../../src/harness/types.js";
+import type { CaseResult } from "../../src/harness/types.js";
+import { buildOutcome } from "../helpers/outcomes.js";
 
 const budget = { kind: "budget", budgetMs: 3_000 } as const;
 const fixed = { kind: "fixed", rounds: 3 } as const;
@@ -54,17 +55,7 @@ describe("when a budget stops", () => {
   });
 });
 
-const outcome = (slot: number, releasedAt: number): DeliveryOutcome => ({
-  slot,
-  releasedAt,
-  respondedAt: releasedAt + 20,
-  status: 200,
-  deduped: true,
-  ignored: false,
-  messageId: null,
-  error: null,
-  transportError: false,
-});
+const outcome = buildOutcome;
 
 describe("a round in waves is judged per wave", () => {
   // Two waves of two, 3 ms apart; each released within 0.1 ms.

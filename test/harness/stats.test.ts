@@ -1,18 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { assessRaceQuality, combineVerdicts, computePeakOverlap, computeReleaseSpread, percentile } from "../../src/harness/stats.js";
-import type { DeliveryOutcome } from "../../src/harness/types.js";
+import { buildOutcome } from "../helpers/outcomes.js";
 
-const outcome = (slot: number, releasedAt: number, respondedAt: number): DeliveryOutcome => ({
-  slot,
-  releasedAt,
-  respondedAt,
-  status: 200,
-  deduped: true,
-  ignored: false,
-  messageId: null,
-  error: null,
-  transportError: false,
-});
+const outcome = buildOutcome;
 
 describe("race statistics", () => {
   it("nearest-rank percentiles", () => {

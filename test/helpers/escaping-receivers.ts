@@ -26,9 +26,7 @@ import { buildJobDedupeKey, enqueueBackgroundJob, ingestMessage, insertMessage }
 import { openDb } from "../../src/db/client.js";
 import { upsertLead } from "../../src/db/sql.js";
 import { createClientResolver } from "../../src/providers/clients.js";
-import { toIngestInput } from "../../src/providers/common.js";
-import { planDeliveryFor, providerForPath } from "../../src/providers/registry.js";
-import { createJsonServer, listenReceiver, type RacyReceiver } from "./racy-receiver.js";
+import { createJsonServer, listenReceiver, routeDelivery, type RacyReceiver } from "./racy-receiver.js";
 
 export const ESCAPING_BUGS = ["lead-find-then-create", "crash-lost-job", "crash-swallowed", "lease-lock", "ttl-lock"] as const;
 export const CORRECT_BUT_DIFFERENT = ["jobs-type-message", "jobs-after-answer", "answer-received"] as const;
@@ -54,14 +52,9 @@ export async function startEscapingReceiver(
   const pending = new Set<Promise<unknown>>();
 
   const handle = async (body: unknown, url: URL): Promise<[number, unknown]> => {
-    const provider = providerForPath(url.pathname);
-    if (!provider) return [404, { error: "no such route" }];
-    const plan = planDeliveryFor(provider, body, url);
-    if (plan.kind === "ignored") return [200, { success: true, deduped: false, ignored: true, messageId: null }];
-    const clientId = (await clients.resolve(plan.client))?.id;
-    if (!clientId) return [404, { error: "unknown client" }];
-    const input = toIngestInput(plan, clientId);
-    const row = { ...input, subject: plan.subject, key: input.unique.key, value: input.unique.value };
+    const routed = await routeDelivery(clients, body, url);
+    if ("answer" in routed) return routed.answer;
+    const { plan, clientId, input, row } = routed;
     const enqueue = (leadId: string, messageId: string, key = (t: (typeof plan.jobTypes)[number]) => buildJobDedupeKey(clientId, messageId, t)) =>
       Promise.all(plan.jobTypes.map((type) => enqueueBackgroundJob(db.prisma, { type, clientId, leadId, messageId, dedupeKey: key(type) })));
 

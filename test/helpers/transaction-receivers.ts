@@ -8,9 +8,7 @@ import { buildJobDedupeKey, enqueueBackgroundJob, insertMessage } from "../../sr
 import { openDb, type Db } from "../../src/db/client.js";
 import { upsertLead } from "../../src/db/sql.js";
 import { createClientResolver } from "../../src/providers/clients.js";
-import { toIngestInput } from "../../src/providers/common.js";
-import { planDeliveryFor, providerForPath } from "../../src/providers/registry.js";
-import { createJsonServer, listenReceiver, type RacyReceiver } from "./racy-receiver.js";
+import { createJsonServer, listenReceiver, routeDelivery, type RacyReceiver } from "./racy-receiver.js";
 
 export type TransactionMode = "one-transaction" | "two-transactions";
 
@@ -19,14 +17,9 @@ export async function startTransactionReceiver(databaseUrl: string, mode: Transa
   const clients = createClientResolver(db.prisma);
 
   const handle = async (body: unknown, url: URL): Promise<[number, unknown]> => {
-    const provider = providerForPath(url.pathname);
-    if (!provider) return [404, { error: "no such route" }];
-    const plan = planDeliveryFor(provider, body, url);
-    if (plan.kind === "ignored") return [200, { success: true, deduped: false, ignored: true, messageId: null }];
-    const clientId = (await clients.resolve(plan.client))?.id;
-    if (!clientId) return [404, { error: "unknown client" }];
-    const input = toIngestInput(plan, clientId);
-    const row = { ...input, subject: plan.subject, key: input.unique.key, value: input.unique.value };
+    const routed = await routeDelivery(clients, body, url);
+    if ("answer" in routed) return routed.answer;
+    const { plan, clientId, row } = routed;
     const ingest = async (tx: Db) => {
       const lead = await upsertLead(tx, clientId, plan.lead);
       const m = await insertMessage(tx, { ...row, leadId: lead.id }, "on-conflict");
