@@ -20,6 +20,8 @@ interface DmmfModel {
   name: string;
   dbName: string | null;
   fields: DmmfField[];
+  /** @@unique([a, b]) groups, by field name. */
+  uniqueFields?: string[][];
 }
 
 /** Models of a Prisma schema, parsed by Prisma's own schema engine (wasm). */
@@ -35,6 +37,20 @@ export function readPrismaModels(schemaText: string, file: string): DmmfModel[] 
 }
 
 const column = (f: DmmfField) => f.dbName ?? f.name;
+
+/** Scalar columns a unique index covers: @unique ones, then those of @@unique groups (a stored id unique per client, say). */
+function listUniqueColumns(m: DmmfModel): DmmfField[] {
+  const single = m.fields.filter((f) => f.kind === "scalar" && f.isUnique && !f.isId);
+  const grouped = (m.uniqueFields ?? []).flat().map((name) => m.fields.find((f) => f.name === name && f.kind === "scalar" && !f.isId));
+  return [...new Set([...single, ...grouped.filter((f): f is DmmfField => f !== undefined)])];
+}
+
+/** The other fields of the smallest @@unique group holding `field` (none when it is @unique itself). */
+function compoundPartners(m: DmmfModel, field: DmmfField): DmmfField[] {
+  if (field.isUnique) return [];
+  const group = (m.uniqueFields ?? []).filter((g) => g.includes(field.name)).sort((a, b) => a.length - b.length)[0] ?? [];
+  return group.filter((name) => name !== field.name).map((name) => m.fields.find((f) => f.name === name)!).filter(Boolean);
+}
 const table = (m: DmmfModel) => m.dbName ?? m.name;
 const scalar = (m: DmmfModel, test: RegExp) => m.fields.find((f) => f.kind === "scalar" && test.test(f.name));
 
@@ -61,7 +77,8 @@ const PROVIDER_HINTS: Record<string, RegExp> = {
 
 /** The commented dedupe.config.ts text for these models. */
 export function renderInitialConfig(models: DmmfModel[], source: string): { text: string; todos: number } {
-  const messages = pickModel(models, /message/i);
+  // A model named like *Message* first; an app that calls them replies or inbound items, second.
+  const messages = pickModel(models, /message/i) ?? pickModel(models, /repl(y|ies)|inbound/i);
   const leads = pickModel(models, /lead|contact|person|prospect/i);
   const clients = pickModel(models, /client|workspace|tenant|account|organi[sz]ation|team/i, [messages, leads].filter(Boolean) as DmmfModel[]);
   const jobs = pickModel(models, /job|task|queue/i);
@@ -123,15 +140,17 @@ export function renderInitialConfig(models: DmmfModel[], source: string): { text
     lines.push(`    ${todo("if your status values are not PENDING/RUNNING/SUCCEEDED/FAILED, add statusValues: { pending: [...], ... }")}`);
   }
   lines.push("  },", "  providers: {");
-  const uniqueColumns = messages?.fields.filter((f) => f.kind === "scalar" && f.isUnique && !f.isId) ?? [];
+  const uniqueColumns = messages ? listUniqueColumns(messages) : [];
   const clientColumns = clients?.fields.filter((f) => f.kind === "scalar" && f.isUnique && !f.isId) ?? [];
   for (const [provider, hint] of Object.entries(PROVIDER_HINTS)) {
     const stored = uniqueColumns.find((f) => hint.test(f.name));
     if (!stored) continue;
     const client = clientColumns.find((f) => hint.test(f.name));
+    const scope = messages ? compoundPartners(messages, stored) : [];
     lines.push(
       `    ${provider}: {`,
       `      route: "/api/webhooks/${provider}", ${todo("your app's path for these webhooks")}`,
+      ...(scope.length > 0 ? [`      // unique together with ${scope.map(column).join(", ")} (@@unique): one row per id within that scope`] : []),
       `      storedId: { column: ${JSON.stringify(column(stored))}, derive: "bare" }, ${todo('"bare", "namespaced" or (payload, ctx) => string: how your app builds this id')}`,
       `      // jobs: { types: ["TODO"], key: "any" }, ${todo("job types enqueued at ingest, and their key template (or \"any\")")}`,
       client ? `      client: { column: ${JSON.stringify(column(client))} },` : `      // client: { column: "TODO" }, ${todo("the client column holding this provider's workspace id")}`,

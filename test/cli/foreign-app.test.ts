@@ -80,6 +80,25 @@ function editedConfig(edit: (text: string) => string, ext = "ts"): string {
 
 // Several CLI runs per test, each a race over HTTP: minutes on a loaded 2-core machine.
 const SLOW = { timeout: 300_000 };
+const INIT_ENV = { DATABASE_URL: undefined, BISON_TOKEN: "example-bison-token" };
+
+/** `dedupe-cli init` on the app's Prisma schema, then only its TODOs filled in, as a user would: the directory holding the config. */
+async function writeFilledInitConfig(): Promise<string> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dedupe-init-app-"));
+  const init = await runBin(["init", "--prisma", path.join(APP, "schema.prisma")], { cwd: dir });
+  expect(init.code, init.stderr).toBe(0);
+  const file = path.join(dir, "dedupe.config.ts");
+  const filled = fs
+    .readFileSync(file, "utf8")
+    .replace("// secrets: {", "secrets: { instantlyWebhookSecret: \"example-instantly-secret\", ")
+    .replace('status: "state", attempts: "tries" },', 'status: "state", attempts: "tries", statusValues: { pending: ["queued"], running: ["running"], succeeded: ["done"], failed: ["failed"] } },')
+    .replace('"/api/webhooks/emailbison"', '"/hooks/emailbison"')
+    .replace('"/api/webhooks/instantly"', '"/hooks/instantly"')
+    .replace('column: "instantly_key", derive: "bare"', 'column: "instantly_key", derive: (p: any) => `inst_${Buffer.from(JSON.stringify([p.workspace, p.email_id])).toString("base64url")}`')
+    .replace(/\/\/ jobs: \{ types: \["TODO"\], key: "any" \},/g, 'jobs: { types: ["post_process"], key: "any" },');
+  fs.writeFileSync(file, filled);
+  return dir;
+}
 
 describe("examples/foreign-app, correct variant", SLOW, () => {
   let app: App;
@@ -100,24 +119,14 @@ describe("examples/foreign-app, correct variant", SLOW, () => {
     expect((await countRows(app)).migrations).toBe(0);
   });
 
-  it("init's config, with only its TODOs filled in, passes race for both providers", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dedupe-init-app-"));
-    const init = await runBin(["init", "--prisma", path.join(APP, "schema.prisma")], { cwd: dir });
-    expect(init.code, init.stderr).toBe(0);
-    const file = path.join(dir, "dedupe.config.ts");
-    const filled = fs
-      .readFileSync(file, "utf8")
-      .replace("// secrets: {", "secrets: { instantlyWebhookSecret: \"example-instantly-secret\", ")
-      .replace('status: "state", attempts: "tries" },', 'status: "state", attempts: "tries", statusValues: { pending: ["queued"], running: ["running"], succeeded: ["done"], failed: ["failed"] } },')
-      .replace('"/api/webhooks/emailbison"', '"/hooks/emailbison"')
-      .replace('"/api/webhooks/instantly"', '"/hooks/instantly"')
-      .replace('column: "instantly_key", derive: "bare"', 'column: "instantly_key", derive: (p: any) => `inst_${Buffer.from(JSON.stringify([p.workspace, p.email_id])).toString("base64url")}`')
-      .replace(/\/\/ jobs: \{ types: \["TODO"\], key: "any" \},/g, 'jobs: { types: ["post_process"], key: "any" },');
-    fs.writeFileSync(file, filled);
+  it("init's config, with only its TODOs filled in, passes race for both providers and verify", async () => {
+    const dir = await writeFilledInitConfig();
     for (const fixture of [BISON, INSTANTLY]) {
-      const r = await runBin(["race", "--fixture", fixture, "--n", "20", "--rounds", "1", "--target", app.url, "--database-url", app.db.url], { env: { DATABASE_URL: undefined, BISON_TOKEN: "example-bison-token" }, cwd: dir });
+      const r = await runBin(["race", "--fixture", fixture, "--n", "20", "--rounds", "1", "--target", app.url, "--database-url", app.db.url], { env: INIT_ENV, cwd: dir });
       expect(r.code, r.stderr).toBe(0);
     }
+    const verify = await runBin(["verify", FIXTURES, "--n", "20", "--rounds", "1", "--target", app.url, "--database-url", app.db.url], { env: INIT_ENV, cwd: dir, timeoutMs: 180_000 });
+    expect(verify.code, verify.stderr).toBe(0);
   });
 
   it("replay (20 at once) passes", async () => {
@@ -207,6 +216,14 @@ describe("examples/foreign-app, check-then-create variant", SLOW, () => {
 
   it("verify fails (exit 1), naming the stage", async () => {
     const r = await cli(app, ["verify", FIXTURES, "--n", "30", "--rounds", "2"]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/race .*(no-5xx|one-message-row|first-delivery-once)/);
+  });
+
+  it("verify with init's config (only its TODOs filled in) fails it too (exit 1)", async () => {
+    const dir = await writeFilledInitConfig();
+    // The default schedule: its third race round holds the writes, so the catch does not hang on luck.
+    const r = await runBin(["verify", FIXTURES, "--n", "30", "--target", app.url, "--database-url", app.db.url], { env: INIT_ENV, cwd: dir, timeoutMs: 180_000 });
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/race .*(no-5xx|one-message-row|first-delivery-once)/);
   });

@@ -40,6 +40,24 @@ describe("init", { timeout: 120_000 }, () => {
     expect(r.stdout).toMatch(/wrote dedupe\.config\.ts from db\/app\.prisma \(4 models\)/);
   });
 
+  it("a stored id unique per client (@@unique) is found too, and its scope is said", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dedupe-init-"));
+    const schema = [
+      'datasource db {\n  provider = "postgresql"\n}',
+      "model Workspace {\n  id String @id @default(cuid())\n  replies Reply[]\n}",
+      "model Reply {\n  id String @id @default(cuid())\n  workspaceId String\n  workspace Workspace @relation(fields: [workspaceId], references: [id])\n  emailBisonReplyId String\n  body String\n  @@unique([workspaceId, emailBisonReplyId])\n  @@map(\"replies\")\n}",
+      "model Plain {\n  id String @id\n  note String\n}",
+    ].join("\n\n");
+    fs.writeFileSync(path.join(dir, "schema.prisma"), `${schema}\n`);
+    const r = await runBin(["init", "--prisma", "schema.prisma"], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    const text = fs.readFileSync(path.join(dir, "dedupe.config.ts"), "utf8");
+    expect(text).toContain('storedId: { column: "emailBisonReplyId", derive: "bare" }');
+    expect(text).toContain("unique together with workspaceId (@@unique)");
+    // Negative control: a plain, non-unique column is never offered as a stored id.
+    expect(text).not.toMatch(/storedId: \{ column: "(body|note)"/);
+  });
+
   it("an invalid Prisma schema is exit 2 naming the file", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dedupe-init-"));
     fs.writeFileSync(path.join(dir, "bad.prisma"), "model X { id Strin @id }\n");

@@ -3,6 +3,7 @@
 // table lock holds the receiver's statement in flight, then its backend is
 // terminated (57P01, as in a fast restart) or its statement_timeout trips (57014).
 import { randomUUID } from "node:crypto";
+import net from "node:net";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isPrismaConnectionError, isTransientDbError } from "../../src/core/prisma-errors.js";
@@ -89,6 +90,82 @@ describe("statement timeout (a stalled database) → 503", () => {
   });
   it("through the hot ingest statement (raw pg)", async () => {
     await expect503(bounded, "Message", waitForTimeout);
+  });
+});
+
+/**
+ * A TCP relay to the test database that can go silent: frozen, it swallows
+ * what the server sends, as a partition without RST or a SIGSTOPped server
+ * does. No server-side statement_timeout can help then (its error never
+ * arrives); only the client's own timer ends the wait.
+ */
+async function startFreezableRelay(target: URL): Promise<{ url(params?: string): string; freeze(on: boolean): void; close(): Promise<void> }> {
+  let frozen = false;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port || 5432), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("error", () => undefined);
+      s.on("close", () => sockets.delete(s));
+    }
+    client.on("data", (chunk) => upstream.write(chunk));
+    upstream.on("data", (chunk) => void (frozen || client.write(chunk)));
+    client.on("close", () => upstream.destroy());
+    upstream.on("close", () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    url(params = "") {
+      const u = new URL(target.href);
+      u.hostname = "127.0.0.1";
+      u.port = String(port);
+      return `${u.href}${params ? `${u.search ? "&" : "?"}${params}` : ""}`;
+    },
+    freeze(on) {
+      frozen = on;
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe("a database that stops answering (partition, SIGSTOP) → 503 from the client's own timer", () => {
+  // Direct: statement_timeout 300 ms cannot arrive; the client gives up 1 s
+  // later. Through a pooler (pgbouncer=true) there is no statement_timeout
+  // at all: the client timer, 300 ms, is the only bound.
+  it.each([
+    ["direct", ""],
+    ["through a transaction pooler", "pgbouncer=true"],
+  ])("%s", async (_, params) => {
+    const relay = await startFreezableRelay(new URL(db.database.url));
+    const stalled = openDb({ url: relay.url(params), poolSize: 2, statementTimeoutMs: 300 });
+    try {
+      const handler = createWebhookHandler({ db: stalled.prisma, clientCacheTtlMs: 0 });
+      const warm = await handler(freshDelivery());
+      expect(warm.status).toBe(200);
+      relay.freeze(true);
+      const started = performance.now();
+      const response = await handler(freshDelivery());
+      const waitedMs = performance.now() - started;
+      expect(response.status, JSON.stringify(await readJson(response))).toBe(503);
+      expect(response.headers.get("retry-after")).toMatch(/^\d+$/);
+      // Bounded by the timer, not by a provider's patience (the probe saw 20 s).
+      expect(waitedMs).toBeLessThan(10_000);
+      // Positive control: with the network back, the same handler accepts.
+      relay.freeze(false);
+      let after = await handler(freshDelivery());
+      // A connection the timer gave up on may be discarded on its next use: one retry, as a provider would.
+      if (after.status === 503) after = await handler(freshDelivery());
+      expect(after.status).toBe(200);
+    } finally {
+      relay.freeze(false);
+      await stalled.close();
+      await relay.close();
+    }
   });
 });
 
