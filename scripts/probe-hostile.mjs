@@ -68,6 +68,9 @@ function fresh(f) {
   if (b.stats_id) b.stats_id = `${id}-stats`;
   if (b.reply_message?.message_id) b.reply_message.message_id = `${id}-reply`;
   if (b.data?.scheduled_email?.id) b.data.scheduled_email.id = `${id}-sched`;
+  // GHL workflow deliveries carry no message id: their stored id is derived
+  // from fields including workflow.id, so a fresh one must change that too.
+  if (b.workflow && typeof b.workflow === "object") b.workflow.id = `${id}-wf`;
   return b;
 }
 
@@ -129,7 +132,10 @@ async function main() {
     const genuine = f.provider === "smartlead" ? { ...b, secret_key: clientFor("smartlead").smartleadWebhookSecret } : b;
     const answer = await deliver(base, f, genuine);
     const owner = answer.json.messageId ? (await db.query(`SELECT c.slug FROM "Message" m JOIN "Client" c ON c.id = m."clientId" WHERE m.id = $1`, [answer.json.messageId])).rows[0]?.slug : undefined;
-    if (answer.status !== 200 || answer.json.deduped !== false || owner !== clientFor(f.provider).slug) crossTenant++;
+    if (answer.status !== 200 || answer.json.deduped !== false || owner !== clientFor(f.provider).slug) {
+      crossTenant++;
+      console.log(`  squat not refused: ${path.relative(ROOT, f.path)}: genuine delivery answered ${answer.status} deduped=${answer.json.deduped}, stored under ${owner ?? "nobody"}`);
+    }
   }
 
   // C: database restarts under a stream of valid deliveries.
