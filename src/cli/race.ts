@@ -80,7 +80,7 @@ export function register(program: Command, ctx: CliContext): Command {
         "or fewer than half the deliveries in flight at once) is inconclusive (exit 3), never a pass.",
     )
     .option("-n, --n <n>", "deliveries per round", "50")
-    .option("--rounds <r>", "exactly this many identical rounds, each with a fresh unique id, N deliveries released at once (default: 1 in-process, with the messages table's writes held 100 ms; over HTTP see --budget)")
+    .option("--rounds <r>", "exactly this many identical rounds, each with a fresh unique id, N deliveries released at once (default: 1 in-process or with --as-is, with the messages table's writes held 100 ms; over HTTP see --budget)")
     .option("--budget <duration>", `rounds per fixture until this time is spent, stopping at the first failed round; rounds alternate all-at-once and ${WAVES.waves} waves ${WAVES.gapMs} ms apart, N doubles every 2 rounds up to ${BUDGET_MAX_N_FACTOR} x --n (default: ${HTTP_DEFAULT_BUDGET_MS / 1000}s with --target; refused with --rounds)`)
     .option("--fixture <path>", "fixture file (default: the built-in EmailBison LEAD_REPLIED)")
     .option("--all-fixtures", "race every built-in fixture (or every fixture under --fixture <dir>)", false)
@@ -91,7 +91,7 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--no-warmup", "skip warming the receiver (deliveries naming an unknown client, answered 404) before each round")
     .option("--pool-size <n>", `in-process DB pool size (default: min(n + 10, ${MAX_POOL}))`)
     .option("--no-crash-window", "skip the crash-window step (after each passed round: DELETE that round's message's jobs, send one more duplicate, require the jobs back)")
-    .option("--no-stall", "do not hold the messages table's writes for 100 ms in the default in-process round, nor in rounds 3-5 of each 6 under a budget (a slow database, provoked)")
+    .option("--no-stall", "do not hold the messages table's writes for 100 ms in the default single round (in-process, or --as-is), nor in rounds 3-5 of each 6 under a budget (a slow database, provoked)")
     .option("--late <offsets>", 'one more duplicate of every round at each offset after the last round, e.g. "1s,5s"; "none" skips', "1s")
     .option("--settle <duration>", "rows must hold still this long before a case is judged (default: 0 in-process, 100ms over HTTP)")
     .option("--settle-timeout <duration>", "stop waiting for rows to hold still (the case is then inconclusive)", "10s")

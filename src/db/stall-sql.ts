@@ -9,6 +9,9 @@ import { quoteTable } from "./verify-mapping-sql.js";
 
 const { Client: pgClient } = pg;
 
+/** How long the stall waits for writers already in progress before giving up. */
+const STALL_LOCK_TIMEOUT_MS = 2_000;
+
 export interface WriteStall {
   /** Releases the lock `ms` from now. */
   endAfter(ms: number): void;
@@ -23,7 +26,7 @@ export interface WriteStall {
  * receiver's, and a stall holding one of its connections took a delivery's
  * place (with --pool-size 1 the observer waited for it and the run timed out).
  */
-export async function stallWrites(pool: pg.Pool, table: string, lockTimeoutMs = 2_000): Promise<WriteStall> {
+export async function stallWrites(pool: pg.Pool, table: string, lockTimeoutMs = STALL_LOCK_TIMEOUT_MS): Promise<WriteStall> {
   const client = new pgClient((pool as unknown as { options: pg.ClientConfig }).options);
   try {
     await client.connect();
@@ -62,7 +65,7 @@ export async function stallWrites(pool: pg.Pool, table: string, lockTimeoutMs = 
 
 /** Why the lock was refused, in the server's words, or undefined for any other error. */
 const REFUSALS: Record<string, string> = {
-  "55P03": "another transaction held a conflicting lock for 2 s",
+  "55P03": `another transaction held a conflicting lock for ${STALL_LOCK_TIMEOUT_MS / 1000} s`,
   "42501": "the database role may not lock it (LOCK ... IN EXCLUSIVE MODE needs UPDATE, DELETE or TRUNCATE on the table)",
   "53300": "the server has no connection to spare for it (the stall holds one of its own)",
 };

@@ -78,7 +78,8 @@ export async function runRace(options: RunRaceOptions): Promise<HarnessResult> {
         // own, since every retry is judged by the same thresholds.
         let result!: CaseResult;
         let prepared!: PreparedCase;
-        let stalledRound = false;
+        /** Why the round's stall lock was refused (the round then ran unstalled). */
+        let stallRefused: string | undefined;
         for (let attempt = 1; attempt <= maxAttempts; attempt++) {
           prepared = round === 1 && attempt === 1 ? firstRounds[index]! : prepare(fixture, round);
           const deliveries: PreparedDelivery[] = Array.from({ length: plan.n }, (_, slot) => ({ ...prepared.delivery, slot }));
@@ -87,7 +88,7 @@ export async function runRace(options: RunRaceOptions): Promise<HarnessResult> {
           const beforeWarmup = warmup ? await countMappedTotals(options.db.prisma, mapping.schema) : undefined;
           let before: BeforeSnapshot | undefined;
           let stall: WriteStall | undefined;
-          let stallRefused: string | undefined;
+          stallRefused = undefined;
           const { outcomes, ...observed } = await engine.engine
             .race(deliveries, {
               warmup,
@@ -101,7 +102,6 @@ export async function runRace(options: RunRaceOptions): Promise<HarnessResult> {
                   const taken = await tryStallWrites(options.db.pool, mapping.schema.messages.table);
                   if ("stall" in taken) stall = taken.stall;
                   else stallRefused = taken.refused;
-                  stalledRound = "stall" in taken;
                 }
               },
               onRelease: () => stall?.endAfter(plan.stallMs),
@@ -145,7 +145,7 @@ export async function runRace(options: RunRaceOptions): Promise<HarnessResult> {
         fixtureRounds.push({ prepared, result });
         timing.failed ||= result.verdict === "fail";
         progress(
-          `${result.verdict.padEnd(12)} ${result.name}  N=${plan.n} ${describeRelease(plan.release)}${plan.stallMs > 0 ? (stalledRound ? `, writes stalled ${plan.stallMs} ms` : ", writes not stalled (lock refused)") : ""}, spread ${(result.releaseSpreadMs ?? 0).toFixed(2)} ms, concurrency ${result.peakConcurrency}, p50 ${result.latency.p50} ms`,
+          `${result.verdict.padEnd(12)} ${result.name}  N=${plan.n} ${describeRelease(plan.release)}${plan.stallMs > 0 ? (stallRefused === undefined ? `, writes stalled ${plan.stallMs} ms` : ", writes not stalled (lock refused)") : ""}, spread ${(result.releaseSpreadMs ?? 0).toFixed(2)} ms, concurrency ${result.peakConcurrency}, p50 ${result.latency.p50} ms`,
         );
       }
       // Nothing could be judged: the fixture's verdict is the last poor round's (inconclusive).
