@@ -100,13 +100,17 @@ export interface JobAttempt {
  */
 export async function startJobs(db: Db, workerId: string, jobs: readonly JobAttempt[], leaseMs: number): Promise<string[]> {
   if (jobs.length === 0) return [];
-  const rows = await runHotQuery<{ id: string }>(db, Prisma.sql`
+  return (await runHotQuery<{ id: string }>(db, buildStartSql(workerId, jobs, leaseMs))).map((r) => r.id);
+}
+
+/** startJobs' statement, for a caller that sends it itself (src/db/send-channel.ts); its rows are { id }. */
+export function buildStartSql(workerId: string, jobs: readonly JobAttempt[], leaseMs: number): Prisma.Sql {
+  return Prisma.sql`
     UPDATE "BackgroundJob" j
     SET "startedAt" = now(), "lockedAt" = now(), "leaseExpiresAt" = now() + ${Math.round(leaseMs)}::int * interval '1 millisecond'
     FROM unnest(${jobs.map((j) => j.id)}::uuid[], ${jobs.map((j) => j.attempts)}::int[]) AS d("id", "attempts")
     WHERE j."id" = d."id" AND j."attempts" = d."attempts" AND j."lockedBy" = ${workerId} AND ${IS_RUNNING}
-    RETURNING j."id"::text AS "id"`);
-  return rows.map((r) => r.id);
+    RETURNING j."id"::text AS "id"`;
 }
 
 export interface StartedAndCompleted {
@@ -124,7 +128,17 @@ export interface StartedAndCompleted {
  * RUNNING, so it cannot be started in the same batch).
  */
 export async function startAndCompleteJobs(db: Db, workerId: string, starts: readonly JobAttempt[], completions: readonly JobAttempt[], leaseMs: number): Promise<StartedAndCompleted> {
-  const rows = await runHotQuery<{ kind: "s" | "c"; id: string }>(db, Prisma.sql`
+  return splitStartedAndCompleted(await runHotQuery<StartOrCompletionRow>(db, buildStartAndCompleteSql(workerId, starts, completions, leaseMs)));
+}
+
+export interface StartOrCompletionRow {
+  kind: "s" | "c";
+  id: string;
+}
+
+/** startAndCompleteJobs' statement, for a caller that sends it itself; splitStartedAndCompleted reads its rows. */
+export function buildStartAndCompleteSql(workerId: string, starts: readonly JobAttempt[], completions: readonly JobAttempt[], leaseMs: number): Prisma.Sql {
+  return Prisma.sql`
     WITH done AS (
       UPDATE "BackgroundJob" j
       SET "status" = 'SUCCEEDED', "finishedAt" = now(), "lockedAt" = NULL, "leaseExpiresAt" = NULL, "lastError" = NULL, "updatedAt" = now()
@@ -140,7 +154,10 @@ export async function startAndCompleteJobs(db: Db, workerId: string, starts: rea
     )
     SELECT 's' AS "kind", "id"::text AS "id" FROM started
     UNION ALL
-    SELECT 'c' AS "kind", "id"::text AS "id" FROM done`);
+    SELECT 'c' AS "kind", "id"::text AS "id" FROM done`;
+}
+
+export function splitStartedAndCompleted(rows: readonly StartOrCompletionRow[]): StartedAndCompleted {
   const result: StartedAndCompleted = { started: [], completed: [] };
   for (const row of rows) (row.kind === "s" ? result.started : result.completed).push(row.id);
   return result;

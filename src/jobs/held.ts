@@ -4,6 +4,7 @@
 // expired jobs. Split from runner.ts, which keeps the claim/start/run loop.
 import type { DbHandle } from "../db/client.js";
 import { notifyJobWorkers, recoverExpiredLeases, releaseJobs, renewLeases, type ClaimedJobRow, type JobAttempt } from "../db/jobs-sql.js";
+import type { StartAnswer } from "./starts.js";
 import type { DrainCounters } from "./summary.js";
 import { withRetries, type Waker } from "./waker.js";
 
@@ -17,8 +18,12 @@ export interface Held {
   row: ClaimedJobRow;
   state: HeldState;
   abort?: AbortController;
-  /** The start write (startJobs), once issued: resolves true when the job is started and still ours. */
-  start?: Promise<boolean>;
+  /** performance.now() before the statement that last set this job's lease (claim or renewal) was sent. */
+  leaseFrom: number;
+  /** The start write (startJobs), once issued. */
+  start?: Promise<StartAnswer>;
+  /** Running before its start write's answer: resolves whether the job was still ours. */
+  confirmed?: Promise<boolean>;
 }
 
 export function attemptOf(row: ClaimedJobRow): JobAttempt {
@@ -81,6 +86,7 @@ export async function renewHeldLeases(run: HeldJobs): Promise<void> {
   const mine = [...run.held.values()].filter((h) => h.state !== "finishing" && h.state !== "abandoned" && h.state !== "released");
   if (mine.length === 0) return;
   let kept: Set<string>;
+  const leaseFrom = performance.now();
   try {
     // A renewal that hits a busy pool or a restarting server is retried until the next one is due, not skipped.
     const leases = { leaseMs: run.leaseMs, claimLeaseMs: run.claimLeaseMs };
@@ -90,6 +96,7 @@ export async function renewHeldLeases(run: HeldJobs): Promise<void> {
     return;
   }
   for (const held of mine) {
+    if (kept.has(held.row.id)) held.leaseFrom = leaseFrom;
     // Only jobs still in the same state: one that moved to finishing meanwhile was settled by its own guarded write.
     if (kept.has(held.row.id) || run.held.get(held.row.id) !== held || held.state === "finishing") continue;
     const queued = run.queue.indexOf(held.row);

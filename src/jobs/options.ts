@@ -30,6 +30,15 @@ export interface DrainJobsOptions {
    * used. With 0, an attempt is charged only when its handler starts.
    */
   startAhead?: number;
+  /**
+   * Dedicated connections for start writes (default 2; 0: none). A handler
+   * then runs as soon as its start write has left the process, not after its
+   * commit: a crash still cannot hide the run (PostgreSQL commits what was
+   * sent). Not used through a transaction-mode pooler (pgbouncer=true),
+   * over TLS, or for a job whose lease is not certainly still held: those
+   * starts wait for the commit.
+   */
+  startConnections?: number;
   /** A handler that has not settled after this long fails its attempt; its signal is aborted (default: no limit). */
   jobTimeoutMs?: number;
   /** Stop claiming early enough to be done within this window. */

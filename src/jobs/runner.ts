@@ -12,7 +12,8 @@ import { claimJobs, countOpenJobs, type ClaimedJobRow, type JobAttempt } from ".
 import { abandonRunning, attemptOf, listUnstarted, recoverExpired, releaseRows, renewHeldLeases, type Held, type HeldJobs } from "./held.js";
 import { buildHandlerContext, runHandler } from "./execute.js";
 import { OutcomeBatcher, sanitiseErrorText, type Settlement } from "./outcomes.js";
-import { StartBatcher } from "./starts.js";
+import { SendChannel } from "../db/send-channel.js";
+import { StartBatcher, type StartAnswer } from "./starts.js";
 import { computeRetryDelay, DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
 import { createWorkerId, isTransactionPoolerUrl, type DrainJobsOptions } from "./options.js";
 import { createHandlerRegistry, type HandlerRegistry } from "./registry.js";
@@ -48,7 +49,10 @@ class DrainRun implements HeldJobs {
   readonly held = new Map<string, Held>();
   /** Handlers of this process that have not settled yet, by job id: a re-claimed job waits for its previous run. */
   private readonly executing = new Map<string, Promise<void>>();
-  private readonly starts: StartBatcher;
+  private starts: StartBatcher;
+  private channel?: SendChannel;
+  /** Outcomes of handlers that ran before their start write was confirmed, recorded once it is. */
+  private readonly awaitingConfirmation = new Set<Promise<void>>();
   readonly queue: ClaimedJobRow[] = [];
   readonly waker = new Waker();
   private readonly outcomes: OutcomeBatcher;
@@ -93,13 +97,7 @@ class DrainRun implements HeldJobs {
       onError: (error) => this.fail(error),
       onWarning: (message) => this.warn(message),
     });
-    this.starts = new StartBatcher({
-      db,
-      workerId: this.workerId,
-      leaseMs: this.leaseMs,
-      borrowCompletions: () => this.outcomes.borrowCompletions(),
-      onError: (error) => this.fail(error),
-    });
+    this.starts = this.createStartBatcher();
     this.stopWaitMs = options.shutdownTimeoutMs ?? 10_000;
     this.warn = options.onWarning ?? (() => undefined);
     this.stopped = new Promise((resolve) => (this.signalStopped = resolve));
@@ -119,6 +117,7 @@ class DrainRun implements HeldJobs {
         else this.warn(`${pooled ? "transaction-mode pooler (pgbouncer=true)" : "--no-listen"}: not LISTENing for new jobs; polling only`);
       }
       this.scheduleTimeBudget(timers);
+      await this.openStartChannel();
       // Renewing at a third of the shorter lease survives two missed renewals.
       timers.push(setInterval(() => void renewHeldLeases(this), Math.max(50, this.claimLeaseMs / 3)));
       // Each job carries its own expiry, so how often to look is all this
@@ -152,6 +151,7 @@ class DrainRun implements HeldJobs {
         if (!finished) abandonRunning(this, this.stopWaitMs);
       }
       for (const timer of timers) clearInterval(timer);
+      await Promise.all(this.awaitingConfirmation);
       await this.outcomes.flush();
       await this.releasing;
       await this.release(listUnstarted(this));
@@ -164,6 +164,7 @@ class DrainRun implements HeldJobs {
       this.waker.dispose();
       this.options.signal?.removeEventListener("abort", onAbort);
       await unlisten?.();
+      await this.channel?.close();
     }
   }
 
@@ -201,7 +202,7 @@ class DrainRun implements HeldJobs {
         // Superseded by a re-claim of the same job (its lease had lapsed): that claim runs instead.
         if (held?.row !== row || held.state !== "queued") continue;
         held.state = "starting";
-        held.start ??= this.starts.start(attemptOf(row));
+        held.start ??= this.starts.start(attemptOf(row), () => this.runOnSend(held));
         this.startAhead();
         // Refill while half a batch is still queued: a 500-row claim takes
         // tens of ms on a busy server, longer than `concurrency` jobs last,
@@ -238,6 +239,8 @@ class DrainRun implements HeldJobs {
 
   private async fetchOnce(): Promise<void> {
     const want = Math.min(this.batch, this.maxJobs - this.claimed);
+    // The claim lease runs from some moment after this one.
+    const leaseFrom = performance.now();
     let rows: ClaimedJobRow[];
     try {
       rows = await withRetries(() => claimJobs(this.db.prisma, this.workerId, want, this.types, this.claimLeaseMs, this.options.messageIds));
@@ -262,7 +265,7 @@ class DrainRun implements HeldJobs {
       // event loop) and it was recovered. The old attempt is lost; the new
       // one waits in execute() for the old handler to settle.
       if (previous) this.loseHeld(previous, `job ${row.id} (${row.type}) was recovered while this worker held it (was its event loop blocked past --lease?) and claimed again`);
-      this.held.set(row.id, { row, state: "queued" });
+      this.held.set(row.id, { row, state: "queued", leaseFrom });
     }
     this.options.onHeldChange?.(this.held.size);
     if (this.stopReason) {
@@ -285,12 +288,14 @@ class DrainRun implements HeldJobs {
       this.outcomes.recordFailure({ ...attemptOf(row), error: `no handler for type ${row.type}: export a handler named ${row.type} from the --handlers module, or leave the built-in handlers on`, retryDelayMs: 0, permanent: true });
       return;
     }
-    if (!(await (held.start ??= this.starts.start(attemptOf(row))))) {
+    const answer: StartAnswer = await (held.start ??= this.starts.start(attemptOf(row), () => this.runOnSend(held)));
+    if (!answer.run) {
       if (held.state === "starting") this.loseHeld(held, `lost the lease on job ${row.id} (${row.type}) before it started; another worker recovered it`);
       return;
     }
-    if (held.state !== "starting") return;
+    if (held.state !== "starting" && !(answer.confirmed && held.state === "running")) return;
     held.state = "running";
+    if (answer.confirmed) held.confirmed = answer.confirmed;
     held.abort = new AbortController();
     const execution = runHandler(handler, { ...row }, buildHandlerContext({ db: this.db, workerId: this.workerId, registry: this.registry }, row, held.abort), held.abort, this.options.jobTimeoutMs);
     this.executing.set(row.id, execution.settled);
@@ -303,14 +308,69 @@ class DrainRun implements HeldJobs {
     // Abandoned (shutdown timeout) or lost (lease taken over): the outcome is no longer ours to record.
     if (this.held.get(row.id) !== held || held.state !== "running") return;
     held.state = "finishing";
-    if (result.kind === "succeeded") {
-      this.outcomes.recordCompletion(attemptOf(row));
-      return;
-    }
-    const error = result.kind === "failed" ? result.error : new Error(result.message);
-    const message = sanitiseErrorText(error instanceof Error ? error.message : String(error)) || "handler failed without a message";
-    this.errors.add(row.type, message);
-    this.outcomes.recordFailure({ ...attemptOf(row), error: message, retryDelayMs: computeRetryDelay(row.attempts, this.backoff), permanent: false });
+    const record = () => {
+      if (result.kind === "succeeded") {
+        this.outcomes.recordCompletion(attemptOf(row));
+        return;
+      }
+      const error = result.kind === "failed" ? result.error : new Error(result.message);
+      const message = sanitiseErrorText(error instanceof Error ? error.message : String(error)) || "handler failed without a message";
+      this.errors.add(row.type, message);
+      this.outcomes.recordFailure({ ...attemptOf(row), error: message, retryDelayMs: computeRetryDelay(row.attempts, this.backoff), permanent: false });
+    };
+    if (!held.confirmed) return record();
+    // Started before its start write was confirmed: the outcome waits for
+    // it (an outcome must not overtake its own start), but the slot does not.
+    const recorded = held.confirmed.then((ours) => {
+      if (ours && this.held.get(row.id) === held) record();
+      else this.loseStarted(held);
+    });
+    this.awaitingConfirmation.add(recorded);
+    void recorded.finally(() => this.awaitingConfirmation.delete(recorded));
+  }
+
+  /**
+   * At flush time, for a job whose start write just left the process: may
+   * its handler run before the commit? Only while its lease is certainly
+   * still ours (the renewal keeps it far from expiry); a job held past
+   * half its claim lease (a blocked event loop) waits for the answer.
+   */
+  private runOnSend(held: Held): boolean {
+    if (this.held.get(held.row.id) !== held || held.state !== "starting") return false;
+    // A previous run of this job in this process must settle first (execute() waits for it).
+    if (this.executing.has(held.row.id)) return false;
+    if (performance.now() - held.leaseFrom >= this.claimLeaseMs / 2) return false;
+    // From here it counts as running: a stop must not hand it back.
+    held.state = "running";
+    return true;
+  }
+
+  /** A job started before its confirmation, which then said it was not ours: nothing of this run of it is recorded. */
+  private loseStarted(held: Held): void {
+    if (held.state !== "finishing") return this.loseHeld(held, `lost job ${held.row.id} (${held.row.type}) as it started; its handler was told to stop (ctx.signal)`);
+    if (this.held.get(held.row.id) === held) this.held.delete(held.row.id);
+    held.state = "released";
+    this.counters.add(held.row.type, "lost");
+    this.warn(`lost job ${held.row.id} (${held.row.type}) as it started; its handler had already finished, and its outcome was discarded`);
+  }
+
+  private createStartBatcher(channel?: SendChannel): StartBatcher {
+    return new StartBatcher({
+      db: this.db,
+      workerId: this.workerId,
+      leaseMs: this.leaseMs,
+      channel,
+      borrowCompletions: () => this.outcomes.borrowCompletions(),
+      onError: (error) => this.fail(error),
+    });
+  }
+
+  /** The start writes' own connections, where a sent statement can be seen to have left (src/db/send-channel.ts). */
+  private async openStartChannel(): Promise<void> {
+    const size = this.options.startConnections ?? 2;
+    if (size <= 0 || isTransactionPoolerUrl(this.db.url)) return;
+    this.channel = await SendChannel.open(this.db.pool, size, "dedupe-cli drain-jobs starts");
+    if (this.channel) this.starts = this.createStartBatcher(this.channel);
   }
 
   /** Drops a held attempt that is no longer ours (counted as lost); a running handler is told through its signal. */

@@ -5,6 +5,8 @@
 // drain-probe-handlers.mjs), so "never twice at once" and "an attempt is
 // counted when a handler starts" are read from the database.
 import { randomUUID } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { seedMessagesWithJobs } from "../../src/db/job-fixtures-sql.js";
@@ -152,5 +154,48 @@ describe("7. a handler calling process.exit()", () => {
     const left = running[0]!.leaseExpiresAt!.getTime() - Date.now();
     expect(left).toBeGreaterThan(5 * 60_000);
     expect(await db.prisma.backgroundJob.count({ where: { status: "SUCCEEDED", attempts: 1 } })).toBe(49);
+  });
+});
+
+describe("3c. a handler runs once its start write has left the process, not after its commit", () => {
+  // A trigger holds every start write 800 ms before it commits; the handler
+  // exits the process the moment it runs. The start must still be committed
+  // (PostgreSQL ran what was sent), and it must have been committed after
+  // the handler ran: the slot did not wait for it. A runner that ran the
+  // handler before sending the start would leave the job unstarted, its
+  // attempt given back (the mutation check of this test).
+  it("process.exit() as the handler's first act: the job is still charged its attempt and holds the full lease", async () => {
+    await seed(20);
+    await db.prisma.$executeRawUnsafe(`CREATE TABLE "start_commits" ("jobId" uuid NOT NULL, "at" timestamptz NOT NULL)`);
+    await db.prisma.$executeRawUnsafe(`
+      CREATE FUNCTION slow_start() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_sleep(0.8);
+        INSERT INTO "start_commits" VALUES (NEW."id", clock_timestamp());
+        RETURN NEW;
+      END $$`);
+    await db.prisma.$executeRawUnsafe(`
+      CREATE TRIGGER slow_start BEFORE UPDATE ON "BackgroundJob" FOR EACH ROW
+      WHEN (OLD."startedAt" IS NULL AND NEW."startedAt" IS NOT NULL) EXECUTE FUNCTION slow_start()`);
+    const marker = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "dedupe-exit-")), "ran");
+    try {
+      const w = runCli(["--batch", "20", "--concurrency", "1", "--lease", "10m", "--claim-lease", "5s", "--worker-id", "e1"], { PROBE_EXIT_AT_ONCE: marker });
+      await w.done;
+      const [jobId, ranAt] = fs.readFileSync(marker, "utf8").split(" ");
+      await waitFor(async () => (await db.prisma.$queryRawUnsafe<unknown[]>(`SELECT 1 FROM "start_commits" WHERE "jobId" = $1::uuid`, jobId)).length === 1, 10_000);
+      const job = await db.prisma.backgroundJob.findUniqueOrThrow({ where: { id: jobId! } });
+      expect(job).toMatchObject({ status: "RUNNING", lockedBy: "e1", attempts: 1 });
+      expect(job.startedAt).not.toBeNull();
+      expect(job.leaseExpiresAt!.getTime() - Date.now()).toBeGreaterThan(5 * 60_000);
+      const committed = (await db.prisma.$queryRawUnsafe<{ at: Date }[]>(`SELECT "at" FROM "start_commits" WHERE "jobId" = $1::uuid`, jobId))[0]!.at;
+      // The handler ran (and the process died) while the start write was still held by the trigger.
+      expect(Number(ranAt)).toBeLessThan(committed.getTime());
+      // Nothing else started: the other 19 were only claimed, and come back with their attempts.
+      expect(await db.prisma.backgroundJob.count({ where: { startedAt: { not: null } } })).toBe(1);
+    } finally {
+      await db.prisma.$executeRawUnsafe(`DROP TRIGGER IF EXISTS slow_start ON "BackgroundJob"`);
+      await db.prisma.$executeRawUnsafe(`DROP FUNCTION IF EXISTS slow_start()`);
+      await db.prisma.$executeRawUnsafe(`DROP TABLE IF EXISTS "start_commits"`);
+    }
   });
 });
