@@ -5,7 +5,9 @@
 //
 //   node bench/_drain-worker.mjs <dedupe|dedupe-ahead|gw-default|gw-batched> <url> <concurrency> [batch]
 //
-// dedupe-ahead is drain-jobs with --start-ahead <concurrency>.
+// dedupe-ahead is drain-jobs with --start-ahead <concurrency>; dedupe-wait is
+// drain-jobs without its start connections (every handler waits for its
+// start write's commit, the default before they existed).
 import readline from "node:readline";
 import { Logger, run as runGraphile } from "graphile-worker";
 import { openDb } from "../dist/db/client.js";
@@ -31,13 +33,16 @@ function silentLogger() {
   });
 }
 
-async function runDedupe(startAhead) {
+let cpuAtGo;
+
+async function runDedupe(startAhead, startConnections) {
   const db = openDb({ url, poolSize: concurrency + 4 });
   await db.prisma.$queryRaw`SELECT 1`;
   console.log("ready");
   await waitFor("go");
+  cpuAtGo = process.cpuUsage();
   // --once per process: each exits its drain when nothing is due (re-checked after recovery).
-  const summary = await drainJobs(db, { concurrency, batch, startAhead, builtins: false, handlers: { EMAIL_INBOUND_POST_PROCESS: noop } });
+  const summary = await drainJobs(db, { concurrency, batch, startAhead, startConnections, builtins: false, handlers: { EMAIL_INBOUND_POST_PROCESS: noop } });
   await waitFor("stop");
   await db.close();
   return summary.totals.succeeded;
@@ -46,6 +51,7 @@ async function runDedupe(startAhead) {
 async function runGw(batched) {
   console.log("ready");
   await waitFor("go");
+  cpuAtGo = process.cpuUsage();
   const worker = {
     connectionString: url,
     concurrentJobs: concurrency,
@@ -59,6 +65,7 @@ async function runGw(batched) {
   return undefined;
 }
 
-const done = runner.startsWith("dedupe") ? await runDedupe(runner === "dedupe-ahead" ? concurrency : 0) : await runGw(runner === "gw-batched");
-console.log(JSON.stringify({ maxRssKb: process.resourceUsage().maxRSS, done }));
+const done = runner.startsWith("dedupe") ? await runDedupe(runner === "dedupe-ahead" ? concurrency : 0, runner === "dedupe-wait" ? 0 : undefined) : await runGw(runner === "gw-batched");
+const cpu = process.cpuUsage(cpuAtGo);
+console.log(JSON.stringify({ maxRssKb: process.resourceUsage().maxRSS, done, cpuUs: cpu.user + cpu.system }));
 process.exit(0);

@@ -6,6 +6,15 @@
 //   npm run build && node bench/drain.mjs [--jobs 20000] [--setups 1x10,4x24]
 //       [--rounds 3] [--runners dedupe,dedupe-ahead,gw-default,gw-batched] [--batch 500]
 //       [--base <built checkout of another commit> --runners dedupe-base,dedupe,...]
+//       [--one-way-delay 0.5]
+//
+// Runners: dedupe (drain-jobs as shipped), dedupe-wait (without start
+// connections: every handler waits for its start write's commit),
+// dedupe-ahead (--start-ahead <concurrency>), gw-default, gw-batched.
+// --one-way-delay d puts a relay that delays each direction by d ms between
+// the workers and the database (a database on another host). Each round
+// also prints CPU per job: the worker processes', and every PostgreSQL
+// process's on this machine (Linux).
 //
 // --jobs and --setups take lists: --jobs 2000,20000,200000 --setups 1x10,2x10,4x10
 // is the scale curve. A setup PxC is P processes at concurrency C each.
@@ -14,6 +23,7 @@
 // failJobBatchDelay 0). Uses DATABASE_URL when set (a scratch database is
 // created and dropped), else an embedded PostgreSQL in a temp directory.
 import { spawn } from "node:child_process";
+import fs from "node:fs";
 import readline from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -37,6 +47,9 @@ const { values: args } = parseArgs({
     // A/B of two versions in the same rounds. Its code runs on this
     // version's schema (the scratch database is migrated from here).
     base: { type: "string" },
+    // Workers reach the database through a relay that delays each direction
+    // by this many ms (bench/_delay-relay.mjs): a database on another host.
+    "one-way-delay": { type: "string", default: "0" },
   },
 });
 const JOB_COUNTS = args.jobs.split(",").map(Number);
@@ -53,7 +66,45 @@ const pairs = RUNNERS.filter((n) => n.startsWith("dedupe")).flatMap((d) => RUNNE
 // And, in an A/B, every other drain-jobs runner against the base build.
 if (RUNNERS.includes("dedupe-base")) pairs.push(...RUNNERS.filter((n) => n.startsWith("dedupe") && n !== "dedupe-base").map((d) => [d, "dedupe-base"]));
 const WORKER = fileURLToPath(new URL("./_drain-worker.mjs", import.meta.url));
+const DELAY_MS = Number(args["one-way-delay"]);
+
+/** The URL workers use: the database itself, or a delaying relay in front of it. */
+async function startWorkerUrl(url) {
+  if (!(DELAY_MS > 0)) return { url, stop: () => undefined };
+  const target = new URL(url);
+  const relay = spawn(process.execPath, [fileURLToPath(new URL("./_delay-relay.mjs", import.meta.url)), target.hostname, target.port || "5432", String(DELAY_MS)], { stdio: ["pipe", "pipe", "inherit"] });
+  const port = await new Promise((resolve, reject) => {
+    readline.createInterface({ input: relay.stdout }).once("line", resolve);
+    relay.once("exit", (code) => reject(new Error(`delay relay exited (${code})`)));
+  });
+  const relayed = new URL(url);
+  relayed.hostname = "127.0.0.1";
+  relayed.port = port;
+  return { url: relayed.toString(), stop: () => relay.stdin.end() };
+}
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * CPU time (ms) of every PostgreSQL process on this machine, exited backends
+ * included (the postmaster's children's time). Linux only; undefined
+ * elsewhere. With DATABASE_URL on a shared server it also counts others' work.
+ */
+function readPostgresCpuMs() {
+  if (process.platform !== "linux") return undefined;
+  const tick = 10; // ms per clock tick (USER_HZ 100)
+  let total = 0;
+  for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim() !== "postgres") continue;
+      const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+      // utime, stime, cutime, cstime (fields 14-17 of stat)
+      total += (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * tick;
+    } catch {
+      // The process went away while we read it.
+    }
+  }
+  return total;
+}
 
 function silentLogger() {
   return new Logger(() => (level, message) => {
@@ -105,10 +156,12 @@ async function drainOnce(runner, setup, jobs, ctx, tag) {
   await enqueue(runner, ctx.pool, ctx.db, ctx.clientId, jobs, tag);
   const workers = Array.from({ length: setup.processes }, () => startWorker(runner, ctx.url, setup.concurrency));
   await Promise.all(workers.map((w) => w.ready));
+  const pgCpuBefore = readPostgresCpuMs();
   const started = performance.now();
   for (const w of workers) w.send("go");
   while ((await remaining(runner, ctx.pool)) > 0) await sleep(10);
   const seconds = (performance.now() - started) / 1000;
+  const pgCpuMs = pgCpuBefore === undefined ? undefined : readPostgresCpuMs() - pgCpuBefore;
   for (const w of workers) w.send("stop");
   const reports = await Promise.all(workers.map((w) => w.exited));
   if (isDedupe(runner)) {
@@ -118,7 +171,13 @@ async function drainOnce(runner, setup, jobs, ctx, tag) {
     if (failed > 0) throw new Error(`${failed} dedupe jobs did not succeed`);
     await ctx.pool.query(`TRUNCATE "BackgroundJob", "AIDraft", "Message", "Lead"`);
   }
-  return { jobsPerSecond: jobs / seconds, maxRssMb: Math.max(...reports.map((r) => (r.maxRssKb ?? 0) / 1024)) };
+  return {
+    jobsPerSecond: jobs / seconds,
+    maxRssMb: Math.max(...reports.map((r) => (r.maxRssKb ?? 0) / 1024)),
+    // CPU per job, worker processes and PostgreSQL: on a machine with few cores this is what caps jobs/s.
+    workerCpuUsPerJob: reports.reduce((n, r) => n + (r.cpuUs ?? 0), 0) / jobs,
+    pgCpuUsPerJob: pgCpuMs === undefined ? undefined : (pgCpuMs * 1000) / jobs,
+  };
 }
 
 const median = (xs) => {
@@ -131,12 +190,15 @@ const scratch = await openBenchDatabase("drain");
 // Interrupted: still drop the scratch database and stop the embedded server.
 for (const signal of ["SIGINT", "SIGTERM"]) process.once(signal, () => void scratch.close().finally(() => process.exit(130)));
 const results = [];
+let stopRelay = () => undefined;
 try {
   await migrateGraphile({ connectionString: scratch.url, logger: silentLogger() });
   const db = openDb({ url: scratch.url, poolSize: 2 });
   const pool = new pg.Pool({ connectionString: scratch.url, max: 2 });
   const client = await db.prisma.client.create({ data: { slug: "bench", name: "bench" } });
-  const ctx = { url: scratch.url, pool, db, clientId: client.id };
+  const workerUrl = await startWorkerUrl(scratch.url);
+  stopRelay = workerUrl.stop;
+  const ctx = { url: workerUrl.url, pool, db, clientId: client.id };
   let tag = 0;
   for (const jobs of JOB_COUNTS) {
     for (const setup of SETUPS) {
@@ -149,21 +211,26 @@ try {
         const line = RUNNERS.map((n) => `${n} ${fmt(r[n].jobsPerSecond)}`).join(", ");
         const ratios = pairs.map(([d, g]) => `${d}/${g} ${(r[d].jobsPerSecond / r[g].jobsPerSecond).toFixed(2)}`).join(", ");
         console.error(`${jobs} jobs ${setup.label} round ${round}${round === 0 ? " (warm-up)" : ""}: ${line} jobs/s; ${ratios}`);
+        const cpu = RUNNERS.map((n) => `${n} ${fmt(r[n].workerCpuUsPerJob)}+${r[n].pgCpuUsPerJob === undefined ? "?" : fmt(r[n].pgCpuUsPerJob)}`).join(", ");
+        console.error(`  CPU us/job (workers+postgres): ${cpu}`);
         if (round > 0) rounds.push(r);
       }
-      const summary = { jobs, setup: setup.label, rounds: rounds.length, medianJobsPerSecond: {}, peakRssMbPerWorker: {}, ratiosPerRound: {} };
+      const summary = { jobs, setup: setup.label, rounds: rounds.length, medianJobsPerSecond: {}, medianCpuUsPerJob: {}, peakRssMbPerWorker: {}, ratiosPerRound: {} };
       for (const n of RUNNERS) {
         summary.medianJobsPerSecond[n] = Math.round(median(rounds.map((r) => r[n].jobsPerSecond)));
+        const pg = rounds.every((r) => r[n].pgCpuUsPerJob !== undefined) ? Math.round(median(rounds.map((r) => r[n].pgCpuUsPerJob))) : undefined;
+        summary.medianCpuUsPerJob[n] = { workers: Math.round(median(rounds.map((r) => r[n].workerCpuUsPerJob))), postgres: pg };
         summary.peakRssMbPerWorker[n] = Math.round(Math.max(...rounds.map((r) => r[n].maxRssMb)));
       }
       for (const [d, g] of pairs) summary.ratiosPerRound[`${d}/${g}`] = rounds.map((r) => +(r[d].jobsPerSecond / r[g].jobsPerSecond).toFixed(2));
       results.push(summary);
     }
   }
-  console.log(JSON.stringify({ machine: machine(), database: scratch.server, batch: BATCH, results }, null, 2));
+  console.log(JSON.stringify({ machine: machine(), database: scratch.server, oneWayDelayMs: DELAY_MS, batch: BATCH, results }, null, 2));
   await pool.end();
   await db.close();
 } finally {
+  stopRelay();
   // Dropping the scratch database terminates connections a stopped pool may still hold (57P01): expected.
   process.on("uncaughtException", (error) => {
     if (error?.code !== "57P01") throw error;

@@ -29,6 +29,7 @@ const optionsSchema = databaseOptionsSchema
     lease: durationFlag(100).default(5 * 60_000),
     claimLease: durationFlag(100).default(30_000),
     startAhead: intFlag(0, 10_000).default(0),
+    startConnections: intFlag(0, 16).default(2),
     jobTimeout: durationFlag(1).optional(),
     timeBudget: durationFlag(100).optional(),
     shutdownTimeout: durationFlag(0).default(10_000),
@@ -64,6 +65,11 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--lease <duration>", "a started job whose lease is not renewed for this long is recovered by any worker", "5m")
     .option("--claim-lease <duration>", "lease of a claimed job whose handler has not started yet (at most --lease)", "30s")
     .option("--start-ahead <n>", "start this many queued jobs before a slot frees up: faster, but a crash charges them an attempt", "0")
+    .option(
+      "--start-connections <n>",
+      "connections of their own for start writes: a handler runs once its start write is sent, not after its commit (0: wait for the commit)",
+      "2",
+    )
     .option("--job-timeout <duration>", "fail an attempt whose handler has not settled after this long (its signal is aborted)")
     .option("--time-budget <duration>", "stop claiming early enough to finish within this window (cron-style runs)")
     .option("--shutdown-timeout <duration>", "after SIGINT/SIGTERM, how long to wait for running handlers; past it, exit and leave them to their lease", "10s")
@@ -130,6 +136,7 @@ async function runDrainJobs(ctx: CliContext, opts: DrainJobsCliOptions, handlers
     leaseMs: opts.lease,
     claimLeaseMs: opts.claimLease,
     startAhead: opts.startAhead,
+    startConnections: opts.startConnections,
     jobTimeoutMs: opts.jobTimeout,
     timeBudgetMs: opts.timeBudget,
     shutdownTimeoutMs: opts.shutdownTimeout,

@@ -284,7 +284,7 @@ export interface RecoveredJob {
  * (a later leaseExpiresAt) is left alone.
  */
 export async function recoverExpiredLeases(db: Db): Promise<RecoveredJob[]> {
-  return db.$queryRaw<RecoveredJob[]>(buildRecoverySql());
+  return runHotQuery<RecoveredJob>(db, buildRecoverySql());
 }
 
 /** Recovery's and the open-job count's plans (EXPLAIN, nothing executed), to check they read partial indexes only. */
@@ -317,7 +317,7 @@ function buildRecoverySql(): Prisma.Sql {
 
 /** Wakes --watch workers for jobs that became runnable without an INSERT (released, recovered). */
 export async function notifyJobWorkers(db: Db): Promise<void> {
-  await db.$queryRaw`SELECT pg_notify(${JOB_NOTIFY_CHANNEL}, '')::text AS "_"`;
+  await runHotQuery(db, Prisma.sql`SELECT pg_notify(${JOB_NOTIFY_CHANNEL}, '')::text AS "_"`);
 }
 
 export interface JobCountsByType {
@@ -329,7 +329,7 @@ export interface JobCountsByType {
 
 /** Unfinished jobs per type, for the progress total and the summary's "remaining". */
 export async function countOpenJobs(db: Db, types: readonly BackgroundJobType[], messageIds?: readonly string[]): Promise<JobCountsByType[]> {
-  return db.$queryRaw<JobCountsByType[]>(buildCountOpenSql(types, messageIds));
+  return runHotQuery<JobCountsByType>(db, buildCountOpenSql(types, messageIds));
 }
 
 function buildCountOpenSql(types: readonly BackgroundJobType[], messageIds?: readonly string[]): Prisma.Sql {

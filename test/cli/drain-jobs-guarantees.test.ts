@@ -164,7 +164,10 @@ describe("3c. a handler runs once its start write has left the process, not afte
   // the handler ran: the slot did not wait for it. A runner that ran the
   // handler before sending the start would leave the job unstarted, its
   // attempt given back (the mutation check of this test).
-  it("process.exit() as the handler's first act: the job is still charged its attempt and holds the full lease", async () => {
+  it.each([
+    ["2 (the default)", [] as string[], true],
+    ["0: the handler waits for the commit", ["--start-connections", "0"], false],
+  ])("process.exit() as the handler's first act, --start-connections %s: the job is still charged its attempt and holds the full lease", async (_label, flags, runsBeforeCommit) => {
     await seed(20);
     await db.prisma.$executeRawUnsafe(`CREATE TABLE "start_commits" ("jobId" uuid NOT NULL, "at" timestamptz NOT NULL)`);
     await db.prisma.$executeRawUnsafe(`
@@ -179,7 +182,7 @@ describe("3c. a handler runs once its start write has left the process, not afte
       WHEN (OLD."startedAt" IS NULL AND NEW."startedAt" IS NOT NULL) EXECUTE FUNCTION slow_start()`);
     const marker = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "dedupe-exit-")), "ran");
     try {
-      const w = runCli(["--batch", "20", "--concurrency", "1", "--lease", "10m", "--claim-lease", "5s", "--worker-id", "e1"], { PROBE_EXIT_AT_ONCE: marker });
+      const w = runCli(["--batch", "20", "--concurrency", "1", "--lease", "10m", "--claim-lease", "5s", "--worker-id", "e1", ...flags], { PROBE_EXIT_AT_ONCE: marker });
       await w.done;
       const [jobId, ranAt] = fs.readFileSync(marker, "utf8").split(" ");
       await waitFor(async () => (await db.prisma.$queryRawUnsafe<unknown[]>(`SELECT 1 FROM "start_commits" WHERE "jobId" = $1::uuid`, jobId)).length === 1, 10_000);
@@ -188,8 +191,11 @@ describe("3c. a handler runs once its start write has left the process, not afte
       expect(job.startedAt).not.toBeNull();
       expect(job.leaseExpiresAt!.getTime() - Date.now()).toBeGreaterThan(5 * 60_000);
       const committed = (await db.prisma.$queryRawUnsafe<{ at: Date }[]>(`SELECT "at" FROM "start_commits" WHERE "jobId" = $1::uuid`, jobId))[0]!.at;
-      // The handler ran (and the process died) while the start write was still held by the trigger.
-      expect(Number(ranAt)).toBeLessThan(committed.getTime());
+      // Default: the handler ran (and the process died) while the start write
+      // was still held by the trigger. With 0 start connections it ran only
+      // after the commit (the control: the check can tell the two apart).
+      if (runsBeforeCommit) expect(Number(ranAt)).toBeLessThan(committed.getTime());
+      else expect(Number(ranAt)).toBeGreaterThanOrEqual(committed.getTime());
       // Nothing else started: the other 19 were only claimed, and come back with their attempts.
       expect(await db.prisma.backgroundJob.count({ where: { startedAt: { not: null } } })).toBe(1);
     } finally {

@@ -126,6 +126,7 @@ describe("drain-jobs CLI", () => {
     [["--once", "--watch"], /--watch: --once and --watch cannot be combined/],
     [["--lease", "soon"], /--lease: must be a duration/],
     [["--type", "NOPE"], /--type: must be one of/],
+    [["--start-connections", "17"], /--start-connections: must be/],
     [["--handlers", "does-not-exist.mjs"], /Could not load --handlers/],
   ])("rejects %j with exit 2 before claiming anything", async (args, message) => {
     await seed(1, 1);
