@@ -151,8 +151,7 @@ class DrainRun implements HeldJobs {
         if (!finished) abandonRunning(this, this.stopWaitMs);
       }
       for (const timer of timers) clearInterval(timer);
-      await Promise.all(this.awaitingConfirmation);
-      await this.outcomes.flush();
+      await this.flushOutcomes();
       await this.releasing;
       await this.release(listUnstarted(this));
       this.options.onProgress?.(this.progress(initialDue));
@@ -175,7 +174,7 @@ class DrainRun implements HeldJobs {
   /** --once, after the workers ran dry: whether a due job appeared meanwhile. */
   private async findDueAgain(): Promise<boolean> {
     if (this.mode !== "once" || this.claimed >= this.maxJobs) return false;
-    await this.outcomes.flush();
+    await this.flushOutcomes();
     await recoverExpired(this);
     const open = await withRetries(() => countOpenJobs(this.db.prisma, this.types, this.options.messageIds));
     const due = open.some((c) => c.due > 0);
@@ -327,6 +326,12 @@ class DrainRun implements HeldJobs {
     });
     this.awaitingConfirmation.add(recorded);
     void recorded.finally(() => this.awaitingConfirmation.delete(recorded));
+  }
+
+  /** Writes every outcome recorded so far, including those still waiting for their start's confirmation. */
+  private async flushOutcomes(): Promise<void> {
+    await Promise.all(this.awaitingConfirmation);
+    await this.outcomes.flush();
   }
 
   /**

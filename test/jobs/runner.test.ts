@@ -97,7 +97,10 @@ describe("indexes (migration 20261129100000_job_hot_updates)", () => {
   });
 
   it("the start write is a HOT update (no index holds a column it changes)", async () => {
-    await resetJobs();
+    // A fresh relation: the previous test's thousands of dead rows could fill
+    // the pages while a concurrent (auto)analyze keeps them from being pruned,
+    // and a full page cannot take a HOT update whatever the indexes.
+    await db.prisma.$executeRaw`TRUNCATE "BackgroundJob"`;
     await seedMessagesWithJobs(db.prisma, { clientId, prefix: `h-${randomUUID().slice(0, 8)}`, messages: 20, leads: 2, types: ["SMS_INBOUND_POST_PROCESS"] });
     const claimed = await claimJobs(db.prisma, "hot-worker", 5, ["SMS_INBOUND_POST_PROCESS"]);
     expect(claimed).toHaveLength(5);
