@@ -51,6 +51,7 @@ class DrainRun implements HeldJobs {
   private readonly executing = new Map<string, Promise<void>>();
   private starts: StartBatcher;
   private channel?: SendChannel;
+  private channelOpening: Promise<void> = Promise.resolve();
   /** Outcomes of handlers that ran before their start write was confirmed, recorded once it is. */
   private readonly awaitingConfirmation = new Set<Promise<void>>();
   readonly queue: ClaimedJobRow[] = [];
@@ -117,7 +118,8 @@ class DrainRun implements HeldJobs {
         else this.warn(`${pooled ? "transaction-mode pooler (pgbouncer=true)" : "--no-listen"}: not LISTENing for new jobs; polling only`);
       }
       this.scheduleTimeBudget(timers);
-      await this.openStartChannel();
+      // Opened while the first recovery and count run, ready before the first start.
+      this.channelOpening = this.openStartChannel();
       // Renewing at a third of the shorter lease survives two missed renewals.
       timers.push(setInterval(() => void renewHeldLeases(this), Math.max(50, this.claimLeaseMs / 3)));
       // Each job carries its own expiry, so how often to look is all this
@@ -131,6 +133,7 @@ class DrainRun implements HeldJobs {
         timers.push(setInterval(report, this.options.progressIntervalMs ?? 200));
       }
 
+      await this.channelOpening;
       let workers = this.startWorkers();
       await Promise.race([workers, this.stopped]);
       // --once: nothing was claimable, but jobs may have become due since
@@ -163,6 +166,7 @@ class DrainRun implements HeldJobs {
       this.waker.dispose();
       this.options.signal?.removeEventListener("abort", onAbort);
       await unlisten?.();
+      await this.channelOpening;
       await this.channel?.close();
     }
   }

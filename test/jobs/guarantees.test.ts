@@ -185,10 +185,10 @@ describe("6b. --once and outcomes written after a start's confirmation", () => {
   // A handler runs once its start write is sent; its outcome is written once
   // the start is confirmed. A trigger holds every start write 300 ms, so the
   // failing handler's outcome is still unwritten when the slots run dry: the
-  // re-check must wait for it, or --once ends with the retry never run
-  // (claimed 1, retried 1: what the full suite caught before the fix).
+  // re-check must wait for it, or --once ends with the retry never run.
   it("a failure whose start is confirmed late is still retried within the same run", async () => {
-    await seed(1, 2);
+    // Three attempts: the re-check has to wait for a late confirmation twice.
+    await seed(1, 3);
     await db.prisma.$executeRawUnsafe(`
       CREATE FUNCTION slow_start_6b() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN PERFORM pg_sleep(0.3); RETURN NEW; END $$`);
@@ -197,15 +197,15 @@ describe("6b. --once and outcomes written after a start's confirmation", () => {
       WHEN (OLD."startedAt" IS NULL AND NEW."startedAt" IS NOT NULL) EXECUTE FUNCTION slow_start_6b()`);
     try {
       const summary = await drainJobs(db, {
-        backoff: { baseMs: 1, maxMs: 1 },
+        backoff: { baseMs: 0, maxMs: 0 },
         handlers: {
           [TYPE]: () => {
             throw new Error("fails every time");
           },
         },
       });
-      expect(summary.totals).toMatchObject({ claimed: 2, retried: 1, failed: 1 });
-      expect(await countJobsByStatusAndAttempts(db.prisma)).toEqual([{ status: "FAILED", attempts: 2, n: 1 }]);
+      expect(summary.totals).toMatchObject({ claimed: 3, retried: 2, failed: 1 });
+      expect(await countJobsByStatusAndAttempts(db.prisma)).toEqual([{ status: "FAILED", attempts: 3, n: 1 }]);
     } finally {
       await db.prisma.$executeRawUnsafe(`DROP TRIGGER IF EXISTS slow_start_6b ON "BackgroundJob"`);
       await db.prisma.$executeRawUnsafe(`DROP FUNCTION IF EXISTS slow_start_6b()`);
@@ -217,9 +217,11 @@ describe("8. --job-timeout", () => {
   it("a handler that never settles fails its attempt after the timeout, its signal aborted; the run ends", async () => {
     await seed(2, 2);
     const aborted: string[] = [];
+    // A retry due at once: --once drains what is due, and a 1 ms backoff
+    // raced the re-check (a retry due 1 ms after the count was left for the next run).
     const summary = await drainJobs(db, {
       jobTimeoutMs: 200,
-      backoff: { baseMs: 1, maxMs: 1 },
+      backoff: { baseMs: 0, maxMs: 0 },
       handlers: {
         [TYPE]: (job, ctx) => {
           ctx.signal.addEventListener("abort", () => aborted.push(job.id));
