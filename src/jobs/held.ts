@@ -1,7 +1,8 @@
 // What a drain does with the jobs it holds besides running them: renewing
 // their leases, handing back the unstarted ones, leaving running ones to
-// their lease past the shutdown timeout, and recovering other workers'
-// expired jobs. Split from runner.ts, which keeps the claim/start/run loop.
+// their lease past the shutdown timeout, recovering other workers' expired
+// jobs, and deciding whether a job may run before its start write commits.
+// Split from runner.ts, which keeps the claim/start/run loop.
 import type { DbHandle } from "../db/client.js";
 import { notifyJobWorkers, recoverExpiredLeases, releaseJobs, renewLeases, type ClaimedJobRow, type JobAttempt } from "../db/jobs-sql.js";
 import type { StartAnswer } from "./starts.js";
@@ -37,6 +38,8 @@ export interface HeldJobs {
   readonly leaseMs: number;
   readonly claimLeaseMs: number;
   readonly held: Map<string, Held>;
+  /** Handlers of this process that have not settled yet, by job id. */
+  readonly executing: ReadonlyMap<string, Promise<void>>;
   readonly queue: ClaimedJobRow[];
   readonly counters: DrainCounters;
   readonly waker: Waker;
@@ -119,4 +122,29 @@ export async function recoverExpired(run: HeldJobs): Promise<number> {
     run.warn(`lease recovery failed: ${(error as Error).message}`);
     return 0;
   }
+}
+
+/**
+ * At flush time, for a job whose start write just left the process: may its
+ * handler run before the commit? Only while its lease is certainly still
+ * this worker's (the renewal keeps it far from expiry); a job held past half
+ * its claim lease (a blocked event loop) waits for the answer.
+ */
+export function mayRunOnSend(run: HeldJobs, held: Held): boolean {
+  if (run.held.get(held.row.id) !== held || held.state !== "starting") return false;
+  // A previous run of this job in this process must settle first (execute() waits for it).
+  if (run.executing.has(held.row.id)) return false;
+  if (performance.now() - held.leaseFrom >= run.claimLeaseMs / 2) return false;
+  // From here it counts as running: a stop must not hand it back.
+  held.state = "running";
+  return true;
+}
+
+/** A job started before its confirmation, which then said it was not ours: nothing of this run of it is recorded. */
+export function loseStarted(run: HeldJobs, held: Held): void {
+  if (held.state !== "finishing") return run.loseHeld(held, `lost job ${held.row.id} (${held.row.type}) as it started; its handler was told to stop (ctx.signal)`);
+  if (run.held.get(held.row.id) === held) run.held.delete(held.row.id);
+  held.state = "released";
+  run.counters.add(held.row.type, "lost");
+  run.warn(`lost job ${held.row.id} (${held.row.type}) as it started; its handler had already finished, and its outcome was discarded`);
 }

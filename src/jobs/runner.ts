@@ -2,14 +2,15 @@
 // and records outcomes in batches. Safety rests on the database, not on this
 // process: every write after the claim is guarded by lockedBy + attempt
 // (src/db/jobs-sql.ts). A claimed job holds a short claim lease until its
-// handler starts (a committed start write), then the full lease; leases are
+// handler starts (a start write that has left the process, or committed:
+// src/jobs/starts.ts), then the full lease; leases are
 // renewed while held and recovered by any worker once a job's own lease
 // lapses. On a stop, unstarted jobs are handed back without spending an
 // attempt; running ones only once their handlers settle.
 import { BackgroundJobType } from "../generated/prisma/enums.js";
 import type { DbHandle } from "../db/client.js";
 import { claimJobs, countOpenJobs, type ClaimedJobRow, type JobAttempt } from "../db/jobs-sql.js";
-import { abandonRunning, attemptOf, listUnstarted, recoverExpired, releaseRows, renewHeldLeases, type Held, type HeldJobs } from "./held.js";
+import { abandonRunning, attemptOf, listUnstarted, loseStarted, mayRunOnSend, recoverExpired, releaseRows, renewHeldLeases, type Held, type HeldJobs } from "./held.js";
 import { buildHandlerContext, runHandler } from "./execute.js";
 import { OutcomeBatcher, sanitiseErrorText, type Settlement } from "./outcomes.js";
 import { SendChannel } from "../db/send-channel.js";
@@ -48,7 +49,7 @@ class DrainRun implements HeldJobs {
   private readonly errors = new HandlerErrorTally();
   readonly held = new Map<string, Held>();
   /** Handlers of this process that have not settled yet, by job id: a re-claimed job waits for its previous run. */
-  private readonly executing = new Map<string, Promise<void>>();
+  readonly executing = new Map<string, Promise<void>>();
   private starts: StartBatcher;
   private channel?: SendChannel;
   private channelOpening: Promise<void> = Promise.resolve();
@@ -205,7 +206,7 @@ class DrainRun implements HeldJobs {
         // Superseded by a re-claim of the same job (its lease had lapsed): that claim runs instead.
         if (held?.row !== row || held.state !== "queued") continue;
         held.state = "starting";
-        held.start ??= this.starts.start(attemptOf(row), () => this.runOnSend(held));
+        held.start ??= this.starts.start(attemptOf(row), () => mayRunOnSend(this, held));
         this.startAhead();
         // Refill while half a batch is still queued: a 500-row claim takes
         // tens of ms on a busy server, longer than `concurrency` jobs last,
@@ -291,7 +292,7 @@ class DrainRun implements HeldJobs {
       this.outcomes.recordFailure({ ...attemptOf(row), error: `no handler for type ${row.type}: export a handler named ${row.type} from the --handlers module, or leave the built-in handlers on`, retryDelayMs: 0, permanent: true });
       return;
     }
-    const answer: StartAnswer = await (held.start ??= this.starts.start(attemptOf(row), () => this.runOnSend(held)));
+    const answer: StartAnswer = await (held.start ??= this.starts.start(attemptOf(row), () => mayRunOnSend(this, held)));
     if (!answer.run) {
       if (held.state === "starting") this.loseHeld(held, `lost the lease on job ${row.id} (${row.type}) before it started; another worker recovered it`);
       return;
@@ -326,7 +327,7 @@ class DrainRun implements HeldJobs {
     // it (an outcome must not overtake its own start), but the slot does not.
     const recorded = held.confirmed.then((ours) => {
       if (ours && this.held.get(row.id) === held) record();
-      else this.loseStarted(held);
+      else loseStarted(this, held);
     });
     this.awaitingConfirmation.add(recorded);
     void recorded.finally(() => this.awaitingConfirmation.delete(recorded));
@@ -336,31 +337,6 @@ class DrainRun implements HeldJobs {
   private async flushOutcomes(): Promise<void> {
     await Promise.all(this.awaitingConfirmation);
     await this.outcomes.flush();
-  }
-
-  /**
-   * At flush time, for a job whose start write just left the process: may
-   * its handler run before the commit? Only while its lease is certainly
-   * still ours (the renewal keeps it far from expiry); a job held past
-   * half its claim lease (a blocked event loop) waits for the answer.
-   */
-  private runOnSend(held: Held): boolean {
-    if (this.held.get(held.row.id) !== held || held.state !== "starting") return false;
-    // A previous run of this job in this process must settle first (execute() waits for it).
-    if (this.executing.has(held.row.id)) return false;
-    if (performance.now() - held.leaseFrom >= this.claimLeaseMs / 2) return false;
-    // From here it counts as running: a stop must not hand it back.
-    held.state = "running";
-    return true;
-  }
-
-  /** A job started before its confirmation, which then said it was not ours: nothing of this run of it is recorded. */
-  private loseStarted(held: Held): void {
-    if (held.state !== "finishing") return this.loseHeld(held, `lost job ${held.row.id} (${held.row.type}) as it started; its handler was told to stop (ctx.signal)`);
-    if (this.held.get(held.row.id) === held) this.held.delete(held.row.id);
-    held.state = "released";
-    this.counters.add(held.row.type, "lost");
-    this.warn(`lost job ${held.row.id} (${held.row.type}) as it started; its handler had already finished, and its outcome was discarded`);
   }
 
   private createStartBatcher(channel?: SendChannel): StartBatcher {
