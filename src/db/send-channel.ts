@@ -19,7 +19,7 @@ import net from "node:net";
 import type tls from "node:tls";
 import pg from "pg";
 import type { Prisma } from "../generated/prisma/client.js";
-import { nameStatement } from "./client.js";
+import { toPgQuery } from "./sql.js";
 
 export interface SentStatement<T> {
   /** True when the statement's bytes are known to be in the kernel (see above). */
@@ -67,9 +67,7 @@ export class SendChannel {
     lane.busy = true;
     const stream = socketOf(lane.client);
     const before = stream?.bytesWritten ?? 0;
-    const values = query.values.map((v) => (v instanceof Date ? v.toISOString() : v));
-    const text = query.text;
-    const result = lane.client.query({ name: nameStatement(text), text, values });
+    const result = lane.client.query(toPgQuery(query, true));
     const sent = stream !== undefined && !stream.connecting && stream.bytesWritten > before && stream.writableLength === 0;
     const rows = result.then((r) => r.rows as T[]);
     void result.then(

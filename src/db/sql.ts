@@ -134,13 +134,18 @@ export async function ingestMessageStatement(
 export async function runHotQuery<T>(db: Db, query: Prisma.Sql): Promise<T[]> {
   const pool = findPool(db);
   if (!pool) return db.$queryRaw<T[]>(query);
+  const result = await pool.query(toPgQuery(query, usesNamedStatements(db)));
+  return result.rows as T[];
+}
+
+/** A Prisma.sql template as a pg query config: named by its text (a prepared statement) unless `named` is false. */
+export function toPgQuery(query: Prisma.Sql, named: boolean): { name?: string; text: string; values: unknown[] } {
   // Prisma.Sql#text rebuilds the string on every read: read it once.
   const text = query.text;
   // Dates as ISO UTC strings: a timestamp(3) column takes the wall-clock UTC
   // time, as Prisma writes it, whatever the process time zone.
   const values = query.values.map((v) => (v instanceof Date ? v.toISOString() : v));
-  const result = await pool.query({ name: usesNamedStatements(db) ? nameStatement(text) : undefined, text, values });
-  return result.rows as T[];
+  return { name: named ? nameStatement(text) : undefined, text, values };
 }
 
 /** INSERT ... ON CONFLICT DO NOTHING RETURNING for a message whose lead is known. */

@@ -223,6 +223,9 @@ async function drainStage(
       messageIds: ids,
       mode: "once",
       concurrency: drain.concurrency ?? 10,
+      // A run's few jobs gain nothing from start connections; they would be
+      // two more connection set-ups per verify run.
+      startConnections: 0,
       handlers: drain.handlers,
       signal: options.signal,
       onProgress: options.onDrainProgress,
