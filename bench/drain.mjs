@@ -10,7 +10,11 @@
 //
 // Runners: dedupe (drain-jobs as shipped), dedupe-wait (without start
 // connections: every handler waits for its start write's commit),
-// dedupe-ahead (--start-ahead <concurrency>), gw-default, gw-batched.
+// dedupe-ahead (--start-ahead <concurrency>), gw-default, gw-batched, and
+// three floors (bare loops sending a design's statements, no runner code:
+// bench/_drain-worker.mjs runFloor): dedupe-floor (drain-jobs' statements
+// and schema), split-floor and split-floor-norec (a prototype of a queue
+// table apart from the job record, bench/_split-queue.mjs).
 // --one-way-delay d puts a relay that delays each direction by d ms between
 // the workers and the database (a database on another host). Each round
 // also prints CPU per job: the worker processes', and every PostgreSQL
@@ -32,6 +36,7 @@ import { Logger, runMigrations as migrateGraphile } from "graphile-worker";
 import { seedMessagesWithJobs } from "../dist/db/job-fixtures-sql.js";
 import { openDb } from "../dist/db/client.js";
 import { machine, openBenchDatabase } from "./_db.mjs";
+import { clearSplitQueue, countSplitQueue, moveJobsToSplitQueue } from "./_split-queue.mjs";
 
 const { values: args } = parseArgs({
   options: {
@@ -62,7 +67,7 @@ const RUNNERS = args.runners.split(",");
 if (RUNNERS.includes("dedupe-base") && !args.base) throw new Error("--runners dedupe-base needs --base <built checkout>");
 const BATCH = Number(args.batch);
 // Every drain-jobs runner against every graphile-worker one.
-const pairs = RUNNERS.filter((n) => n.startsWith("dedupe")).flatMap((d) => RUNNERS.filter((n) => n.startsWith("gw")).map((g) => [d, g]));
+const pairs = RUNNERS.filter((n) => n.startsWith("dedupe") || n.startsWith("split")).flatMap((d) => RUNNERS.filter((n) => n.startsWith("gw")).map((g) => [d, g]));
 // And, in an A/B, every other drain-jobs runner against the base build.
 if (RUNNERS.includes("dedupe-base")) pairs.push(...RUNNERS.filter((n) => n.startsWith("dedupe") && n !== "dedupe-base").map((d) => [d, "dedupe-base"]));
 const WORKER = fileURLToPath(new URL("./_drain-worker.mjs", import.meta.url));
@@ -129,12 +134,15 @@ function startWorker(runner, url, concurrency) {
   return { child, ready, exited, send: (word) => child.stdin.write(`${word}\n`) };
 }
 
-const isDedupe = (runner) => runner.startsWith("dedupe");
+const isSplit = (runner) => runner.startsWith("split");
+// Every runner on drain-jobs' schema (the split prototype seeds it, then moves the jobs).
+const isDedupe = (runner) => runner.startsWith("dedupe") || isSplit(runner);
 
 async function enqueue(runner, pool, db, clientId, jobs, tag) {
   if (isDedupe(runner)) {
     await seedMessagesWithJobs(db.prisma, { clientId, prefix: `bench-${tag}`, messages: jobs, leads: 100, types: ["EMAIL_INBOUND_POST_PROCESS"] });
     await pool.query(`VACUUM ANALYZE "BackgroundJob"`);
+    if (isSplit(runner)) await moveJobsToSplitQueue(pool);
   } else {
     await pool.query(
       `SELECT graphile_worker.add_jobs(array(
@@ -147,7 +155,9 @@ async function enqueue(runner, pool, db, clientId, jobs, tag) {
 }
 
 const remaining = async (runner, pool) =>
-  isDedupe(runner)
+  isSplit(runner)
+    ? countSplitQueue(pool)
+    : isDedupe(runner)
     ? (await pool.query(`SELECT count(*)::int AS n FROM "BackgroundJob" WHERE "status" IN ('PENDING', 'RUNNING')`)).rows[0].n
     : (await pool.query(`SELECT count(*)::int AS n FROM graphile_worker._private_jobs`)).rows[0].n;
 
@@ -169,6 +179,7 @@ async function drainOnce(runner, setup, jobs, ctx, tag) {
     if (done !== jobs) throw new Error(`dedupe workers report ${done}/${jobs} succeeded`);
     const failed = (await ctx.pool.query(`SELECT count(*)::int AS n FROM "BackgroundJob" WHERE "status" <> 'SUCCEEDED'`)).rows[0].n;
     if (failed > 0) throw new Error(`${failed} dedupe jobs did not succeed`);
+    if (isSplit(runner)) await clearSplitQueue(ctx.pool, runner !== "split-floor-norec");
     await ctx.pool.query(`TRUNCATE "BackgroundJob", "AIDraft", "Message", "Lead"`);
   }
   return {
