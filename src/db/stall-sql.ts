@@ -1,8 +1,14 @@
 // A write stall on one table: an EXCLUSIVE lock (reads go on, writes wait)
-// held in a transaction of its own, released after a set time. The harness
-// uses it on the receiver's messages table during some budget rounds, so an
-// insert outlasts any short lease or lock a receiver wraps around a
-// check-then-create (see STALL_MS in src/harness/schedule.ts).
+// held in a transaction of its own. The harness uses it on the receiver's
+// messages table during some rounds, so an insert outlasts any short lease
+// or lock a receiver wraps around a check-then-create (see STALL_MS in
+// src/harness/schedule.ts).
+//
+// It is released once writers contend, not after a fixed time: a fixed
+// 100 ms ran out before a loaded machine's deliveries reached the database
+// (p50 326 ms in a full-suite run), and check-then-create passed. Held until
+// two sessions wait for a lock, the first two deliveries to reach the
+// table have both looked and found nothing, which is the race.
 import pg from "pg";
 import { Prisma } from "../generated/prisma/client.js";
 import { quoteTable } from "./verify-mapping-sql.js";
@@ -12,12 +18,48 @@ const { Client: pgClient } = pg;
 /** How long the stall waits for writers already in progress before giving up. */
 const STALL_LOCK_TIMEOUT_MS = 2_000;
 
-export interface WriteStall {
-  /** Releases the lock `ms` from now. */
-  endAfter(ms: number): void;
-  /** Releases the lock now (a scheduled release is cancelled); safe to call twice. */
-  end(): Promise<void>;
+/** When a stall lets go, counted from the endWhenContended() call (the release). */
+export interface StallHold {
+  /** Held at least this long. */
+  minMs: number;
+  /** Then until this many sessions of the database wait for a lock... */
+  waiters: number;
+  /** ...or this long at the most. */
+  maxMs: number;
 }
+
+/** What a stall did. */
+export interface StallRelease {
+  /** From the release until the lock was let go. */
+  heldMs: number;
+  /**
+   * contended: enough sessions waited for a lock; answered: the round ended
+   * first (every delivery was answered); cap: held maxMs; lost: the
+   * stall's connection failed (the lock went with it).
+   */
+  reason: "contended" | "answered" | "cap" | "lost";
+  /** Sessions seen waiting for a lock at the last look. */
+  waiters: number;
+}
+
+export interface WriteStall {
+  /** Starts the hold (call it at the release); the lock is let go as `hold` says. */
+  endWhenContended(hold: StallHold): void;
+  /** Releases the lock now if it is still held; safe to call twice. Undefined if the hold never started. */
+  end(): Promise<StallRelease | undefined>;
+}
+
+// The stall's own transaction sees pg_stat_activity as of its first read
+// unless the snapshot is cleared before each look.
+const CLEAR_STATS_SNAPSHOT = Prisma.sql`SELECT pg_stat_clear_snapshot()`;
+// Any lock, not only the stalled table's: a receiver's second delivery may
+// wait on the first one's lead row or advisory lock, not on the insert.
+// Sessions of other roles show no wait event to an unprivileged role: then
+// the stall holds to its cap, which can only catch more.
+const COUNT_LOCK_WAITERS = Prisma.sql`
+  SELECT count(*)::int AS "n" FROM pg_stat_activity
+  WHERE "datname" = current_database() AND "wait_event_type" = 'Lock' AND "pid" <> pg_backend_pid()`;
+const POLL_MS = 5;
 
 /**
  * Takes the lock, waiting at most `lockTimeoutMs` for writers already in
@@ -44,24 +86,47 @@ export async function stallWrites(pool: pg.Pool, table: string, lockTimeoutMs = 
     await client.end().catch(() => undefined);
     throw error;
   }
-  let ended: Promise<void> | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  const end = () =>
+  let startedAt: number | undefined;
+  let waiters = 0;
+  let ended: Promise<StallRelease | undefined> | undefined;
+  const end = (reason: StallRelease["reason"]) =>
     (ended ??= client
       .query("COMMIT")
       .catch(() => undefined) // the lock goes with the connection anyway
-      .then(() => client.end())
-      .catch(() => undefined));
+      .then(async () => {
+        const release = startedAt === undefined ? undefined : { heldMs: Math.round(performance.now() - startedAt), reason, waiters };
+        await client.end().catch(() => undefined);
+        return release;
+      }));
+  const countWaiters = async () => {
+    await client.query(CLEAR_STATS_SNAPSHOT.text);
+    return (await client.query<{ n: number }>(COUNT_LOCK_WAITERS.text)).rows[0]!.n;
+  };
+  const hold = async ({ minMs, waiters: enough, maxMs }: StallHold, from: number) => {
+    await sleep(minMs);
+    for (;;) {
+      if (ended) return;
+      if (performance.now() - from >= maxMs) return void end("cap");
+      try {
+        waiters = await countWaiters();
+      } catch {
+        return void end("lost");
+      }
+      if (ended) return;
+      if (waiters >= enough) return void end("contended");
+      await sleep(POLL_MS);
+    }
+  };
   return {
-    endAfter(ms) {
-      timer = setTimeout(() => void end(), ms);
+    endWhenContended(plan) {
+      startedAt = performance.now();
+      void hold(plan, startedAt);
     },
-    async end() {
-      clearTimeout(timer);
-      await end();
-    },
+    end: () => end("answered"),
   };
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Why the lock was refused, in the server's words, or undefined for any other error. */
 const REFUSALS: Record<string, string> = {

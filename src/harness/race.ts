@@ -3,7 +3,7 @@
 // payload so no round can dedupe against earlier data.
 import { countMappedTotals, type MappedTotals } from "../db/verify-mapping-sql.js";
 import type { DbHandle } from "../db/client.js";
-import { tryStallWrites, type WriteStall } from "../db/stall-sql.js";
+import { tryStallWrites, type StallRelease, type WriteStall } from "../db/stall-sql.js";
 import { ConfigError } from "../errors.js";
 import { ensureClientsFor, prepareCase, type PreparedCase } from "./deliveries.js";
 import { deliverLateDuplicates, formatOffset, type RoundForLate } from "./late.js";
@@ -12,7 +12,7 @@ import type { ReceiverMapping } from "./mapping.js";
 import type { Fixture } from "./fixtures.js";
 import { runHarness, type HarnessRunOptions } from "./run.js";
 import { takeBeforeSnapshot, verifyCase, type BeforeSnapshot } from "./verify.js";
-import { describeRelease, describeRounds, planRound, shouldRunRound, summariseRounds, type RoundSchedule } from "./schedule.js";
+import { capStall, describeRelease, describeRounds, planRound, shouldRunRound, STALL_WAITERS, summariseRounds, type RoundSchedule } from "./schedule.js";
 import type { CaseResult, HarnessResult, PreparedDelivery, RoundsSummary } from "./types.js";
 
 /** Extra attempts for a round whose race was too poorly synchronised to judge. */
@@ -80,6 +80,8 @@ export async function runRace(options: RunRaceOptions): Promise<HarnessResult> {
         let prepared!: PreparedCase;
         /** Why the round's stall lock was refused (the round then ran unstalled). */
         let stallRefused: string | undefined;
+        /** How long the round's stall held, and why it let go. */
+        let stallRelease: StallRelease | undefined;
         for (let attempt = 1; attempt <= maxAttempts; attempt++) {
           prepared = round === 1 && attempt === 1 ? firstRounds[index]! : prepare(fixture, round);
           const deliveries: PreparedDelivery[] = Array.from({ length: plan.n }, (_, slot) => ({ ...prepared.delivery, slot }));
@@ -104,10 +106,12 @@ export async function runRace(options: RunRaceOptions): Promise<HarnessResult> {
                   else stallRefused = taken.refused;
                 }
               },
-              onRelease: () => stall?.endAfter(plan.stallMs),
+              onRelease: () => stall?.endWhenContended({ minMs: plan.stallMs, waiters: STALL_WAITERS, maxMs: capStall(options.timeoutMs) }),
             })
             // Never judge (or leave) a stalled table: the lock ends with the race at the latest.
-            .finally(() => stall?.end());
+            .finally(async () => {
+              stallRelease = await stall?.end();
+            });
           if (!before) throw new Error("the engine released the race without taking the before snapshot");
           result = await verifyCase({
             db: options.db,
@@ -116,7 +120,7 @@ export async function runRace(options: RunRaceOptions): Promise<HarnessResult> {
             before,
             outcomes,
             race: { ...observed, concurrencyCap: target.kind === "in-process" ? options.concurrencyCap : undefined },
-            notes: [...prepared.notes, ...describeStall(plan.stallMs, mapping.schema.messages.table, stallRefused)],
+            notes: [...prepared.notes, ...describeStall(plan.stallMs, mapping.schema.messages.table, stallRefused, stallRelease)],
             settle,
           });
           if (result.verdict !== "inconclusive" || attempt === maxAttempts || options.signal?.aborted) break;
@@ -145,7 +149,7 @@ export async function runRace(options: RunRaceOptions): Promise<HarnessResult> {
         fixtureRounds.push({ prepared, result });
         timing.failed ||= result.verdict === "fail";
         progress(
-          `${result.verdict.padEnd(12)} ${result.name}  N=${plan.n} ${describeRelease(plan.release)}${plan.stallMs > 0 ? (stallRefused === undefined ? `, writes stalled ${plan.stallMs} ms` : ", writes not stalled (lock refused)") : ""}, spread ${(result.releaseSpreadMs ?? 0).toFixed(2)} ms, concurrency ${result.peakConcurrency}, p50 ${result.latency.p50} ms`,
+          `${result.verdict.padEnd(12)} ${result.name}  N=${plan.n} ${describeRelease(plan.release)}${plan.stallMs > 0 ? (stallRefused === undefined ? `, writes stalled ${stallRelease?.heldMs ?? plan.stallMs} ms` : ", writes not stalled (lock refused)") : ""}, spread ${(result.releaseSpreadMs ?? 0).toFixed(2)} ms, concurrency ${result.peakConcurrency}, p50 ${result.latency.p50} ms`,
         );
       }
       // Nothing could be judged: the fixture's verdict is the last poor round's (inconclusive).
@@ -171,11 +175,21 @@ export async function runRace(options: RunRaceOptions): Promise<HarnessResult> {
   return summaries.length > 0 ? { ...result, rounds: summaries } : result;
 }
 
-/** The note a stalled round carries: that its writes were held, or why they could not be. */
-function describeStall(stallMs: number, table: string, refused: string | undefined): string[] {
+/** The note a stalled round carries: how long its writes were held and why they were let go, or why they could not be held. */
+function describeStall(stallMs: number, table: string, refused: string | undefined, release: StallRelease | undefined): string[] {
   if (stallMs === 0) return [];
   if (refused !== undefined) return [`writes to ${table} could not be stalled (${refused}); the round ran unstalled`];
-  return [`writes to ${table} stalled ${stallMs} ms from the release (a slow database, provoked; --no-stall skips)`];
+  const held = release?.heldMs ?? stallMs;
+  const why = !release
+    ? ""
+    : release.reason === "contended"
+      ? `, until ${release.waiters} sessions waited for a lock`
+      : release.reason === "answered"
+        ? ", until every delivery was answered"
+        : release.reason === "cap"
+          ? `, the most a stall holds (${release.waiters} session(s) waited for a lock)`
+          : ", until its connection failed";
+  return [`writes to ${table} stalled ${held} ms from the release${why} (a slow database, provoked; at least ${stallMs} ms; --no-stall skips)`];
 }
 
 /** Inconclusive only because the release was too spread out or too little overlapped (not a settle timeout, not a stored id). */

@@ -39,6 +39,25 @@ export interface RoundPlan {
  */
 export const STALL_MS = 100;
 
+/**
+ * After STALL_MS, a stall holds on until this many sessions wait for a lock
+ * (two deliveries that both looked and found nothing: the race)...
+ */
+export const STALL_WAITERS = 2;
+/**
+ * ...or this long from the release at the most (never more than a quarter
+ * of the per-delivery timeout). Measured: on a loaded machine a round's
+ * deliveries reached the database 300+ ms after the release, past a fixed
+ * 100 ms stall, and check-then-create passed (2 of 30 cases under three
+ * CPU hogs; once in a full-suite run).
+ */
+export const STALL_MAX_MS = 1_000;
+
+/** The longest a stall may hold for a run whose deliveries time out after `timeoutMs`. */
+export function capStall(timeoutMs = 30_000): number {
+  return Math.max(STALL_MS, Math.min(STALL_MAX_MS, Math.floor(timeoutMs / 4)));
+}
+
 /** N doubles every two rounds up to this multiple of --n. */
 export const BUDGET_MAX_N_FACTOR = 4;
 /** Hard ceiling for a grown N (connections a round opens at once). */

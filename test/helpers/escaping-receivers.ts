@@ -22,6 +22,12 @@
 //   rearm-on-duplicate     ingests correctly, but a duplicate "upserts" the
 //                          message's jobs back to PENDING and unlocks them
 //                          (a finished job runs again)
+//   trickle-check-then-create  check-then-create whose deliveries reach the
+//                          database one at a time, the first 150 ms after
+//                          the release and the others 40 ms apart (a slow
+//                          app, or a loaded machine): they never overlap on
+//                          their own, and all come after a 100 ms stall
+//   trickle-insert-first   correct (insert first), arriving the same way
 import { buildJobDedupeKey, enqueueBackgroundJob, ingestMessage, insertMessage } from "../../src/core/index.js";
 import { openDb } from "../../src/db/client.js";
 import { upsertLead } from "../../src/db/sql.js";
@@ -30,12 +36,14 @@ import { createJsonServer, listenReceiver, routeDelivery, type RacyReceiver } fr
 
 export const ESCAPING_BUGS = ["lead-find-then-create", "crash-lost-job", "crash-swallowed", "lease-lock", "ttl-lock"] as const;
 export const CORRECT_BUT_DIFFERENT = ["jobs-type-message", "jobs-after-answer", "answer-received"] as const;
-export type EscapingMode = (typeof ESCAPING_BUGS)[number] | (typeof CORRECT_BUT_DIFFERENT)[number] | "rearm-on-duplicate";
+export type EscapingMode = (typeof ESCAPING_BUGS)[number] | (typeof CORRECT_BUT_DIFFERENT)[number] | "rearm-on-duplicate" | "trickle-check-then-create" | "trickle-insert-first";
 
 /** How often the crash modes' first delivery dies before enqueueing. */
 const CRASH_RATE = 0.3;
 const LEASE_MS = 20;
 const TTL_MS = 800;
+const TRICKLE_FIRST_MS = 150;
+const TRICKLE_GAP_MS = 40;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -50,6 +58,8 @@ export async function startEscapingReceiver(
   const leases = new Map<string, number>();
   const idempotency = new Map<string, number>();
   const pending = new Set<Promise<unknown>>();
+  /** Deliveries seen per stored id, for the trickle modes' arrival order. */
+  const arrivals = new Map<string, number>();
 
   const handle = async (body: unknown, url: URL): Promise<[number, unknown]> => {
     const routed = await routeDelivery(clients, body, url);
@@ -126,6 +136,17 @@ export async function startEscapingReceiver(
           await db.pool.query(`UPDATE "BackgroundJob" SET status = 'PENDING', "lockedBy" = NULL, "runAt" = now() WHERE "messageId" = $1`, [result.messageId]);
         }
         return [200, { success: true, deduped: result.deduped, messageId: result.messageId }];
+      }
+      case "trickle-check-then-create":
+      case "trickle-insert-first": {
+        const key = input.unique.value;
+        const index = arrivals.get(key) ?? 0;
+        arrivals.set(key, index + 1);
+        await sleep(TRICKLE_FIRST_MS + index * TRICKLE_GAP_MS);
+        const lead = await upsertLead(db.prisma, clientId, plan.lead);
+        const m = await insertMessage(db.prisma, { ...row, leadId: lead.id }, mode === "trickle-check-then-create" ? "check-then-create" : "on-conflict");
+        await enqueue(lead.id, m.messageId);
+        return [200, { success: true, deduped: m.deduped, messageId: m.messageId }];
       }
       case "answer-received": {
         await ingestMessage(db.prisma, input);
