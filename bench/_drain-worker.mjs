@@ -137,7 +137,8 @@ async function runGw(batched) {
   return undefined;
 }
 
-const done = runner.startsWith("dedupe-floor") || runner.startsWith("split-floor") ? await runFloor(runner) : runner.startsWith("dedupe") ? await runDedupe(runner === "dedupe-ahead" ? concurrency : 0, runner === "dedupe-wait" ? 0 : undefined) : await runGw(runner === "gw-batched");
+const FLOORS = ["dedupe-floor", "split-floor", "split-floor-norec"];
+const done = FLOORS.includes(runner) ? await runFloor(runner) : runner.startsWith("dedupe") ? await runDedupe(runner === "dedupe-ahead" ? concurrency : 0, runner === "dedupe-wait" ? 0 : undefined) : await runGw(runner === "gw-batched");
 const cpu = process.cpuUsage(cpuAtGo);
 console.log(JSON.stringify({ maxRssKb: process.resourceUsage().maxRSS, done, cpuUs: cpu.user + cpu.system }));
 process.exit(0);

@@ -64,6 +64,8 @@ const SETUPS = args.setups.split(",").map((s) => {
 });
 const ROUNDS = Number(args.rounds);
 const RUNNERS = args.runners.split(",");
+const KNOWN_RUNNERS = ["dedupe", "dedupe-wait", "dedupe-ahead", "dedupe-base", "dedupe-floor", "split-floor", "split-floor-norec", "gw-default", "gw-batched"];
+for (const runner of RUNNERS) if (!KNOWN_RUNNERS.includes(runner)) throw new Error(`unknown runner ${runner}; known: ${KNOWN_RUNNERS.join(", ")}`);
 if (RUNNERS.includes("dedupe-base") && !args.base) throw new Error("--runners dedupe-base needs --base <built checkout>");
 const BATCH = Number(args.batch);
 // Every drain-jobs runner against every graphile-worker one.

@@ -91,7 +91,7 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("--no-warmup", "skip warming the receiver (deliveries naming an unknown client, answered 404) before each round")
     .option("--pool-size <n>", `in-process DB pool size (default: min(n + 10, ${MAX_POOL}))`)
     .option("--no-crash-window", "skip the crash-window step (after each passed round: DELETE that round's message's jobs, send one more duplicate, require the jobs back)")
-    .option("--no-stall", "do not hold the messages table's writes for 100 ms in the default single round (in-process, or --as-is), nor in rounds 3-5 of each 6 under a budget (a slow database, provoked)")
+    .option("--no-stall", "do not hold the messages table's writes (100 ms to 1 s, until writers contend) in the default single round (in-process, or --as-is), nor in rounds 3-5 of each 6 under a budget (a slow database, provoked)")
     .option("--late <offsets>", 'one more duplicate of every round at each offset after the last round, e.g. "1s,5s"; "none" skips', "1s")
     .option("--settle <duration>", "rows must hold still this long before a case is judged (default: 0 in-process, 100ms over HTTP)")
     .option("--settle-timeout <duration>", "stop waiting for rows to hold still (the case is then inconclusive)", "10s")

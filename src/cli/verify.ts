@@ -73,7 +73,7 @@ export function register(program: Command, ctx: CliContext): Command {
     .option("-n, --n <n>", "deliveries per race round", "50")
     .option("--rounds <r>", `identical race rounds per fixture, each with a fresh unique id (default: ${DEFAULT_VERIFY_ROUNDS}, the last with the messages table's writes held 100 ms)`)
     .option("--budget <duration>", "race rounds per fixture until this time is spent, stopping at the first failed round, as race --budget (refused with --rounds)")
-    .option("--no-stall", "do not hold the messages table's writes for 100 ms in the last default race round, nor in a budget's stalled rounds (as race --no-stall)")
+    .option("--no-stall", "do not hold the messages table's writes (100 ms to 1 s, until writers contend) in the last default race round, nor in a budget's stalled rounds (as race --no-stall)")
     .option("--strategy <s>", `in-process only: ${CONFLICT_STRATEGIES.join(", ")} (check-then-create is the negative control)`)
     .option("--migrate", "apply pending migrations to --database-url first (the embedded database is always migrated)", false)
     .option("--no-drain", "do not run jobs here: wait (up to --drain-timeout) for your app's own workers to finish them")

@@ -35,7 +35,7 @@ export interface RunRaceOptions extends HarnessRunOptions {
   crashWindow?: boolean;
   /** Offsets (ms after a fixture's last round) at which one more duplicate of every round is delivered (default none). */
   lateMs?: number[];
-  /** Hold the messages table's writes for STALL_MS from the release in some rounds (default true): under a budget, rounds 3-5 of each 6; with `stallLastRound`, the last fixed round. */
+  /** Hold the messages table's writes from the release in some rounds, at least STALL_MS and then until writers contend (default true): under a budget, rounds 3-5 of each 6; with `stallLastRound`, the last fixed round. */
   stall?: boolean;
   /**
    * The last of the fixed rounds is stalled: the default schedule (neither
