@@ -49,8 +49,9 @@ export interface WriteStall {
   end(): Promise<StallRelease | undefined>;
 }
 
-// The stall's own transaction sees pg_stat_activity as of its first read
-// unless the snapshot is cleared before each look.
+// Within the stall's transaction pg_stat_activity lists only the sessions
+// of its first read (a local snapshot) unless that is cleared before each
+// look: an app's connections opened after it would never be counted.
 const CLEAR_STATS_SNAPSHOT = Prisma.sql`SELECT pg_stat_clear_snapshot()`;
 // Any lock, not only the stalled table's: a receiver's second delivery may
 // wait on the first one's lead row or advisory lock, not on the insert.
