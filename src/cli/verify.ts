@@ -71,7 +71,7 @@ export function register(program: Command, ctx: CliContext): Command {
         "duplicate enqueues nothing (no new Message or BackgroundJob rows; every answer deduped or ignored).",
     )
     .option("-n, --n <n>", "deliveries per race round", "50")
-    .option("--rounds <r>", `identical race rounds per fixture, each with a fresh unique id (default: ${DEFAULT_VERIFY_ROUNDS}, the last with the messages table's writes held 100 ms)`)
+    .option("--rounds <r>", `identical race rounds per fixture, each with a fresh unique id (default: ${DEFAULT_VERIFY_ROUNDS}, the last with the messages table's writes held until writers contend, 100 ms to 1 s)`)
     .option("--budget <duration>", "race rounds per fixture until this time is spent, stopping at the first failed round, as race --budget (refused with --rounds)")
     .option("--no-stall", "do not hold the messages table's writes (100 ms to 1 s, until writers contend) in the last default race round, nor in a budget's stalled rounds (as race --no-stall)")
     .option("--strategy <s>", `in-process only: ${CONFLICT_STRATEGIES.join(", ")} (check-then-create is the negative control)`)
