@@ -3,7 +3,7 @@
 // loaded machine a round's deliveries reached the database 300+ ms after the
 // release, when a fixed stall had already ended, and check-then-create
 // passed. These receivers make that deterministic: their deliveries reach
-// the database one at a time, 40 ms apart, the first 150 ms after the
+// the database one at a time, 100 ms apart, the first 150 ms after the
 // release, so they never overlap on their own.
 import { describe, expect, it } from "vitest";
 import { runBinJson } from "../helpers/cli-json.js";

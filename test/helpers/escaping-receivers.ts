@@ -24,7 +24,7 @@
 //                          (a finished job runs again)
 //   trickle-check-then-create  check-then-create whose deliveries reach the
 //                          database one at a time, the first 150 ms after
-//                          the release and the others 40 ms apart (a slow
+//                          the release and the others 100 ms apart (a slow
 //                          app, or a loaded machine): they never overlap on
 //                          their own, and all come after a 100 ms stall
 //   trickle-insert-first   correct (insert first), arriving the same way
@@ -43,7 +43,7 @@ const CRASH_RATE = 0.3;
 const LEASE_MS = 20;
 const TTL_MS = 800;
 const TRICKLE_FIRST_MS = 150;
-const TRICKLE_GAP_MS = 40;
+const TRICKLE_GAP_MS = 100;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
