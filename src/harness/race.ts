@@ -175,21 +175,20 @@ export async function runRace(options: RunRaceOptions): Promise<HarnessResult> {
   return summaries.length > 0 ? { ...result, rounds: summaries } : result;
 }
 
+/** Why a stall let go, as its note says it (w: sessions seen waiting for a lock at the last look). */
+const STALL_ENDED: Record<StallRelease["reason"], (w: number) => string> = {
+  contended: (w) => `, until ${w} sessions waited for a lock`,
+  answered: () => ", until every delivery was answered",
+  cap: (w) => `, the most a stall holds (${w} session(s) waited for a lock)`,
+  lost: () => ", until its connection failed",
+};
+
 /** The note a stalled round carries: how long its writes were held and why they were let go, or why they could not be held. */
 function describeStall(stallMs: number, table: string, refused: string | undefined, release: StallRelease | undefined): string[] {
   if (stallMs === 0) return [];
   if (refused !== undefined) return [`writes to ${table} could not be stalled (${refused}); the round ran unstalled`];
-  const held = release?.heldMs ?? stallMs;
-  const why = !release
-    ? ""
-    : release.reason === "contended"
-      ? `, until ${release.waiters} sessions waited for a lock`
-      : release.reason === "answered"
-        ? ", until every delivery was answered"
-        : release.reason === "cap"
-          ? `, the most a stall holds (${release.waiters} session(s) waited for a lock)`
-          : ", until its connection failed";
-  return [`writes to ${table} stalled ${held} ms from the release${why} (a slow database, provoked; at least ${stallMs} ms; --no-stall skips)`];
+  const why = release ? STALL_ENDED[release.reason](release.waiters) : "";
+  return [`writes to ${table} stalled ${release?.heldMs ?? stallMs} ms from the release${why} (a slow database, provoked; at least ${stallMs} ms; --no-stall skips)`];
 }
 
 /** Inconclusive only because the release was too spread out or too little overlapped (not a settle timeout, not a stored id). */
