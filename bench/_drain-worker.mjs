@@ -109,6 +109,9 @@ async function runFloor(runnerName) {
     const wave = queue.splice(0, concurrency);
     // The older statement's connection must be idle before it takes the next.
     if (inflight.length >= 2) await inflight.shift();
+    // Unlike the runner, a completion does not wait for its start's answer:
+    // it rides the next wave's statement, which may reach PostgreSQL on the
+    // other connection first. Fine for a floor (the same rows are written).
     send(wave, finished);
     finished = wave; // the no-op handlers ran
   }

@@ -1,7 +1,7 @@
 // Round schedules: a fixed --rounds stays the classic identical burst; a
 // --budget varies the release, grows N and stops at the first caught round.
 import { describe, expect, it } from "vitest";
-import { describeRounds, planRound, STALL_MS, shouldRunRound, splitWaves, summariseRounds } from "../../src/harness/schedule.js";
+import { capStall, describeRounds, planRound, STALL_MAX_MS, STALL_MS, shouldRunRound, splitWaves, summariseRounds } from "../../src/harness/schedule.js";
 import { assessRaceQuality, computeWaveSpread } from "../../src/harness/stats.js";
 import type { CaseResult } from "../../src/harness/types.js";
 import { buildOutcome } from "../helpers/outcomes.js";
@@ -31,6 +31,13 @@ describe("round plans", () => {
     // A large --n is never grown past the ceiling, nor shrunk below itself.
     expect(planRound(budget, 2, 600).n).toBe(1_000);
     expect(planRound(budget, 2, 2_000).n).toBe(2_000);
+  });
+
+  it("a stall holds at most 1 s, a quarter of a shorter delivery timeout, never under its 100 ms minimum", () => {
+    expect(capStall()).toBe(STALL_MAX_MS);
+    expect(capStall(30_000)).toBe(1_000);
+    expect(capStall(2_000)).toBe(500);
+    expect(capStall(200)).toBe(STALL_MS);
   });
 
   it("waves split the slots evenly, in order", () => {
